@@ -1,0 +1,111 @@
+# labsync: build, test, demo, install.
+#
+# pkg-config runs only inside recipes (recursive variables), so that
+# `make deps` can install the libraries before anything asks for them.
+
+PREFIX	?= /usr/local
+DESTDIR	?=
+BINDIR	 = $(PREFIX)/bin
+SBINDIR	 = $(PREFIX)/sbin
+DATADIR	 = $(PREFIX)/share/labsync
+
+CC	?= cc
+CFLAGS	?= -O2 -g
+WARN	 = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	   -Wpointer-arith -Wcast-qual -Werror=implicit-function-declaration
+PKGS	 = libevent libzmq libprotobuf-c sqlite3 inih jansson libsystemd libsodium
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -isystem build -Idaemon \
+	   -DLABSYNC_DATADIR='"$(DATADIR)"' $(PKG_CFLAGS)
+
+B	 = build
+PROTO_C	 = $(B)/proto/labsync.pb-c.c
+PROTO_H	 = $(B)/proto/labsync.pb-c.h
+
+# Every file of the daemon but main.c; labsyncctl and the tests share them.
+CORE_SRCS = daemon/log.c daemon/config.c daemon/clock.c daemon/store.c \
+	    daemon/wire.c daemon/rows.c daemon/uuid.c
+DAEMON_SRCS = daemon/main.c daemon/bus.c daemon/peer.c daemon/sync.c \
+	    daemon/control.c
+CTL_SRCS = daemon/ctl.c
+
+CORE_OBJS = $(CORE_SRCS:daemon/%.c=$(B)/obj/%.o) $(B)/obj/labsync.pb-c.o
+DAEMON_OBJS = $(DAEMON_SRCS:daemon/%.c=$(B)/obj/%.o)
+CTL_OBJS = $(CTL_SRCS:daemon/%.c=$(B)/obj/%.o)
+
+UNIT_TESTS = $(B)/test_clock $(B)/test_wire $(B)/test_merge
+
+# Debian packages the build and the tests need.
+DEB_PKGS = build-essential pkg-config libevent-dev libzmq3-dev \
+	   libprotobuf-c-dev protobuf-c-compiler protobuf-compiler \
+	   libsqlite3-dev sqlite3 libinih-dev libjansson-dev libsystemd-dev \
+	   libsodium-dev libcmocka-dev valgrind python3 jq procps
+
+.PHONY: all check demo clean deps install uninstall unit
+
+all: $(B)/labsyncd $(B)/labsyncctl
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+	    grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    if [ "$$(id -u)" != 0 ]; then \
+	        echo "make deps: run as root to install:$$missing" >&2; exit 1; \
+	    fi; \
+	    apt-get update && \
+	    DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::Retries=3 \
+	        install -y $$missing; \
+	fi
+
+$(PROTO_C) $(PROTO_H): proto/labsync.proto
+	@mkdir -p $(B)
+	protoc-c --c_out=$(B) proto/labsync.proto
+
+$(B)/obj/labsync.pb-c.o: $(PROTO_C)
+	@mkdir -p $(B)/obj
+	$(CC) $(ALL_CFLAGS) -Wno-cast-qual -c -o $@ $<
+
+$(B)/obj/%.o: daemon/%.c daemon/*.h $(PROTO_H)
+	@mkdir -p $(B)/obj
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/labsyncd: $(CORE_OBJS) $(DAEMON_OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B)/labsyncctl: $(CORE_OBJS) $(CTL_OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B)/test_%: tests/unit/test_%.c $(CORE_OBJS) tests/unit/*.h
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(CORE_OBJS) $(PKG_LIBS) \
+	    $$(pkg-config --cflags --libs cmocka)
+
+unit: $(UNIT_TESTS)
+
+check: deps
+	$(MAKE) all unit
+	tests/run.sh
+
+demo: deps
+	$(MAKE) all
+	tests/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)
+	install -m 755 $(B)/labsyncd $(DESTDIR)$(SBINDIR)/labsyncd
+	install -m 755 $(B)/labsyncctl $(DESTDIR)$(BINDIR)/labsyncctl
+	install -m 644 config/schema.sql $(DESTDIR)$(DATADIR)/schema.sql
+	install -d $(DESTDIR)/etc/labsync
+	[ -e $(DESTDIR)/etc/labsync/labsync.conf ] || \
+	    install -m 640 config/labsync.conf $(DESTDIR)/etc/labsync/labsync.conf
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/labsyncd $(DESTDIR)$(BINDIR)/labsyncctl
+	rm -f $(DESTDIR)$(DATADIR)/schema.sql
+	-rmdir $(DESTDIR)$(DATADIR)
+
+clean:
+	rm -rf $(B)

@@ -1,0 +1,87 @@
+/*
+ * config.h: the INI configuration of one node (see config/labsync.conf).
+ */
+#ifndef LABSYNC_CONFIG_H
+#define LABSYNC_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_ID_MAX		32	/* [a-z0-9_-]{1,32} */
+#define CONFIG_KEY_Z85		40	/* a CURVE key in Z85 */
+#define CONFIG_MAX_KEYS		2	/* public keys per peer (rotation) */
+#define EX_CONFIG		78	/* sysexits.h: configuration error */
+
+enum config_role {
+	CONFIG_ROLE_CITY = 0,
+	CONFIG_ROLE_OBSERVER = 1,
+};
+
+struct config_peer {
+	char		 name[CONFIG_ID_MAX + 1];	/* the peer's [node] id */
+	int		 line;		/* line of its [peer:NAME] header */
+	char		*publish;	/* NULL: the peer only connects in */
+	char		*sync;
+	enum config_role role;
+	char		 public_keys[CONFIG_MAX_KEYS][CONFIG_KEY_Z85 + 1];
+	int		 npublic_keys;
+};
+
+struct config {
+	char		*path;		/* the file as given */
+	char		*dir;		/* its folder, for relative paths */
+
+	/* [node] */
+	char		 node_id[CONFIG_ID_MAX + 1];
+	enum config_role role;
+	char		*database;	/* absolute or relative to dir, resolved */
+	char		*schema;	/* resolved path */
+	char		*control;	/* control socket path, resolved;
+					   default: database + ".sock" */
+	int		 log_level;	/* enum log_level */
+
+	/* [listen] */
+	char		*listen_publish;
+	char		*listen_sync;
+
+	/* [security] */
+	int		 insecure;
+	char		*secret_key_file;	/* resolved; NULL if unset */
+
+	/* [peer:NAME] */
+	struct config_peer *peers;
+	size_t		 npeers;
+
+	/* [sync] */
+	char		**tables;	/* synced tables, in config order */
+	size_t		 ntables;
+	char		**local;	/* tables that never leave the node */
+	size_t		 nlocal;
+	int64_t		 max_clock_skew_ms;
+	int64_t		 heartbeat_interval_ms;
+	int64_t		 heartbeat_timeout_ms;
+	int64_t		 anti_entropy_interval_ms;
+	size_t		 max_message_size;	/* bytes */
+	int		 batch_changes;		/* max changes per message */
+	int		 cache_size_mib;	/* SQLite page cache */
+};
+
+/*
+ * Parse and check PATH. On success returns the config; on failure NULL,
+ * and *errors (if not NULL) holds every error, one "file:line: message"
+ * per line (malloc'd, caller frees).
+ */
+struct config	*config_load(const char *path, char **errors);
+void		 config_free(struct config *);
+const struct config_peer *config_peer_find(const struct config *,
+		    const char *name);
+int		 config_table_synced(const struct config *, const char *table);
+int		 config_table_local(const struct config *, const char *table);
+const char	*config_role_name(enum config_role);
+
+/* Parsers shared with labsyncctl; 0 on success, -1 if malformed. */
+int		 config_parse_duration(const char *, int64_t *ms);
+int		 config_parse_size(const char *, size_t *bytes);
+int		 config_valid_id(const char *);
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * control.c: the local control socket (ipc, next to the database by
+ * default) through which labsyncctl asks the running daemon how it sees
+ * its peers now, and tells it that it has just committed a write. Local
+ * file permissions guard it; it never listens on the network.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <zmq.h>
+
+#include "bus.h"
+#include "clock.h"
+#include "config.h"
+#include "labsyncd.h"
+#include "log.h"
+#include "peer.h"
+#include "store.h"
+
+static const char *
+control_phase_name(enum labsyncd_phase phase)
+{
+	switch (phase) {
+	case PHASE_STARTING:
+		return "starting";
+	case PHASE_RECOVERING:
+		return "recovering";
+	case PHASE_RUNNING:
+		return "running";
+	}
+	return "?";
+}
+
+char *
+control_status_json(struct labsyncd *env)
+{
+	Labsync__Vector	*v = store_vector(env->store);
+	json_t		*o, *vec, *peers, *stats;
+	uint64_t	 now = clock_system_ms();
+	char		*s;
+
+	vec = json_object();
+	for (size_t i = 0; v != NULL && i < v->n_entries; i++)
+		json_object_set_new(vec, v->entries[i]->origin,
+		    json_integer((json_int_t)v->entries[i]->seq));
+	store_vector_free(v);
+	peers = json_array();
+	for (size_t i = 0; i < env->npeers; i++) {
+		struct peer *p = env->peers[i];
+		uint64_t last = peer_last_contact_ms(p);
+
+		json_array_append_new(peers, json_pack(
+		    "{s:s, s:s, s:s, s:I, s:o, s:s}",
+		    "name", peer_name(p),
+		    "role", config_role_name(peer_conf(p)->role),
+		    "state", peer_state_name(peer_state(p)),
+		    "lag", (json_int_t)peer_lag(p),
+		    "last_contact_s", last ? json_real((now - last) / 1000.0) :
+		    json_null(),
+		    "last_error", peer_last_error(p)));
+	}
+	stats = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "captured", (json_int_t)env->stats.captured,
+	    "published", (json_int_t)env->stats.published,
+	    "applied", (json_int_t)env->stats.applied,
+	    "duplicates", (json_int_t)env->stats.duplicates,
+	    "held", (json_int_t)env->stats.held,
+	    "rejected", (json_int_t)env->stats.rejected,
+	    "batches", (json_int_t)env->stats.batches,
+	    "served", (json_int_t)env->stats.served);
+	o = json_pack("{s:s, s:s, s:s, s:o, s:I, s:o, s:o}",
+	    "node", env->conf->node_id,
+	    "role", config_role_name(env->conf->role),
+	    "phase", control_phase_name(env->phase),
+	    "vector", vec,
+	    "pending", (json_int_t)store_pending_count(env->store),
+	    "peers", peers,
+	    "stats", stats);
+	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return s;
+}
+
+static void
+control_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
+{
+	struct labsyncd	*env = arg;
+	const void	*data[3];
+	size_t		 len[3];
+	char		*reply = NULL;
+	const char	*req;
+	size_t		 reqlen;
+
+	/* ROUTER from a REQ: identity, empty delimiter, request */
+	if (n != 3)
+		return;
+	req = zmq_msg_data(&frames[2]);
+	reqlen = zmq_msg_size(&frames[2]);
+	if (reqlen == 6 && memcmp(req, "status", 6) == 0)
+		reply = control_status_json(env);
+	else if (reqlen == 4 && memcmp(req, "wake", 4) == 0) {
+		sync_stamp(env);
+		reply = strdup("{\"ok\":true}");
+	} else
+		reply = strdup("{\"error\":\"unknown request\"}");
+	for (int i = 0; i < 2; i++) {
+		data[i] = zmq_msg_data(&frames[i]);
+		len[i] = zmq_msg_size(&frames[i]);
+	}
+	data[2] = reply;
+	len[2] = reply != NULL ? strlen(reply) : 0;
+	bus_send(b, data, len, 3);
+	free(reply);
+}
+
+int
+control_open(struct labsyncd *env)
+{
+	void	*z;
+	char	*endpoint;
+	int	 zero = 0;
+
+	if ((z = zmq_socket(env->zctx, ZMQ_ROUTER)) == NULL)
+		return -1;
+	zmq_setsockopt(z, ZMQ_LINGER, &zero, sizeof(zero));
+	if (asprintf(&endpoint, "ipc://%s", env->conf->control) == -1) {
+		zmq_close(z);
+		return -1;
+	}
+	/* a socket file left by a killed daemon would make bind fail */
+	unlink(env->conf->control);
+	if (zmq_bind(z, endpoint) == -1) {
+		log_warnx("control socket %s: %s", env->conf->control,
+		    zmq_strerror(zmq_errno()));
+		free(endpoint);
+		zmq_close(z);
+		return -1;
+	}
+	free(endpoint);
+	if ((env->control = bus_new(env->base, z, "control", control_cb,
+	    env)) == NULL)
+		return -1;
+	return 0;
+}

@@ -1,0 +1,81 @@
+/*
+ * labsyncd.h: the daemon's state, owned by one struct, and the functions
+ * its files share.
+ */
+#ifndef LABSYNC_LABSYNCD_H
+#define LABSYNC_LABSYNCD_H
+
+#include <stdint.h>
+
+#include "proto/labsync.pb-c.h"
+
+struct bus;
+struct clock;
+struct config;
+struct event;
+struct event_base;
+struct peer;
+struct store;
+
+/* Counters for status and metrics. */
+struct labsyncd_stats {
+	uint64_t	 captured;	/* local changes stamped */
+	uint64_t	 published;	/* changes sent on the live feed */
+	uint64_t	 applied;	/* remote changes committed */
+	uint64_t	 duplicates;
+	uint64_t	 held;		/* too far in the future, for now */
+	uint64_t	 rejected;	/* messages refused */
+	uint64_t	 batches;	/* batches committed */
+	uint64_t	 served;	/* changes sent in catch-up */
+};
+
+/* Whether the node takes local writes; see store_writable. */
+enum labsyncd_phase {
+	PHASE_STARTING,		/* asking peers whether we lost changes */
+	PHASE_RECOVERING,	/* fetching our own lost changes back */
+	PHASE_RUNNING,
+};
+
+struct labsyncd {
+	struct config		*conf;
+	struct event_base	*base;
+	void			*zctx;
+	struct clock		*clock;
+	struct store		*store;
+	struct bus		*pub;		/* live fan-out */
+	struct bus		*router;	/* catch-up server */
+	struct bus		*control;	/* labsyncctl status */
+	struct peer		**peers;
+	size_t			 npeers;
+	enum labsyncd_phase	 phase;
+	uint64_t		 started_ms;
+	uint64_t		 recover_to;	/* own seq a peer holds */
+	int			 inotify_fd;
+	struct event		*ev_inotify;
+	struct event		*ev_cron;
+	struct event		*ev_wake;	/* stamp soon */
+	struct event		*ev_sigterm, *ev_sigint, *ev_sighup;
+	uint64_t		 last_anti_entropy_ms;
+	uint64_t		 last_heartbeat_ms;
+	struct labsyncd_stats	 stats;
+	uint8_t			 fingerprint[32];
+	int			 stopping;
+};
+
+/* sync.c: the engine shared by every session. */
+int	sync_apply(struct labsyncd *, const char *peer,
+	    Labsync__ChangeBatch *, int from_catchup, int *gaps);
+void	sync_publish(struct labsyncd *);
+void	sync_heartbeat(struct labsyncd *);
+void	sync_stamp(struct labsyncd *);
+void	sync_router_cb(struct bus *, void *frames, int nframes, void *arg);
+void	sync_reject(struct labsyncd *, const char *peer, const char *why);
+Labsync__Hello *sync_hello_new(struct labsyncd *);
+void	sync_hello_free(Labsync__Hello *);
+void	sync_check_phase(struct labsyncd *);
+
+/* control.c: the local control socket of labsyncctl. */
+int	control_open(struct labsyncd *);
+char	*control_status_json(struct labsyncd *);
+
+#endif

@@ -1,0 +1,340 @@
+/*
+ * main.c: labsyncd start-up, signals, the periodic timer and shutdown.
+ *
+ * One libevent base runs everything. Start-up order matters: the database
+ * is opened (and the schema checked) before any socket is bound, and
+ * systemd hears READY=1 only once every socket is bound.
+ */
+#include <sys/file.h>
+#include <sys/inotify.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <systemd/sd-daemon.h>
+#include <zmq.h>
+
+#include "bus.h"
+#include "clock.h"
+#include "config.h"
+#include "labsyncd.h"
+#include "log.h"
+#include "peer.h"
+#include "store.h"
+
+#ifndef LABSYNC_VERSION
+#define LABSYNC_VERSION "0.1"
+#endif
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: labsyncd [-dn] [-c file]\n"
+	    "  -c file  configuration (default /etc/labsync/labsync.conf)\n"
+	    "  -n       check the configuration and exit\n"
+	    "  -d       log debug messages\n");
+	exit(2);
+}
+
+static void *
+main_bind(struct labsyncd *env, int type, const char *endpoint)
+{
+	void	*z;
+	int64_t	 maxmsg = (int64_t)env->conf->max_message_size;
+	int	 zero = 0, hwm = 100000;
+
+	if ((z = zmq_socket(env->zctx, type)) == NULL)
+		fatalx("zmq_socket: %s", zmq_strerror(zmq_errno()));
+	zmq_setsockopt(z, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+	zmq_setsockopt(z, ZMQ_LINGER, &zero, sizeof(zero));
+	if (type == ZMQ_PUB)
+		zmq_setsockopt(z, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	if (zmq_bind(z, endpoint) == -1)
+		fatalx("cannot listen on %s: %s", endpoint,
+		    zmq_strerror(zmq_errno()));
+	return z;
+}
+
+/* Any commit to the database, by anybody, writes the WAL file. */
+static void
+main_inotify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct labsyncd	*env = arg;
+	char		 buf[4096];
+
+	(void)what;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	if (store_changed_elsewhere(env->store))
+		sync_stamp(env);
+}
+
+static void
+main_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	sync_stamp(arg);
+}
+
+static void
+main_watch_wal(struct labsyncd *env)
+{
+	char	*wal;
+
+	if (asprintf(&wal, "%s-wal", env->conf->database) == -1)
+		fatal("asprintf");
+	env->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (env->inotify_fd == -1 ||
+	    inotify_add_watch(env->inotify_fd, wal, IN_MODIFY) == -1) {
+		log_warn("inotify on %s; checking for other writers every "
+		    "100 ms instead", wal);
+		if (env->inotify_fd != -1)
+			close(env->inotify_fd);
+		env->inotify_fd = -1;
+	} else {
+		env->ev_inotify = event_new(env->base, env->inotify_fd,
+		    EV_READ | EV_PERSIST, main_inotify_cb, env);
+		event_add(env->ev_inotify, NULL);
+	}
+	free(wal);
+}
+
+/* The periodic work, one timer: heartbeats, liveness, anti-entropy. */
+static void
+main_cron_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct labsyncd	*env = arg;
+	uint64_t	 now = clock_system_ms();
+	int		 anti_entropy = 0;
+
+	(void)fd;
+	(void)what;
+	if (env->inotify_fd == -1 && store_changed_elsewhere(env->store))
+		sync_stamp(env);
+	if (now - env->last_heartbeat_ms >=
+	    (uint64_t)env->conf->heartbeat_interval_ms) {
+		env->last_heartbeat_ms = now;
+		sync_heartbeat(env);
+	}
+	if (now - env->last_anti_entropy_ms >=
+	    (uint64_t)env->conf->anti_entropy_interval_ms) {
+		env->last_anti_entropy_ms = now;
+		anti_entropy = 1;
+	}
+	for (size_t i = 0; i < env->npeers; i++)
+		peer_cron(env->peers[i], now, anti_entropy);
+	if (env->phase == PHASE_STARTING)
+		sync_check_phase(env);
+}
+
+static void
+main_stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct labsyncd	*env = arg;
+
+	(void)what;
+	log_info("signal %d: stopping", (int)sig);
+	sd_notify(0, "STOPPING=1");
+	env->stopping = 1;
+	event_base_loopbreak(env->base);
+}
+
+static void
+main_hup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct labsyncd	*env = arg;
+	struct config	*conf;
+	char		*errors = NULL;
+
+	(void)sig;
+	(void)what;
+	if ((conf = config_load(env->conf->path, &errors)) == NULL) {
+		log_warnx("reload refused, keeping the running "
+		    "configuration:\n%s", errors != NULL ? errors : "");
+		free(errors);
+		return;
+	}
+	log_setlevel(conf->log_level);
+	log_info("configuration reloaded (log level %s)",
+	    log_level_name(conf->log_level));
+	config_free(conf);
+}
+
+static int
+main_lock(const char *database)
+{
+	char	*path;
+	int	 fd;
+
+	if (asprintf(&path, "%s.lock", database) == -1)
+		return -1;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd == -1 || flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		log_warn("%s: another labsyncd uses this database", path);
+		free(path);
+		return -1;
+	}
+	free(path);
+	return fd;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct labsyncd		 env;
+	struct store_options	 so;
+	const char		*path = "/etc/labsync/labsync.conf";
+	char			*errors = NULL, err[512];
+	int			 ch, check = 0, debug = 0, refused, lockfd;
+	struct timeval		 tick;
+
+	while ((ch = getopt(argc, argv, "c:dnhV")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'd':
+			debug = 1;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		case 'V':
+			printf("labsyncd %s\n", LABSYNC_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+
+	memset(&env, 0, sizeof(env));
+	if ((env.conf = config_load(path, &errors)) == NULL) {
+		fprintf(stderr, "%s", errors != NULL ? errors : "");
+		if (errors != NULL && errors[0] != '\0' &&
+		    errors[strlen(errors) - 1] != '\n')
+			fputc('\n', stderr);
+		free(errors);
+		return EX_CONFIG;
+	}
+	if (check) {
+		printf("configuration OK\n");
+		config_free(env.conf);
+		return 0;
+	}
+	log_init("labsyncd", debug ? LOG_LEVEL_DEBUG : env.conf->log_level);
+	log_info("labsyncd %s starting: node %s (%s), database %s",
+	    LABSYNC_VERSION, env.conf->node_id,
+	    config_role_name(env.conf->role), env.conf->database);
+	if (env.conf->insecure)
+		log_warnx("insecure = true: no encryption and no "
+		    "authentication; loopback only, for tests and demos");
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((lockfd = main_lock(env.conf->database)) == -1)
+		return 1;
+	if ((env.clock = clock_new(NULL)) == NULL)
+		fatal("clock_new");
+	memset(&so, 0, sizeof(so));
+	so.path = env.conf->database;
+	so.node_id = env.conf->node_id;
+	so.schema_path = env.conf->schema;
+	so.observer = env.conf->role == CONFIG_ROLE_OBSERVER;
+	so.tables = env.conf->tables;
+	so.ntables = env.conf->ntables;
+	so.cache_size_mib = env.conf->cache_size_mib;
+	so.max_clock_skew_ms = env.conf->max_clock_skew_ms;
+	so.mode = STORE_DAEMON;
+	so.refused = &refused;
+	if ((env.store = store_open(&so, env.clock, err, sizeof(err))) == NULL) {
+		log_error("%s: %s", path, err);
+		return refused ? EX_CONFIG : 1;
+	}
+	store_fingerprint(env.store, env.fingerprint);
+
+	if ((env.base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	if ((env.zctx = zmq_ctx_new()) == NULL)
+		fatalx("zmq_ctx_new");
+	env.pub = bus_new(env.base, main_bind(&env, ZMQ_PUB,
+	    env.conf->listen_publish), "publish", NULL, NULL);
+	env.router = bus_new(env.base, main_bind(&env, ZMQ_ROUTER,
+	    env.conf->listen_sync), "sync", (bus_msg_cb)sync_router_cb, &env);
+	if (env.pub == NULL || env.router == NULL)
+		fatalx("cannot watch sockets");
+	if (control_open(&env) == -1)
+		fatalx("cannot open control socket %s", env.conf->control);
+	log_info("listening: live feed %s, sync %s", env.conf->listen_publish,
+	    env.conf->listen_sync);
+
+	env.phase = PHASE_RUNNING;
+	env.peers = calloc(env.conf->npeers + 1, sizeof(*env.peers));
+	for (size_t i = 0; i < env.conf->npeers; i++) {
+		struct peer *p = peer_new(&env, &env.conf->peers[i]);
+
+		if (p == NULL)
+			fatalx("peer %s: cannot start", env.conf->peers[i].name);
+		env.peers[env.npeers++] = p;
+		if (peer_has_endpoints(p) && env.conf->role == CONFIG_ROLE_CITY)
+			env.phase = PHASE_STARTING;
+	}
+	store_set_writable(env.store, env.phase == PHASE_RUNNING ?
+	    STORE_WRITABLE : STORE_RECOVERING);
+	env.started_ms = clock_system_ms();
+
+	env.ev_wake = event_new(env.base, -1, 0, main_wake_cb, &env);
+	main_watch_wal(&env);
+	env.ev_sigterm = evsignal_new(env.base, SIGTERM, main_stop_cb, &env);
+	env.ev_sigint = evsignal_new(env.base, SIGINT, main_stop_cb, &env);
+	env.ev_sighup = evsignal_new(env.base, SIGHUP, main_hup_cb, &env);
+	evsignal_add(env.ev_sigterm, NULL);
+	evsignal_add(env.ev_sigint, NULL);
+	evsignal_add(env.ev_sighup, NULL);
+	env.ev_cron = event_new(env.base, -1, EV_PERSIST, main_cron_cb, &env);
+	/* 100 ms: the fallback for other writers when inotify is missing */
+	tick.tv_sec = 0;
+	tick.tv_usec = 100000;
+	event_add(env.ev_cron, &tick);
+
+	if (env.phase == PHASE_RUNNING)
+		sync_stamp(&env);
+	sd_notify(0, "READY=1");
+	log_info("ready");
+	event_base_dispatch(env.base);
+
+	/* shutdown: what is committed stays; close sockets, then the db */
+	sync_publish(&env);
+	for (size_t i = 0; i < env.npeers; i++)
+		peer_free(env.peers[i]);
+	free(env.peers);
+	bus_free(env.pub);
+	bus_free(env.router);
+	bus_free(env.control);
+	unlink(env.conf->control);
+	zmq_ctx_term(env.zctx);
+	if (env.ev_inotify != NULL)
+		event_free(env.ev_inotify);
+	if (env.inotify_fd != -1)
+		close(env.inotify_fd);
+	event_free(env.ev_wake);
+	event_free(env.ev_cron);
+	event_free(env.ev_sigterm);
+	event_free(env.ev_sigint);
+	event_free(env.ev_sighup);
+	event_base_free(env.base);
+	store_free(env.store);
+	clock_free(env.clock);
+	log_info("stopped");
+	config_free(env.conf);
+	close(lockfd);
+	return 0;
+}

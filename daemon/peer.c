@@ -1,0 +1,402 @@
+/*
+ * peer.c: a partner session as an explicit state machine (see enum
+ * peer_state): every change of state goes through peer_set_state, which
+ * logs it once with its reason.
+ *
+ * Catch-up is pull-based with one batch in flight: we send Hello, the
+ * peer answers with its Hello and a ChangeBatch of what we lack; after
+ * committing a batch we send Ack with our new vector, which asks for the
+ * next one. So a peer never gets ahead of what we committed, and after a
+ * crash we resume from the database.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <zmq.h>
+
+#include "bus.h"
+#include "clock.h"
+#include "config.h"
+#include "labsyncd.h"
+#include "log.h"
+#include "peer.h"
+#include "store.h"
+#include "wire.h"
+
+struct peer {
+	struct labsyncd		*env;
+	struct config_peer	 conf;
+	enum peer_state		 state;
+	struct bus		*sub;		/* its live feed */
+	struct bus		*dealer;	/* its catch-up server */
+	uint64_t		 last_heard_ms;
+	uint64_t		 started_ms;
+	int			 syncing;	/* a request is in flight */
+	uint64_t		 sync_sent_ms;
+	int			 settled;	/* answered fully once */
+	uint64_t		 lag;		/* changes it has that we lack */
+	char			 last_error[160];
+};
+
+static void	peer_sub_cb(struct bus *, zmq_msg_t *, int, void *);
+static void	peer_dealer_cb(struct bus *, zmq_msg_t *, int, void *);
+
+static void
+peer_set_state(struct peer *p, enum peer_state state, const char *why)
+{
+	if (p->state == state)
+		return;
+	log_info("peer %s: %s -> %s (%s)", p->conf.name,
+	    peer_state_name(p->state), peer_state_name(state), why);
+	p->state = state;
+}
+
+const char *
+peer_state_name(enum peer_state s)
+{
+	switch (s) {
+	case PEER_CONNECTING:
+		return "connecting";
+	case PEER_UP:
+		return "up";
+	case PEER_DOWN:
+		return "down";
+	}
+	return "?";
+}
+
+static void *
+peer_socket(struct peer *p, int type, const char *endpoint)
+{
+	struct labsyncd	*env = p->env;
+	void		*z;
+	int64_t		 maxmsg = (int64_t)env->conf->max_message_size;
+	int		 zero = 0, ivl = 200, ivl_max = 5000;
+
+	if ((z = zmq_socket(env->zctx, type)) == NULL)
+		return NULL;
+	zmq_setsockopt(z, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+	zmq_setsockopt(z, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(z, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
+	zmq_setsockopt(z, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
+	if (type == ZMQ_SUB)
+		zmq_setsockopt(z, ZMQ_SUBSCRIBE, "", 0);
+	if (zmq_connect(z, endpoint) == -1) {
+		log_warnx("peer %s: connect %s: %s", p->conf.name, endpoint,
+		    zmq_strerror(zmq_errno()));
+		zmq_close(z);
+		return NULL;
+	}
+	return z;
+}
+
+struct peer *
+peer_new(struct labsyncd *env, const struct config_peer *cp)
+{
+	struct peer	*p;
+	char		 name[64];
+	void		*z;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->env = env;
+	p->conf = *cp;
+	p->conf.publish = cp->publish != NULL ? strdup(cp->publish) : NULL;
+	p->conf.sync = cp->sync != NULL ? strdup(cp->sync) : NULL;
+	p->state = PEER_CONNECTING;
+	p->started_ms = clock_system_ms();
+	if (cp->publish == NULL) {
+		p->settled = 1;		/* it connects to us */
+		return p;
+	}
+	snprintf(name, sizeof(name), "%s/sub", cp->name);
+	if ((z = peer_socket(p, ZMQ_SUB, cp->publish)) == NULL ||
+	    (p->sub = bus_new(env->base, z, name, peer_sub_cb, p)) == NULL)
+		goto fail;
+	snprintf(name, sizeof(name), "%s/dealer", cp->name);
+	if ((z = peer_socket(p, ZMQ_DEALER, cp->sync)) == NULL ||
+	    (p->dealer = bus_new(env->base, z, name, peer_dealer_cb, p)) ==
+	    NULL)
+		goto fail;
+	log_info("peer %s: connecting to %s and %s", cp->name, cp->publish,
+	    cp->sync);
+	peer_request(p);
+	return p;
+fail:
+	peer_free(p);
+	return NULL;
+}
+
+void
+peer_free(struct peer *p)
+{
+	if (p == NULL)
+		return;
+	bus_free(p->sub);
+	bus_free(p->dealer);
+	free(p->conf.publish);
+	free(p->conf.sync);
+	free(p);
+}
+
+struct peer *
+peer_find(struct labsyncd *env, const char *name)
+{
+	for (size_t i = 0; i < env->npeers; i++)
+		if (strcmp(env->peers[i]->conf.name, name) == 0)
+			return env->peers[i];
+	return NULL;
+}
+
+const char *
+peer_name(const struct peer *p)
+{
+	return p->conf.name;
+}
+
+const struct config_peer *
+peer_conf(const struct peer *p)
+{
+	return &p->conf;
+}
+
+enum peer_state
+peer_state(const struct peer *p)
+{
+	return p->state;
+}
+
+int
+peer_has_endpoints(const struct peer *p)
+{
+	return p->dealer != NULL;
+}
+
+int
+peer_settled(const struct peer *p)
+{
+	return p->settled || p->state == PEER_DOWN;
+}
+
+uint64_t
+peer_lag(const struct peer *p)
+{
+	return p->lag;
+}
+
+uint64_t
+peer_last_contact_ms(const struct peer *p)
+{
+	return p->last_heard_ms;
+}
+
+const char *
+peer_last_error(const struct peer *p)
+{
+	return p->last_error;
+}
+
+void
+peer_set_error(struct peer *p, const char *why)
+{
+	snprintf(p->last_error, sizeof(p->last_error), "%s", why);
+}
+
+void
+peer_heard(struct peer *p, const Labsync__Vector *v)
+{
+	p->last_heard_ms = clock_system_ms();
+	peer_set_state(p, PEER_UP, p->state == PEER_DOWN ? "heard again" :
+	    "first contact");
+	if (v != NULL) {
+		p->lag = store_lag_behind(p->env->store, v);
+		/* it holds more of our own changes than we do: we lost some */
+		uint64_t own = 0;
+
+		for (size_t i = 0; i < v->n_entries; i++)
+			if (strcmp(v->entries[i]->origin,
+			    p->env->conf->node_id) == 0)
+				own = v->entries[i]->seq;
+		if (own > store_own_seq(p->env->store) &&
+		    own > p->env->recover_to) {
+			log_warnx("peer %s holds our changes up to %llu, we "
+			    "have %llu: fetching them back before taking "
+			    "local writes", p->conf.name,
+			    (unsigned long long)own,
+			    (unsigned long long)store_own_seq(p->env->store));
+			p->env->recover_to = own;
+			sync_check_phase(p->env);
+		}
+	}
+}
+
+/* Send Hello (first contact) or Ack (our committed vector). */
+static int
+peer_send_vector(struct peer *p, int hello)
+{
+	Labsync__Envelope	 e = LABSYNC__ENVELOPE__INIT;
+	Labsync__Ack		 ack = LABSYNC__ACK__INIT;
+	Labsync__Hello		*h = NULL;
+	uint8_t			*buf;
+	size_t			 len;
+	int			 ret;
+
+	if (hello) {
+		h = sync_hello_new(p->env);
+		e.body_case = LABSYNC__ENVELOPE__BODY_HELLO;
+		e.hello = h;
+	} else {
+		ack.vector = store_vector(p->env->store);
+		e.body_case = LABSYNC__ENVELOPE__BODY_ACK;
+		e.ack = &ack;
+	}
+	buf = wire_pack(&e, p->env->conf->node_id, &len);
+	ret = buf != NULL ? bus_send1(p->dealer, buf, len) : -1;
+	free(buf);
+	if (hello)
+		sync_hello_free(h);
+	else
+		store_vector_free(ack.vector);
+	return ret;
+}
+
+void
+peer_request(struct peer *p)
+{
+	if (p->dealer == NULL || p->syncing)
+		return;
+	if (peer_send_vector(p, !p->settled) == -1) {
+		log_debug("peer %s: request not sent: %s", p->conf.name,
+		    zmq_strerror(zmq_errno()));
+		return;
+	}
+	p->syncing = 1;
+	p->sync_sent_ms = clock_system_ms();
+}
+
+void
+peer_cron(struct peer *p, uint64_t now, int anti_entropy)
+{
+	const struct config *conf = p->env->conf;
+	uint64_t last = p->last_heard_ms ? p->last_heard_ms : p->started_ms;
+
+	if (now - last > (uint64_t)conf->heartbeat_timeout_ms &&
+	    p->state != PEER_DOWN) {
+		peer_set_state(p, PEER_DOWN, p->last_heard_ms ?
+		    "no heartbeat within heartbeat_timeout" :
+		    "no answer within heartbeat_timeout");
+		if (!p->settled)
+			sync_check_phase(p->env);
+	}
+	if (p->dealer == NULL)
+		return;
+	/* a lost request or answer (peer restarted): ask again */
+	if (p->syncing &&
+	    now - p->sync_sent_ms > (uint64_t)conf->heartbeat_timeout_ms)
+		p->syncing = 0;
+	if (anti_entropy || p->lag > 0)
+		peer_request(p);
+}
+
+static void
+peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
+{
+	struct peer		*p = arg;
+	Labsync__Envelope	*e;
+	char			 why[256];
+	int			 gaps = 0;
+
+	(void)b;
+	if (n != 1) {
+		sync_reject(p->env, p->conf.name, "multi-frame message on the "
+		    "live feed");
+		return;
+	}
+	e = wire_unpack(zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]),
+	    why, sizeof(why));
+	if (e == NULL) {
+		sync_reject(p->env, p->conf.name, why);
+		return;
+	}
+	switch (e->body_case) {
+	case LABSYNC__ENVELOPE__BODY_HEARTBEAT:
+		peer_heard(p, e->heartbeat->vector);
+		if (p->lag > 0)
+			peer_request(p);
+		break;
+	case LABSYNC__ENVELOPE__BODY_BATCH:
+		peer_heard(p, NULL);
+		if (p->conf.role == CONFIG_ROLE_OBSERVER) {
+			sync_reject(p->env, p->conf.name, "changes from an "
+			    "observer");
+			break;
+		}
+		if (sync_apply(p->env, p->conf.name, e->batch, 0, &gaps) == 0 &&
+		    gaps > 0)
+			peer_request(p);	/* we missed some: catch up */
+		break;
+	default:
+		sync_reject(p->env, p->conf.name, "unexpected message on the "
+		    "live feed");
+		break;
+	}
+	wire_free(e);
+}
+
+static void
+peer_dealer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
+{
+	struct peer		*p = arg;
+	Labsync__Envelope	*e;
+	char			 why[256];
+	int			 gaps = 0;
+
+	(void)b;
+	if (n != 1) {
+		sync_reject(p->env, p->conf.name, "multi-frame answer");
+		return;
+	}
+	e = wire_unpack(zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]),
+	    why, sizeof(why));
+	if (e == NULL) {
+		sync_reject(p->env, p->conf.name, why);
+		return;
+	}
+	switch (e->body_case) {
+	case LABSYNC__ENVELOPE__BODY_HELLO:
+		if (e->hello->protocol_version != WIRE_VERSION)
+			log_warnx("peer %s speaks protocol %u", p->conf.name,
+			    e->hello->protocol_version);
+		if (e->hello->schema_fingerprint.len != 32 ||
+		    memcmp(e->hello->schema_fingerprint.data,
+		    p->env->fingerprint, 32) != 0)
+			log_warnx("peer %s: its synced tables differ from "
+			    "ours; changes for unknown columns will be "
+			    "refused", p->conf.name);
+		peer_heard(p, e->hello->vector);
+		break;
+	case LABSYNC__ENVELOPE__BODY_BATCH:
+		peer_heard(p, NULL);
+		p->syncing = 0;
+		if (p->conf.role == CONFIG_ROLE_OBSERVER) {
+			sync_reject(p->env, p->conf.name, "changes from an "
+			    "observer");
+			break;
+		}
+		if (sync_apply(p->env, p->conf.name, e->batch, 1, &gaps) == -1)
+			break;
+		if (e->batch->more || gaps > 0)
+			peer_request(p);
+		else if (!p->settled) {
+			p->settled = 1;
+			log_info("peer %s: caught up", p->conf.name);
+			sync_check_phase(p->env);
+		}
+		break;
+	default:
+		sync_reject(p->env, p->conf.name, "unexpected answer");
+		break;
+	}
+	wire_free(e);
+}

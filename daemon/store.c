@@ -1,0 +1,1647 @@
+/*
+ * store.c: the node's SQLite database.
+ *
+ * Capture: triggers on every synced table append (table, key, op, changed
+ * columns) to labsync_pending, whoever writes; the daemon later "stamps"
+ * each entry: gives it the next sequence of this node and a fresh HLC,
+ * reads the row's current values, and moves it into labsync_log. Remote
+ * changes are applied with labsync_state.applying = 1 inside the
+ * transaction, so the triggers stay quiet and nobody else ever sees it.
+ *
+ * Merge: per column last-writer-wins on (hlc, origin); see README.md,
+ * "Merge rules". Per row, labsync_row keeps the newest upsert (r_*), the
+ * newest delete (d_*) and each column's clock.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "clock.h"
+#include "log.h"
+#include "store.h"
+#include "wire.h"
+
+#define ORIGIN_SHIFT	40	/* log key = origin id << 40 | seq */
+#define MASK_CACHE	8	/* upsert statements cached per table */
+
+enum affinity { AFF_INTEGER, AFF_REAL, AFF_TEXT, AFF_BLOB, AFF_NUMERIC };
+
+struct column {
+	char		*name;
+	enum affinity	 aff;
+	char		*decl;
+};
+
+struct upsert_stmt {
+	uint64_t	 mask;
+	sqlite3_stmt	*stmt;
+};
+
+struct table {
+	char		*name;
+	char		*pk;		/* its one TEXT primary key column */
+	struct column	*cols;		/* non-key columns, table order */
+	int		 ncols;
+	sqlite3_stmt	*select_row;	/* stamping reads current values */
+	sqlite3_stmt	*delete_row;
+	struct upsert_stmt upserts[MASK_CACHE];
+	int		 nupserts;
+	int		 next_evict;
+};
+
+struct origin {
+	int64_t		 id;
+	char		*name;
+	uint64_t	 seq;		/* highest contiguous held */
+	uint64_t	 committed;	/* seq as last committed */
+};
+
+struct col_clock {
+	uint64_t	 hlc;
+	int64_t		 origin;
+};
+
+/* Merge metadata of one row, as in labsync_row. */
+struct row_meta {
+	int		 exists;
+	struct col_clock r;		/* newest upsert */
+	struct col_clock d;		/* newest delete */
+	struct col_clock cols[STORE_MAX_COLUMNS];
+};
+
+struct outbuf {
+	uint8_t		*data;
+	size_t		 len;
+};
+
+struct store {
+	sqlite3		*db;
+	struct clock	*clock;
+	char		*node_id;
+	int		 observer;
+	int		 hold_stamp;	/* recovering: own seqs must wait */
+	enum store_mode	 mode;
+	uint64_t	 max_skew_ms;
+	struct table	*tables;
+	size_t		 ntables;
+	struct origin	*origins;
+	size_t		 norigins;
+	struct origin	*self;
+	int64_t		 data_version;
+
+	struct outbuf	*outbox;
+	size_t		 noutbox, outbox_cap;
+
+	sqlite3_stmt	*st_meta_get, *st_meta_put;
+	sqlite3_stmt	*st_row_get, *st_row_put;
+	sqlite3_stmt	*st_log_put, *st_log_range;
+	sqlite3_stmt	*st_origin_new, *st_origin_seq;
+	sqlite3_stmt	*st_pending, *st_pending_del;
+	sqlite3_stmt	*st_applying;
+};
+
+static const char store_ddl[] =
+    "CREATE TABLE IF NOT EXISTS labsync_meta("
+    "  key TEXT PRIMARY KEY, value);"
+    "CREATE TABLE IF NOT EXISTS labsync_state("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  applying INTEGER NOT NULL DEFAULT 0,"
+    "  writable INTEGER NOT NULL DEFAULT 1);"
+    "INSERT OR IGNORE INTO labsync_state(id) VALUES (1);"
+    "CREATE TABLE IF NOT EXISTS labsync_origin("
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    "  seq INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS labsync_log("
+    "  key INTEGER PRIMARY KEY, hlc INTEGER NOT NULL, body BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS labsync_row("
+    "  tbl TEXT NOT NULL, pk TEXT NOT NULL,"
+    "  r_hlc INTEGER NOT NULL, r_origin INTEGER NOT NULL,"
+    "  d_hlc INTEGER NOT NULL, d_origin INTEGER NOT NULL,"
+    "  clocks BLOB, PRIMARY KEY (tbl, pk));"
+    "CREATE TABLE IF NOT EXISTS labsync_pending("
+    "  id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk TEXT NOT NULL,"
+    "  op INTEGER NOT NULL, mask INTEGER NOT NULL);";
+
+static int	store_exec(struct store *, const char *);
+static int	store_prepare(struct store *, sqlite3_stmt **, const char *);
+
+static void
+store_seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+store_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int
+store_exec(struct store *s, const char *sql)
+{
+	char	*msg = NULL;
+
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		log_warnx("sqlite: %s", msg != NULL ? msg : "?");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+store_prepare(struct store *s, sqlite3_stmt **st, const char *sql)
+{
+	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+	    st, NULL) != SQLITE_OK) {
+		log_warnx("sqlite: %s: %s", sqlite3_errmsg(s->db), sql);
+		return -1;
+	}
+	return 0;
+}
+
+/* Runs a statement that returns no rows; resets it either way. */
+static int
+store_step_done(struct store *s, sqlite3_stmt *st)
+{
+	int	 rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		log_warnx("sqlite: %s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
+/* SQLite's affinity rules (datatype3.html, 3.1). */
+static enum affinity
+store_affinity(const char *decl)
+{
+	char	 up[128];
+	size_t	 i;
+
+	for (i = 0; decl[i] != '\0' && i < sizeof(up) - 1; i++)
+		up[i] = (decl[i] >= 'a' && decl[i] <= 'z') ?
+		    decl[i] - 32 : decl[i];
+	up[i] = '\0';
+	if (strstr(up, "INT") != NULL)
+		return AFF_INTEGER;
+	if (strstr(up, "CHAR") || strstr(up, "CLOB") || strstr(up, "TEXT"))
+		return AFF_TEXT;
+	if (strstr(up, "BLOB") != NULL || up[0] == '\0')
+		return AFF_BLOB;
+	if (strstr(up, "REAL") || strstr(up, "FLOA") || strstr(up, "DOUB"))
+		return AFF_REAL;
+	return AFF_NUMERIC;
+}
+
+/* Names are checked by config; quoting is still done for safety. */
+static int
+store_ident_ok(const char *name)
+{
+	if (name[0] == '\0')
+		return 0;
+	for (const char *p = name; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    *p == '_' || (p != name && *p >= '0' && *p <= '9')))
+			return 0;
+	return 1;
+}
+
+static void
+store_table_clear(struct table *t)
+{
+	for (int i = 0; i < t->ncols; i++) {
+		free(t->cols[i].name);
+		free(t->cols[i].decl);
+	}
+	free(t->cols);
+	free(t->name);
+	free(t->pk);
+	sqlite3_finalize(t->select_row);
+	sqlite3_finalize(t->delete_row);
+	for (int i = 0; i < t->nupserts; i++)
+		sqlite3_finalize(t->upserts[i].stmt);
+}
+
+/* Learn a synced table's layout and check it can be synced. */
+static int
+store_table_load(struct store *s, struct table *t, const char *name,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt	*st = NULL;
+	char		*sql = NULL, *tmp;
+	int		 npk = 0, ret = -1, rc;
+
+	t->name = strdup(name);
+	if (!store_ident_ok(name)) {
+		store_seterr(err, errlen, "table name '%s' is not valid", name);
+		goto done;
+	}
+	if (sqlite3_prepare_v2(s->db,
+	    "SELECT name, type, pk FROM pragma_table_info(?) ORDER BY cid",
+	    -1, &st, NULL) != SQLITE_OK)
+		goto sqlerr;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *cname = (const char *)sqlite3_column_text(st, 0);
+		const char *decl = (const char *)sqlite3_column_text(st, 1);
+		int pk = sqlite3_column_int(st, 2);
+
+		if (decl == NULL)
+			decl = "";
+		if (!store_ident_ok(cname)) {
+			store_seterr(err, errlen, "table %s: column name '%s' "
+			    "is not supported", name, cname);
+			goto done;
+		}
+		if (pk != 0) {
+			npk++;
+			if (store_affinity(decl) != AFF_TEXT) {
+				store_seterr(err, errlen, "table %s: primary key "
+				    "%s must be TEXT, not '%s'", name, cname,
+				    decl);
+				goto done;
+			}
+			free(t->pk);
+			t->pk = strdup(cname);
+			continue;
+		}
+		if (t->ncols == STORE_MAX_COLUMNS) {
+			store_seterr(err, errlen, "table %s: more than %d "
+			    "columns", name, STORE_MAX_COLUMNS);
+			goto done;
+		}
+		t->cols = reallocarray(t->cols, t->ncols + 1, sizeof(*t->cols));
+		t->cols[t->ncols].name = strdup(cname);
+		t->cols[t->ncols].decl = strdup(decl);
+		t->cols[t->ncols].aff = store_affinity(decl);
+		t->ncols++;
+	}
+	if (rc != SQLITE_DONE)
+		goto sqlerr;
+	if (t->ncols == 0 && npk == 0) {
+		store_seterr(err, errlen, "synced table %s does not exist", name);
+		goto done;
+	}
+	if (npk != 1) {
+		store_seterr(err, errlen, "synced table %s needs exactly one "
+		    "TEXT primary key, it has %d", name, npk);
+		goto done;
+	}
+	sql = sqlite3_mprintf("SELECT 1");
+	for (int i = 0; i < t->ncols; i++) {
+		tmp = sqlite3_mprintf("%s, \"%w\"", sql, t->cols[i].name);
+		sqlite3_free(sql);
+		sql = tmp;
+	}
+	tmp = sqlite3_mprintf("%s FROM \"%w\" WHERE \"%w\" = ?", sql,
+	    name, t->pk);
+	sqlite3_free(sql);
+	sql = tmp;
+	if (store_prepare(s, &t->select_row, sql) == -1)
+		goto done;
+	sqlite3_free(sql);
+	sql = sqlite3_mprintf("DELETE FROM \"%w\" WHERE \"%w\" = ?",
+	    name, t->pk);
+	if (store_prepare(s, &t->delete_row, sql) == -1)
+		goto done;
+	ret = 0;
+	goto done;
+sqlerr:
+	store_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+done:
+	sqlite3_free(sql);
+	sqlite3_finalize(st);
+	return ret;
+}
+
+static struct table *
+store_table_find(struct store *s, const char *name)
+{
+	for (size_t i = 0; i < s->ntables; i++)
+		if (strcmp(s->tables[i].name, name) == 0)
+			return &s->tables[i];
+	return NULL;
+}
+
+static int
+store_column_find(const struct table *t, const char *name)
+{
+	for (int i = 0; i < t->ncols; i++)
+		if (strcmp(t->cols[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * The capture triggers. Each refuses the write when the node does not take
+ * local writes (the message says why), and records the row and the changed
+ * columns; a changed primary key is a delete and an insert.
+ */
+static int
+store_triggers(struct store *s, struct table *t)
+{
+	char		*sql = NULL, *guard = NULL, *mask = NULL, *tmp;
+	uint64_t	 all = t->ncols == 64 ? ~0ULL : (1ULL << t->ncols) - 1;
+	int		 ret = -1;
+
+	guard = sqlite3_mprintf(
+	    "SELECT CASE (SELECT writable FROM labsync_state)"
+	    " WHEN 0 THEN RAISE(ABORT, 'labsync: this node is an observer, "
+	    "local writes are refused')"
+	    " WHEN 2 THEN RAISE(ABORT, 'labsync: this node is checking with "
+	    "its peers for changes of its own that it lost (start-up or "
+	    "restore), writes are refused until it is done')"
+	    " END;"
+	    "SELECT RAISE(ABORT, 'labsync: primary key %q.%q must be "
+	    "non-empty text') WHERE typeof(NEW.\"%w\") <> 'text' OR "
+	    "NEW.\"%w\" = '';", t->name, t->pk, t->pk, t->pk);
+	mask = sqlite3_mprintf("0");
+	for (int i = 0; i < t->ncols; i++) {
+		tmp = sqlite3_mprintf("%s | ((OLD.\"%w\" IS NOT NEW.\"%w\") "
+		    "<< %d)", mask, t->cols[i].name, t->cols[i].name, i);
+		sqlite3_free(mask);
+		mask = tmp;
+	}
+	sql = sqlite3_mprintf(
+	    "DROP TRIGGER IF EXISTS \"labsync_%w_ins\";"
+	    "DROP TRIGGER IF EXISTS \"labsync_%w_upd\";"
+	    "DROP TRIGGER IF EXISTS \"labsync_%w_rekey\";"
+	    "DROP TRIGGER IF EXISTS \"labsync_%w_del\";"
+	    "CREATE TRIGGER \"labsync_%w_ins\" AFTER INSERT ON \"%w\""
+	    " WHEN (SELECT applying FROM labsync_state) = 0 BEGIN %s"
+	    " INSERT INTO labsync_pending(tbl, pk, op, mask)"
+	    " VALUES (%Q, NEW.\"%w\", 0, %lld); END;"
+	    "CREATE TRIGGER \"labsync_%w_upd\" AFTER UPDATE ON \"%w\""
+	    " WHEN (SELECT applying FROM labsync_state) = 0"
+	    " AND OLD.\"%w\" IS NEW.\"%w\" BEGIN %s"
+	    " INSERT INTO labsync_pending(tbl, pk, op, mask)"
+	    " SELECT %Q, NEW.\"%w\", 0, m FROM (SELECT %s AS m) WHERE m <> 0;"
+	    " END;"
+	    "CREATE TRIGGER \"labsync_%w_rekey\" AFTER UPDATE ON \"%w\""
+	    " WHEN (SELECT applying FROM labsync_state) = 0"
+	    " AND OLD.\"%w\" IS NOT NEW.\"%w\" BEGIN %s"
+	    " INSERT INTO labsync_pending(tbl, pk, op, mask)"
+	    " VALUES (%Q, OLD.\"%w\", 1, 0), (%Q, NEW.\"%w\", 0, %lld); END;"
+	    "CREATE TRIGGER \"labsync_%w_del\" AFTER DELETE ON \"%w\""
+	    " WHEN (SELECT applying FROM labsync_state) = 0 BEGIN"
+	    " SELECT CASE (SELECT writable FROM labsync_state)"
+	    " WHEN 0 THEN RAISE(ABORT, 'labsync: this node is an observer, "
+	    "local writes are refused')"
+	    " WHEN 2 THEN RAISE(ABORT, 'labsync: this node is checking with "
+	    "its peers for changes of its own that it lost (start-up or "
+	    "restore), writes are refused until it is done') END;"
+	    " INSERT INTO labsync_pending(tbl, pk, op, mask)"
+	    " VALUES (%Q, OLD.\"%w\", 1, 0); END;",
+	    t->name, t->name, t->name, t->name,
+	    t->name, t->name, guard, t->name, t->pk, (long long)all,
+	    t->name, t->name, t->pk, t->pk, guard, t->name, t->pk, mask,
+	    t->name, t->name, t->pk, t->pk, guard, t->name, t->pk, t->name,
+	    t->pk, (long long)all,
+	    t->name, t->name, t->name, t->pk);
+	ret = store_exec(s, sql);
+	sqlite3_free(sql);
+	sqlite3_free(guard);
+	sqlite3_free(mask);
+	return ret;
+}
+
+static int
+store_origin_load(struct store *s)
+{
+	sqlite3_stmt	*st = NULL;
+	int		 rc;
+
+	for (size_t i = 0; i < s->norigins; i++)
+		free(s->origins[i].name);
+	free(s->origins);
+	s->origins = NULL;
+	s->norigins = 0;
+	s->self = NULL;
+	if (sqlite3_prepare_v2(s->db, "SELECT id, name, seq FROM "
+	    "labsync_origin ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct origin *o;
+
+		s->origins = reallocarray(s->origins, s->norigins + 1,
+		    sizeof(*s->origins));
+		o = &s->origins[s->norigins++];
+		o->id = sqlite3_column_int64(st, 0);
+		o->name = strdup((const char *)sqlite3_column_text(st, 1));
+		o->seq = o->committed = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return -1;
+	for (size_t i = 0; i < s->norigins; i++)
+		if (strcmp(s->origins[i].name, s->node_id) == 0)
+			s->self = &s->origins[i];
+	return 0;
+}
+
+static struct origin *
+store_origin_find(struct store *s, const char *name)
+{
+	for (size_t i = 0; i < s->norigins; i++)
+		if (strcmp(s->origins[i].name, name) == 0)
+			return &s->origins[i];
+	return NULL;
+}
+
+static struct origin *
+store_origin_byid(struct store *s, int64_t id)
+{
+	for (size_t i = 0; i < s->norigins; i++)
+		if (s->origins[i].id == id)
+			return &s->origins[i];
+	return NULL;
+}
+
+/* Find or register an origin (inside the caller's transaction). */
+static struct origin *
+store_origin_get(struct store *s, const char *name)
+{
+	struct origin	*o;
+	char		*selfname = s->self != NULL ? s->self->name : NULL;
+
+	if ((o = store_origin_find(s, name)) != NULL)
+		return o;
+	sqlite3_bind_text(s->st_origin_new, 1, name, -1, SQLITE_TRANSIENT);
+	if (store_step_done(s, s->st_origin_new) == -1)
+		return NULL;
+	s->origins = reallocarray(s->origins, s->norigins + 1,
+	    sizeof(*s->origins));
+	o = &s->origins[s->norigins++];
+	o->id = sqlite3_last_insert_rowid(s->db);
+	o->name = strdup(name);
+	o->seq = o->committed = 0;
+	/* realloc moved the array: find ourselves again */
+	s->self = NULL;
+	if (selfname != NULL)
+		s->self = store_origin_find(s, s->node_id);
+	return o;
+}
+
+/* (hlc, origin name) order; an unset clock (hlc 0) is the smallest. */
+static int
+store_clock_cmp(struct store *s, uint64_t ha, int64_t oa, uint64_t hb,
+    int64_t ob)
+{
+	struct origin	*a, *b;
+
+	if (ha != hb)
+		return ha < hb ? -1 : 1;
+	if (oa == ob)
+		return 0;
+	a = store_origin_byid(s, oa);
+	b = store_origin_byid(s, ob);
+	if (a == NULL || b == NULL)
+		return a == NULL ? -1 : 1;
+	return strcmp(a->name, b->name) < 0 ? -1 : 1;
+}
+
+static int
+store_meta_get(struct store *s, const char *key, int64_t *v, char **text)
+{
+	int	 rc, ret = 0;
+
+	sqlite3_bind_text(s->st_meta_get, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s->st_meta_get);
+	if (rc == SQLITE_ROW) {
+		if (v != NULL)
+			*v = sqlite3_column_int64(s->st_meta_get, 0);
+		if (text != NULL)
+			*text = strdup((const char *)
+			    sqlite3_column_text(s->st_meta_get, 0));
+		ret = 1;
+	} else if (rc != SQLITE_DONE)
+		ret = -1;
+	sqlite3_reset(s->st_meta_get);
+	return ret;
+}
+
+static int
+store_meta_put_int(struct store *s, const char *key, int64_t v)
+{
+	sqlite3_bind_text(s->st_meta_put, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s->st_meta_put, 2, v);
+	return store_step_done(s, s->st_meta_put);
+}
+
+static int
+store_meta_put_text(struct store *s, const char *key, const char *v)
+{
+	sqlite3_bind_text(s->st_meta_put, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->st_meta_put, 2, v, -1, SQLITE_STATIC);
+	return store_step_done(s, s->st_meta_put);
+}
+
+static int
+store_prepare_all(struct store *s)
+{
+	if (store_prepare(s, &s->st_meta_get,
+	    "SELECT value FROM labsync_meta WHERE key = ?") == -1 ||
+	    store_prepare(s, &s->st_meta_put,
+	    "INSERT INTO labsync_meta(key, value) VALUES (?, ?) "
+	    "ON CONFLICT(key) DO UPDATE SET value = excluded.value") == -1 ||
+	    store_prepare(s, &s->st_row_get,
+	    "SELECT r_hlc, r_origin, d_hlc, d_origin, clocks FROM labsync_row "
+	    "WHERE tbl = ? AND pk = ?") == -1 ||
+	    store_prepare(s, &s->st_row_put,
+	    "INSERT INTO labsync_row(tbl, pk, r_hlc, r_origin, d_hlc, "
+	    "d_origin, clocks) VALUES (?, ?, ?, ?, ?, ?, ?) "
+	    "ON CONFLICT(tbl, pk) DO UPDATE SET r_hlc = excluded.r_hlc, "
+	    "r_origin = excluded.r_origin, d_hlc = excluded.d_hlc, "
+	    "d_origin = excluded.d_origin, clocks = excluded.clocks") == -1 ||
+	    store_prepare(s, &s->st_log_put,
+	    "INSERT INTO labsync_log(key, hlc, body) VALUES (?, ?, ?)") == -1 ||
+	    store_prepare(s, &s->st_log_range,
+	    "SELECT body FROM labsync_log WHERE key > ? AND key <= ? "
+	    "ORDER BY key LIMIT ?") == -1 ||
+	    store_prepare(s, &s->st_origin_new,
+	    "INSERT INTO labsync_origin(name) VALUES (?)") == -1 ||
+	    store_prepare(s, &s->st_origin_seq,
+	    "UPDATE labsync_origin SET seq = ? WHERE id = ?") == -1 ||
+	    store_prepare(s, &s->st_pending,
+	    "SELECT id, tbl, pk, op, mask FROM labsync_pending ORDER BY id "
+	    "LIMIT ?") == -1 ||
+	    store_prepare(s, &s->st_pending_del,
+	    "DELETE FROM labsync_pending WHERE id <= ?") == -1 ||
+	    store_prepare(s, &s->st_applying,
+	    "UPDATE labsync_state SET applying = ?") == -1)
+		return -1;
+	return 0;
+}
+
+/* Run the domain schema file (CREATE TABLE IF NOT EXISTS ...). */
+static int
+store_run_schema(struct store *s, const char *path, char *err, size_t errlen)
+{
+	FILE	*f;
+	char	*buf = NULL, *msg = NULL;
+	long	 len;
+	int	 ret = -1;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		store_seterr(err, errlen, "schema %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fseek(f, 0, SEEK_END) == -1 || (len = ftell(f)) < 0 ||
+	    fseek(f, 0, SEEK_SET) == -1 ||
+	    (buf = malloc(len + 1)) == NULL ||
+	    fread(buf, 1, len, f) != (size_t)len) {
+		store_seterr(err, errlen, "schema %s: cannot read", path);
+		goto done;
+	}
+	buf[len] = '\0';
+	if (sqlite3_exec(s->db, buf, NULL, NULL, &msg) != SQLITE_OK) {
+		store_seterr(err, errlen, "schema %s: %s", path, msg);
+		goto done;
+	}
+	ret = 0;
+done:
+	sqlite3_free(msg);
+	free(buf);
+	fclose(f);
+	return ret;
+}
+
+struct store *
+store_open(const struct store_options *opt, struct clock *clock, char *err,
+    size_t errlen)
+{
+	struct store	*s;
+	char		*owner = NULL, *sql;
+	int64_t		 v;
+	int		 flags, setup = opt->mode != STORE_CLIENT;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->clock = clock;
+	s->node_id = strdup(opt->node_id);
+	s->observer = opt->observer;
+	s->mode = opt->mode;
+	if (opt->refused != NULL)
+		*opt->refused = 0;
+	s->max_skew_ms = opt->max_clock_skew_ms;
+
+	flags = SQLITE_OPEN_READWRITE | (setup ? SQLITE_OPEN_CREATE : 0);
+	if (sqlite3_open_v2(opt->path, &s->db, flags, NULL) != SQLITE_OK) {
+		store_seterr(err, errlen, "database %s: %s", opt->path,
+		    s->db != NULL ? sqlite3_errmsg(s->db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->db, 10000);
+	sql = sqlite3_mprintf("PRAGMA journal_mode = WAL;"
+	    "PRAGMA synchronous = NORMAL;"
+	    "PRAGMA cache_size = -%d;"
+	    "PRAGMA temp_store = MEMORY;",
+	    (opt->cache_size_mib > 0 ? opt->cache_size_mib : 8) * 1024);
+	if (store_exec(s, sql) == -1) {
+		sqlite3_free(sql);
+		store_seterr(err, errlen, "database %s: %s", opt->path,
+		    sqlite3_errmsg(s->db));
+		goto fail;
+	}
+	sqlite3_free(sql);
+
+	if (setup) {
+		if (store_exec(s, "BEGIN IMMEDIATE") == -1 ||
+		    store_exec(s, store_ddl) == -1) {
+			store_seterr(err, errlen, "database %s: %s", opt->path,
+			    sqlite3_errmsg(s->db));
+			goto fail;
+		}
+		if (opt->schema_path != NULL &&
+		    store_run_schema(s, opt->schema_path, err, errlen) == -1)
+			goto fail;
+	}
+	if (store_prepare_all(s) == -1) {
+		store_seterr(err, errlen, "database %s: not a labsync "
+		    "database (run labsyncctl init): %s", opt->path,
+		    sqlite3_errmsg(s->db));
+		goto fail;
+	}
+	if (store_meta_get(s, "format", &v, NULL) == 1 && v > STORE_FORMAT) {
+		store_seterr(err, errlen, "database %s was written by a newer "
+		    "labsync (format %lld, this one knows %d)", opt->path,
+		    (long long)v, STORE_FORMAT);
+		if (opt->refused != NULL)
+			*opt->refused = 1;
+		goto fail;
+	}
+	if (store_meta_get(s, "node_id", NULL, &owner) == 1 &&
+	    strcmp(owner, opt->node_id) != 0) {
+		store_seterr(err, errlen, "database %s belongs to node '%s', "
+		    "not '%s'", opt->path, owner, opt->node_id);
+		if (opt->refused != NULL)
+			*opt->refused = 1;
+		goto fail;
+	}
+	if (setup && (store_meta_put_int(s, "format", STORE_FORMAT) == -1 ||
+	    store_meta_put_text(s, "node_id", opt->node_id) == -1))
+		goto sqlfail;
+
+	s->tables = calloc(opt->ntables, sizeof(*s->tables));
+	for (size_t i = 0; i < opt->ntables; i++) {
+		s->ntables++;
+		if (store_table_load(s, &s->tables[i], opt->tables[i], err,
+		    errlen) == -1) {
+			if (opt->refused != NULL)
+				*opt->refused = 1;
+			goto fail;
+		}
+		if (setup && store_triggers(s, &s->tables[i]) == -1)
+			goto sqlfail;
+	}
+	if (setup) {
+		if (store_origin_get(s, opt->node_id) == NULL)
+			goto sqlfail;
+		if (opt->observer &&
+		    store_exec(s, "UPDATE labsync_state SET writable = 0") == -1)
+			goto sqlfail;
+		if (!opt->observer && store_exec(s, "UPDATE labsync_state "
+		    "SET writable = 1 WHERE writable = 0") == -1)
+			goto sqlfail;
+		if (store_exec(s, "COMMIT") == -1)
+			goto sqlfail;
+	}
+	if (store_origin_load(s) == -1)
+		goto sqlfail;
+	if (store_meta_get(s, "hlc", &v, NULL) == 1)
+		clock_absorb(s->clock, (uint64_t)v);
+	store_changed_elsewhere(s);
+	free(owner);
+	return s;
+sqlfail:
+	store_seterr(err, errlen, "database %s: %s", opt->path,
+	    sqlite3_errmsg(s->db));
+fail:
+	free(owner);
+	store_free(s);
+	return NULL;
+}
+
+void
+store_free(struct store *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->ntables; i++)
+		store_table_clear(&s->tables[i]);
+	free(s->tables);
+	for (size_t i = 0; i < s->norigins; i++)
+		free(s->origins[i].name);
+	free(s->origins);
+	for (size_t i = 0; i < s->noutbox; i++)
+		free(s->outbox[i].data);
+	free(s->outbox);
+	sqlite3_finalize(s->st_meta_get);
+	sqlite3_finalize(s->st_meta_put);
+	sqlite3_finalize(s->st_row_get);
+	sqlite3_finalize(s->st_row_put);
+	sqlite3_finalize(s->st_log_put);
+	sqlite3_finalize(s->st_log_range);
+	sqlite3_finalize(s->st_origin_new);
+	sqlite3_finalize(s->st_origin_seq);
+	sqlite3_finalize(s->st_pending);
+	sqlite3_finalize(s->st_pending_del);
+	sqlite3_finalize(s->st_applying);
+	if (s->db != NULL && sqlite3_get_autocommit(s->db) == 0)
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(s->db);
+	free(s->node_id);
+	free(s);
+}
+
+struct sqlite3 *
+store_db(struct store *s)
+{
+	return s->db;
+}
+
+const char *
+store_node_id(const struct store *s)
+{
+	return s->node_id;
+}
+
+int
+store_set_writable(struct store *s, enum store_writable w)
+{
+	char	 sql[64];
+
+	if (s->observer)
+		w = STORE_READONLY;
+	s->hold_stamp = w == STORE_RECOVERING;
+	snprintf(sql, sizeof(sql), "UPDATE labsync_state SET writable = %d",
+	    (int)w);
+	return store_exec(s, sql);
+}
+
+int
+store_changed_elsewhere(struct store *s)
+{
+	sqlite3_stmt	*st;
+	int64_t		 v = 0;
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &st,
+	    NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (v == s->data_version)
+		return 0;
+	s->data_version = v;
+	return 1;
+}
+
+/* --- transactions ---------------------------------------------------- */
+
+static int
+store_begin(struct store *s)
+{
+	return store_exec(s, "BEGIN IMMEDIATE");
+}
+
+/* Persist what changed in memory, then commit. */
+static int
+store_commit(struct store *s)
+{
+	for (size_t i = 0; i < s->norigins; i++) {
+		struct origin *o = &s->origins[i];
+
+		if (o->seq == o->committed)
+			continue;
+		sqlite3_bind_int64(s->st_origin_seq, 1, (int64_t)o->seq);
+		sqlite3_bind_int64(s->st_origin_seq, 2, o->id);
+		if (store_step_done(s, s->st_origin_seq) == -1)
+			return -1;
+	}
+	if (store_meta_put_int(s, "hlc", (int64_t)clock_last(s->clock)) == -1)
+		return -1;
+	if (store_exec(s, "COMMIT") == -1)
+		return -1;
+	for (size_t i = 0; i < s->norigins; i++)
+		s->origins[i].committed = s->origins[i].seq;
+	return 0;
+}
+
+/* Undo: the database rolls back; memory follows it. */
+static void
+store_rollback(struct store *s, size_t outbox_mark)
+{
+	if (sqlite3_get_autocommit(s->db) == 0)
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	store_origin_load(s);
+	while (s->noutbox > outbox_mark)
+		free(s->outbox[--s->noutbox].data);
+}
+
+static int
+store_outbox_add(struct store *s, const uint8_t *data, size_t len)
+{
+	if (s->noutbox == s->outbox_cap) {
+		size_t cap = s->outbox_cap ? s->outbox_cap * 2 : 256;
+		struct outbuf *n = reallocarray(s->outbox, cap, sizeof(*n));
+
+		if (n == NULL)
+			return -1;
+		s->outbox = n;
+		s->outbox_cap = cap;
+	}
+	if ((s->outbox[s->noutbox].data = malloc(len ? len : 1)) == NULL)
+		return -1;
+	memcpy(s->outbox[s->noutbox].data, data, len);
+	s->outbox[s->noutbox].len = len;
+	s->noutbox++;
+	return 0;
+}
+
+int
+store_outbox_drain(struct store *s, store_change_cb cb, void *arg)
+{
+	int	 ret = 0;
+
+	for (size_t i = 0; i < s->noutbox; i++) {
+		if (ret == 0 && cb(arg, s->outbox[i].data, s->outbox[i].len) == -1)
+			ret = -1;
+		free(s->outbox[i].data);
+	}
+	s->noutbox = 0;
+	return ret;
+}
+
+size_t
+store_outbox_len(const struct store *s)
+{
+	return s->noutbox;
+}
+
+/* --- merge metadata ---------------------------------------------------- */
+
+static int
+store_row_load(struct store *s, const struct table *t, const char *pk,
+    struct row_meta *m)
+{
+	int	 rc;
+
+	memset(m, 0, sizeof(*m));
+	sqlite3_bind_text(s->st_row_get, 1, t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->st_row_get, 2, pk, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s->st_row_get);
+	if (rc == SQLITE_ROW) {
+		const uint8_t *b = sqlite3_column_blob(s->st_row_get, 4);
+		int n = sqlite3_column_bytes(s->st_row_get, 4) / 12;
+
+		m->exists = 1;
+		m->r.hlc = sqlite3_column_int64(s->st_row_get, 0);
+		m->r.origin = sqlite3_column_int64(s->st_row_get, 1);
+		m->d.hlc = sqlite3_column_int64(s->st_row_get, 2);
+		m->d.origin = sqlite3_column_int64(s->st_row_get, 3);
+		/* NULL clocks: every column was written by the newest upsert */
+		for (int i = 0; i < t->ncols; i++)
+			m->cols[i] = b == NULL ? m->r : (struct col_clock){0, 0};
+		for (int i = 0; b != NULL && i < n && i < t->ncols; i++) {
+			uint64_t h;
+			uint32_t o;
+
+			memcpy(&h, b + i * 12, 8);
+			memcpy(&o, b + i * 12 + 8, 4);
+			m->cols[i].hlc = h;
+			m->cols[i].origin = o;
+		}
+	}
+	sqlite3_reset(s->st_row_get);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int
+store_row_save(struct store *s, const struct table *t, const char *pk,
+    const struct row_meta *m)
+{
+	uint8_t	 b[STORE_MAX_COLUMNS * 12];
+	int	 same = 1;
+
+	for (int i = 0; i < t->ncols; i++) {
+		uint32_t o = (uint32_t)m->cols[i].origin;
+
+		if (m->cols[i].hlc != m->r.hlc ||
+		    m->cols[i].origin != m->r.origin)
+			same = 0;
+		memcpy(b + i * 12, &m->cols[i].hlc, 8);
+		memcpy(b + i * 12 + 8, &o, 4);
+	}
+	sqlite3_bind_text(s->st_row_put, 1, t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->st_row_put, 2, pk, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s->st_row_put, 3, (int64_t)m->r.hlc);
+	sqlite3_bind_int64(s->st_row_put, 4, m->r.origin);
+	sqlite3_bind_int64(s->st_row_put, 5, (int64_t)m->d.hlc);
+	sqlite3_bind_int64(s->st_row_put, 6, m->d.origin);
+	if (same)
+		sqlite3_bind_null(s->st_row_put, 7);
+	else
+		sqlite3_bind_blob(s->st_row_put, 7, b, t->ncols * 12,
+		    SQLITE_STATIC);
+	return store_step_done(s, s->st_row_put);
+}
+
+/* INSERT ... ON CONFLICT DO UPDATE for the columns in mask, cached. */
+static sqlite3_stmt *
+store_upsert_stmt(struct store *s, struct table *t, uint64_t mask)
+{
+	struct upsert_stmt	*u;
+	char			*cols, *vals, *sets, *sql, *tmp;
+	int			 n = 1;
+
+	for (int i = 0; i < t->nupserts; i++)
+		if (t->upserts[i].mask == mask)
+			return t->upserts[i].stmt;
+	cols = sqlite3_mprintf("\"%w\"", t->pk);
+	vals = sqlite3_mprintf("?1");
+	sets = sqlite3_mprintf("");
+	for (int i = 0; i < t->ncols; i++) {
+		if (!(mask & (1ULL << i)))
+			continue;
+		n++;
+		tmp = sqlite3_mprintf("%s, \"%w\"", cols, t->cols[i].name);
+		sqlite3_free(cols);
+		cols = tmp;
+		tmp = sqlite3_mprintf("%s, ?%d", vals, n);
+		sqlite3_free(vals);
+		vals = tmp;
+		tmp = sqlite3_mprintf("%s%s\"%w\" = excluded.\"%w\"", sets,
+		    n > 2 ? ", " : "", t->cols[i].name, t->cols[i].name);
+		sqlite3_free(sets);
+		sets = tmp;
+	}
+	if (n == 1)
+		sql = sqlite3_mprintf("INSERT INTO \"%w\"(%s) VALUES (%s) "
+		    "ON CONFLICT DO NOTHING", t->name, cols, vals);
+	else
+		sql = sqlite3_mprintf("INSERT INTO \"%w\"(%s) VALUES (%s) "
+		    "ON CONFLICT(\"%w\") DO UPDATE SET %s", t->name, cols, vals,
+		    t->pk, sets);
+	sqlite3_free(cols);
+	sqlite3_free(vals);
+	sqlite3_free(sets);
+	if (t->nupserts < MASK_CACHE)
+		u = &t->upserts[t->nupserts++];
+	else {
+		u = &t->upserts[t->next_evict];
+		t->next_evict = (t->next_evict + 1) % MASK_CACHE;
+		sqlite3_finalize(u->stmt);
+	}
+	u->mask = mask;
+	if (store_prepare(s, &u->stmt, sql) == -1) {
+		u->stmt = NULL;
+		u->mask = ~0ULL;	/* never matches a real mask */
+	}
+	sqlite3_free(sql);
+	return u->stmt;
+}
+
+static void
+store_bind_value(sqlite3_stmt *st, int idx, const Labsync__Value *v)
+{
+	switch (v != NULL ? v->kind_case : LABSYNC__VALUE__KIND_NULL) {
+	case LABSYNC__VALUE__KIND_INTEGER:
+		sqlite3_bind_int64(st, idx, v->integer);
+		break;
+	case LABSYNC__VALUE__KIND_REAL:
+		sqlite3_bind_double(st, idx, v->real);
+		break;
+	case LABSYNC__VALUE__KIND_TEXT:
+		sqlite3_bind_text(st, idx, v->text, -1, SQLITE_STATIC);
+		break;
+	case LABSYNC__VALUE__KIND_BLOB:
+		sqlite3_bind_blob(st, idx, v->blob.data, (int)v->blob.len,
+		    SQLITE_STATIC);
+		break;
+	default:
+		sqlite3_bind_null(st, idx);
+		break;
+	}
+}
+
+/* Write the given values (NULL value: SQL NULL) of the columns in mask. */
+static int
+store_row_write(struct store *s, struct table *t, const char *pk,
+    uint64_t mask, const Labsync__Value *const *vals)
+{
+	sqlite3_stmt	*st;
+	int		 n = 1;
+
+	if ((st = store_upsert_stmt(s, t, mask)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, pk, -1, SQLITE_STATIC);
+	for (int i = 0; i < t->ncols; i++)
+		if (mask & (1ULL << i))
+			store_bind_value(st, ++n, vals[i]);
+	return store_step_done(s, st);
+}
+
+static int
+store_log_append(struct store *s, struct origin *o, Labsync__Change *c)
+{
+	uint8_t		 stackbuf[4096], *buf = stackbuf;
+	size_t		 len = labsync__change__get_packed_size(c);
+	int		 ret = -1;
+
+	if (len > sizeof(stackbuf) && (buf = malloc(len)) == NULL)
+		return -1;
+	labsync__change__pack(c, buf);
+	sqlite3_bind_int64(s->st_log_put, 1,
+	    (int64_t)((uint64_t)o->id << ORIGIN_SHIFT | c->seq));
+	sqlite3_bind_int64(s->st_log_put, 2, (int64_t)c->hlc);
+	sqlite3_bind_blob(s->st_log_put, 3, buf, (int)len, SQLITE_STATIC);
+	if (store_step_done(s, s->st_log_put) == 0 &&
+	    store_outbox_add(s, buf, len) == 0)
+		ret = 0;
+	if (buf != stackbuf)
+		free(buf);
+	return ret;
+}
+
+/*
+ * The merge. An upsert sets a column if its (hlc, origin) beats both the
+ * column's clock and the row's newest delete. A delete at D wins over
+ * every write older than D: if no upsert newer than D exists the row goes,
+ * otherwise the columns written before D become NULL. The result depends
+ * only on the set of changes, not on their order.
+ */
+static int
+store_merge(struct store *s, struct table *t, struct origin *o,
+    const Labsync__Change *c)
+{
+	const Labsync__Value	*vals[STORE_MAX_COLUMNS];
+	struct row_meta		 m;
+	struct col_clock	 now = { c->hlc, o->id };
+	uint64_t		 mask = 0;
+
+	if (store_row_load(s, t, c->pk, &m) == -1)
+		return -1;
+	if (c->op == LABSYNC__OP__OP_DELETE) {
+		if (store_clock_cmp(s, now.hlc, now.origin, m.d.hlc,
+		    m.d.origin) <= 0)
+			return store_row_save(s, t, c->pk, &m);	/* older */
+		m.d = now;
+		if (store_clock_cmp(s, m.r.hlc, m.r.origin, m.d.hlc,
+		    m.d.origin) < 0) {
+			sqlite3_bind_text(t->delete_row, 1, c->pk, -1,
+			    SQLITE_STATIC);
+			if (store_step_done(s, t->delete_row) == -1)
+				return -1;
+		} else {
+			for (int i = 0; i < t->ncols; i++) {
+				if (store_clock_cmp(s, m.cols[i].hlc,
+				    m.cols[i].origin, m.d.hlc, m.d.origin) < 0) {
+					mask |= 1ULL << i;
+					vals[i] = NULL;
+				}
+			}
+			if (mask != 0 &&
+			    store_row_write(s, t, c->pk, mask, vals) == -1)
+				return -1;
+		}
+		return store_row_save(s, t, c->pk, &m);
+	}
+
+	if (store_clock_cmp(s, now.hlc, now.origin, m.d.hlc, m.d.origin) <= 0)
+		return store_row_save(s, t, c->pk, &m);	/* deleted later */
+	if (!m.exists) {
+		for (int i = 0; i < t->ncols; i++)
+			m.cols[i] = (struct col_clock){ 0, 0 };
+	}
+	for (size_t j = 0; j < c->n_columns; j++) {
+		int i = store_column_find(t, c->columns[j]->name);
+
+		if (i < 0 || store_clock_cmp(s, now.hlc, now.origin,
+		    m.cols[i].hlc, m.cols[i].origin) <= 0)
+			continue;
+		mask |= 1ULL << i;
+		vals[i] = c->columns[j]->value;
+		m.cols[i] = now;
+	}
+	if (store_clock_cmp(s, now.hlc, now.origin, m.r.hlc, m.r.origin) > 0)
+		m.r = now;
+	/* also creates the row when it is absent (a revive, or first seen) */
+	if (store_row_write(s, t, c->pk, mask, vals) == -1)
+		return -1;
+	return store_row_save(s, t, c->pk, &m);
+}
+
+/* --- capture ----------------------------------------------------------- */
+
+static Labsync__Value *
+store_value_from_column(sqlite3_stmt *st, int col, Labsync__Value *v)
+{
+	labsync__value__init(v);
+	switch (sqlite3_column_type(st, col)) {
+	case SQLITE_INTEGER:
+		v->kind_case = LABSYNC__VALUE__KIND_INTEGER;
+		v->integer = sqlite3_column_int64(st, col);
+		break;
+	case SQLITE_FLOAT:
+		v->kind_case = LABSYNC__VALUE__KIND_REAL;
+		v->real = sqlite3_column_double(st, col);
+		break;
+	case SQLITE_TEXT:
+		v->kind_case = LABSYNC__VALUE__KIND_TEXT;
+		v->text = UNCONST(sqlite3_column_text(st, col));
+		break;
+	case SQLITE_BLOB:
+		v->kind_case = LABSYNC__VALUE__KIND_BLOB;
+		v->blob.data = UNCONST(sqlite3_column_blob(st, col));
+		v->blob.len = sqlite3_column_bytes(st, col);
+		break;
+	default:
+		v->kind_case = LABSYNC__VALUE__KIND_NULL;
+		v->null = 1;
+		break;
+	}
+	return v;
+}
+
+/* Turn one pending entry into a change of ours; 1 if one was made. */
+static int
+store_stamp_one(struct store *s, struct table *t, const char *pk, int op,
+    uint64_t mask)
+{
+	Labsync__Change	 c = LABSYNC__CHANGE__INIT;
+	Labsync__Column	 cols[STORE_MAX_COLUMNS], *colp[STORE_MAX_COLUMNS];
+	Labsync__Value	 vals[STORE_MAX_COLUMNS];
+	struct row_meta	 m;
+	struct col_clock now;
+	int		 rc, ret = -1;
+
+	c.origin = s->node_id;
+	c.table = t->name;
+	c.pk = UNCONST(pk);
+	if (store_row_load(s, t, pk, &m) == -1)
+		return -1;
+	if (op == 1) {
+		c.op = LABSYNC__OP__OP_DELETE;
+		c.hlc = clock_now(s->clock);
+		now = (struct col_clock){ c.hlc, s->self->id };
+		m.d = now;
+	} else {
+		sqlite3_bind_text(t->select_row, 1, pk, -1, SQLITE_STATIC);
+		rc = sqlite3_step(t->select_row);
+		if (rc != SQLITE_ROW || mask == 0) {
+			/* gone again: the delete that follows is what counts */
+			sqlite3_reset(t->select_row);
+			return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+		}
+		c.op = LABSYNC__OP__OP_UPSERT;
+		c.hlc = clock_now(s->clock);
+		now = (struct col_clock){ c.hlc, s->self->id };
+		if (!m.exists)
+			for (int i = 0; i < t->ncols; i++)
+				m.cols[i] = (struct col_clock){ 0, 0 };
+		c.columns = colp;
+		/* select_row lists the columns in table order after a 1 */
+		for (int i = 0; i < t->ncols; i++) {
+			if (!(mask & (1ULL << i)))
+				continue;
+			labsync__column__init(&cols[c.n_columns]);
+			cols[c.n_columns].name = t->cols[i].name;
+			cols[c.n_columns].value =
+			    store_value_from_column(t->select_row, i + 1,
+			    &vals[i]);
+			colp[c.n_columns] = &cols[c.n_columns];
+			c.n_columns++;
+			m.cols[i] = now;
+		}
+		m.r = now;
+	}
+	c.seq = s->self->seq + 1;
+	if (store_log_append(s, s->self, &c) == -1 ||
+	    store_row_save(s, t, pk, &m) == -1)
+		goto done;
+	s->self->seq++;
+	ret = 1;
+done:
+	if (op != 1)
+		sqlite3_reset(t->select_row);
+	return ret;
+}
+
+/* Stamp pending entries inside an open transaction. */
+static int
+store_stamp_locked(struct store *s, int max, int *n)
+{
+	int64_t	 last = -1;
+	int	 rc, made;
+
+	*n = 0;
+	sqlite3_bind_int(s->st_pending, 1, max);
+	while ((rc = sqlite3_step(s->st_pending)) == SQLITE_ROW) {
+		const char *tbl = (const char *)
+		    sqlite3_column_text(s->st_pending, 1);
+		const char *pk = (const char *)
+		    sqlite3_column_text(s->st_pending, 2);
+		struct table *t = store_table_find(s, tbl);
+
+		last = sqlite3_column_int64(s->st_pending, 0);
+		if (t == NULL) {
+			log_warnx("pending change for %s, which is no longer "
+			    "synced: dropped", tbl);
+			continue;
+		}
+		made = store_stamp_one(s, t, pk,
+		    sqlite3_column_int(s->st_pending, 3),
+		    (uint64_t)sqlite3_column_int64(s->st_pending, 4));
+		if (made == -1) {
+			sqlite3_reset(s->st_pending);
+			return -1;
+		}
+		*n += made;
+	}
+	sqlite3_reset(s->st_pending);
+	if (rc != SQLITE_DONE)
+		return -1;
+	if (last != -1) {
+		sqlite3_bind_int64(s->st_pending_del, 1, last);
+		if (store_step_done(s, s->st_pending_del) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+int
+store_stamp(struct store *s, int max, int *n)
+{
+	size_t	 mark = s->noutbox;
+
+	*n = 0;
+	if (s->observer || s->hold_stamp)
+		return 0;
+	if (store_begin(s) == -1)
+		return -1;
+	if (store_stamp_locked(s, max, n) == -1 || store_commit(s) == -1) {
+		store_rollback(s, mark);
+		*n = 0;
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_pending_count(struct store *s)
+{
+	sqlite3_stmt	*st;
+	int		 n = -1;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM labsync_pending",
+	    -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* --- remote changes ---------------------------------------------------- */
+
+static int
+store_value_fits(enum affinity aff, const Labsync__Value *v)
+{
+	switch (v->kind_case) {
+	case LABSYNC__VALUE__KIND_NULL:
+		return 1;
+	case LABSYNC__VALUE__KIND_INTEGER:
+		return aff != AFF_TEXT;
+	case LABSYNC__VALUE__KIND_REAL:
+		return aff == AFF_REAL || aff == AFF_NUMERIC || aff == AFF_BLOB;
+	case LABSYNC__VALUE__KIND_TEXT:
+		return (aff == AFF_TEXT || aff == AFF_BLOB) &&
+		    strlen(v->text) <= STORE_MAX_VALUE;
+	case LABSYNC__VALUE__KIND_BLOB:
+		return aff == AFF_BLOB && v->blob.len <= STORE_MAX_VALUE;
+	default:
+		return 0;
+	}
+}
+
+static const char *
+store_affinity_name(enum affinity aff)
+{
+	static const char *const names[] = { "INTEGER", "REAL", "TEXT", "BLOB",
+	    "NUMERIC" };
+
+	return names[aff];
+}
+
+int
+store_validate(struct store *s, const Labsync__Change *c, int allow_own,
+    char *why, size_t whylen)
+{
+	struct table	*t;
+	uint64_t	 seen = 0;
+
+	if (c->origin == NULL || c->origin[0] == '\0' ||
+	    strlen(c->origin) > 32) {
+		store_seterr(why, whylen, "bad origin");
+		return -1;
+	}
+	for (const char *p = c->origin; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    *p == '_' || *p == '-')) {
+			store_seterr(why, whylen, "bad origin");
+			return -1;
+		}
+	if (!allow_own && strcmp(c->origin, s->node_id) == 0) {
+		store_seterr(why, whylen, "change claims to originate from "
+		    "this node (%s)", s->node_id);
+		return -1;
+	}
+	if (c->seq == 0 || c->seq >= (1ULL << ORIGIN_SHIFT)) {
+		store_seterr(why, whylen, "sequence %" PRIu64 " out of range",
+		    c->seq);
+		return -1;
+	}
+	if (c->hlc == 0 || c->hlc >= (1ULL << 63)) {
+		store_seterr(why, whylen, "bad hlc");
+		return -1;
+	}
+	if (c->table == NULL || (t = store_table_find(s, c->table)) == NULL) {
+		store_seterr(why, whylen, "unknown table '%.64s'",
+		    c->table != NULL ? c->table : "");
+		return -1;
+	}
+	if (c->pk == NULL || c->pk[0] == '\0' ||
+	    strlen(c->pk) > STORE_MAX_PK) {
+		store_seterr(why, whylen, "bad primary key for %s", t->name);
+		return -1;
+	}
+	if (c->op != LABSYNC__OP__OP_UPSERT && c->op != LABSYNC__OP__OP_DELETE) {
+		store_seterr(why, whylen, "unknown operation %d", (int)c->op);
+		return -1;
+	}
+	if (c->op == LABSYNC__OP__OP_DELETE && c->n_columns != 0) {
+		store_seterr(why, whylen, "delete with columns");
+		return -1;
+	}
+	for (size_t j = 0; j < c->n_columns; j++) {
+		const Labsync__Column *col = c->columns[j];
+		int i;
+
+		if (col->name == NULL ||
+		    (i = store_column_find(t, col->name)) < 0) {
+			store_seterr(why, whylen, "unknown column %s.%.64s",
+			    t->name, col->name != NULL ? col->name : "");
+			return -1;
+		}
+		if (seen & (1ULL << i)) {
+			store_seterr(why, whylen, "column %s.%s twice",
+			    t->name, col->name);
+			return -1;
+		}
+		seen |= 1ULL << i;
+		if (col->value == NULL ||
+		    !store_value_fits(t->cols[i].aff, col->value)) {
+			store_seterr(why, whylen, "wrong type for %s.%s "
+			    "(%s)", t->name, col->name,
+			    store_affinity_name(t->cols[i].aff));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+store_apply(struct store *s, Labsync__Change *const *changes, size_t n,
+    int allow_own, struct store_apply_stats *st)
+{
+	size_t		 mark = s->noutbox;
+	uint64_t	 limit;
+	int		 stamped;
+
+	memset(st, 0, sizeof(*st));
+	if (store_begin(s) == -1)
+		return -1;
+	/* local writes not stamped yet are older than anything we apply */
+	if (!s->observer && !s->hold_stamp &&
+	    store_stamp_locked(s, 1 << 30, &stamped) == -1)
+		goto fail;
+	sqlite3_bind_int(s->st_applying, 1, 1);
+	if (store_step_done(s, s->st_applying) == -1)
+		goto fail;
+	limit = clock_physical_ms(s->clock) + s->max_skew_ms;
+	for (size_t i = 0; i < n; i++) {
+		Labsync__Change *c = changes[i];
+		struct origin *o;
+		struct table *t = store_table_find(s, c->table);
+
+		if (t == NULL)
+			goto fail;	/* validated: cannot happen */
+		if (!allow_own && strcmp(c->origin, s->node_id) == 0)
+			goto fail;
+		if ((o = store_origin_get(s, c->origin)) == NULL)
+			goto fail;
+		if (c->seq <= o->seq) {
+			st->duplicates++;
+			continue;
+		}
+		if (c->seq > o->seq + 1) {
+			st->gaps++;
+			continue;
+		}
+		if (s->max_skew_ms > 0 && CLOCK_MS(c->hlc) > limit) {
+			st->held++;
+			continue;
+		}
+		clock_absorb(s->clock, c->hlc);
+		if (store_merge(s, t, o, c) == -1 ||
+		    store_log_append(s, o, c) == -1)
+			goto fail;
+		o->seq = c->seq;
+		st->applied++;
+		if (o == s->self)
+			st->own++;
+	}
+	sqlite3_bind_int(s->st_applying, 1, 0);
+	if (store_step_done(s, s->st_applying) == -1 || store_commit(s) == -1)
+		goto fail;
+	return 0;
+fail:
+	log_warnx("apply failed: %s", sqlite3_errmsg(s->db));
+	store_rollback(s, mark);
+	memset(st, 0, sizeof(*st));
+	return -1;
+}
+
+/* --- vectors and the log ----------------------------------------------- */
+
+Labsync__Vector *
+store_vector(struct store *s)
+{
+	Labsync__Vector	*v;
+
+	if ((v = calloc(1, sizeof(*v))) == NULL)
+		return NULL;
+	labsync__vector__init(v);
+	v->entries = calloc(s->norigins + 1, sizeof(*v->entries));
+	for (size_t i = 0; i < s->norigins; i++) {
+		Labsync__VectorEntry *e;
+
+		if (s->origins[i].seq == 0)
+			continue;
+		e = calloc(1, sizeof(*e));
+		labsync__vector_entry__init(e);
+		e->origin = strdup(s->origins[i].name);
+		e->seq = s->origins[i].seq;
+		v->entries[v->n_entries++] = e;
+	}
+	return v;
+}
+
+void
+store_vector_free(Labsync__Vector *v)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; i < v->n_entries; i++) {
+		free(v->entries[i]->origin);
+		free(v->entries[i]);
+	}
+	free(v->entries);
+	free(v);
+}
+
+static uint64_t
+store_vector_get(const Labsync__Vector *v, const char *origin)
+{
+	for (size_t i = 0; v != NULL && i < v->n_entries; i++)
+		if (v->entries[i]->origin != NULL &&
+		    strcmp(v->entries[i]->origin, origin) == 0)
+			return v->entries[i]->seq;
+	return 0;
+}
+
+uint64_t
+store_origin_seq(struct store *s, const char *origin)
+{
+	struct origin	*o = store_origin_find(s, origin);
+
+	return o != NULL ? o->seq : 0;
+}
+
+uint64_t
+store_own_seq(struct store *s)
+{
+	return s->self != NULL ? s->self->seq : 0;
+}
+
+uint64_t
+store_lag_behind(struct store *s, const Labsync__Vector *v)
+{
+	uint64_t	 lag = 0;
+
+	for (size_t i = 0; v != NULL && i < v->n_entries; i++) {
+		uint64_t mine;
+
+		if (v->entries[i]->origin == NULL)
+			continue;
+		mine = store_origin_seq(s, v->entries[i]->origin);
+		if (v->entries[i]->seq > mine)
+			lag += v->entries[i]->seq - mine;
+	}
+	return lag;
+}
+
+int
+store_read_missing(struct store *s, const Labsync__Vector *have,
+    size_t max_changes, size_t max_bytes, store_change_cb cb, void *arg,
+    int *more)
+{
+	size_t	 count = 0, bytes = 0;
+	int	 rc;
+
+	*more = 0;
+	for (size_t i = 0; i < s->norigins; i++) {
+		struct origin *o = &s->origins[i];
+		uint64_t from = store_vector_get(have, o->name);
+		uint64_t base = (uint64_t)o->id << ORIGIN_SHIFT;
+		uint64_t got = 0;
+
+		if (o->committed <= from)
+			continue;
+		if (count >= max_changes || bytes >= max_bytes) {
+			*more = 1;
+			break;
+		}
+		sqlite3_bind_int64(s->st_log_range, 1, (int64_t)(base + from));
+		sqlite3_bind_int64(s->st_log_range, 2,
+		    (int64_t)(base + o->committed));
+		sqlite3_bind_int64(s->st_log_range, 3,
+		    (int64_t)(max_changes - count));
+		while ((rc = sqlite3_step(s->st_log_range)) == SQLITE_ROW) {
+			const uint8_t *b = sqlite3_column_blob(s->st_log_range, 0);
+			size_t len = sqlite3_column_bytes(s->st_log_range, 0);
+
+			if (count > 0 && bytes + len > max_bytes)
+				break;
+			if (cb(arg, b, len) == -1) {
+				sqlite3_reset(s->st_log_range);
+				return -1;
+			}
+			count++;
+			got++;
+			bytes += len;
+		}
+		sqlite3_reset(s->st_log_range);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return -1;
+		if (from + got < o->committed) {
+			*more = 1;
+			break;
+		}
+	}
+	return 0;
+}
+
+void
+store_fingerprint(struct store *s, uint8_t out[32])
+{
+	crypto_hash_sha256_state h;
+
+	crypto_hash_sha256_init(&h);
+	for (size_t i = 0; i < s->ntables; i++) {
+		struct table *t = &s->tables[i];
+
+		crypto_hash_sha256_update(&h, (const uint8_t *)t->name,
+		    strlen(t->name) + 1);
+		for (int j = 0; j < t->ncols; j++)
+			crypto_hash_sha256_update(&h,
+			    (const uint8_t *)t->cols[j].name,
+			    strlen(t->cols[j].name) + 1);
+	}
+	crypto_hash_sha256_final(&h, out);
+}
+
+int64_t
+store_log_count(struct store *s)
+{
+	int64_t	 n = 0;
+
+	for (size_t i = 0; i < s->norigins; i++)
+		n += (int64_t)s->origins[i].seq;
+	return n;
+}

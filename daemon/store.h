@@ -1,0 +1,110 @@
+/*
+ * store.h: the node's SQLite database. One connection, WAL mode. Owns the
+ * capture triggers, the change log, the per-column merge metadata and the
+ * version vector; nothing else in labsyncd speaks SQL.
+ */
+#ifndef LABSYNC_STORE_H
+#define LABSYNC_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "proto/labsync.pb-c.h"
+
+#define STORE_FORMAT		1	/* version of the labsync_* tables */
+#define STORE_MAX_PK		1024	/* bytes in a primary key */
+#define STORE_MAX_VALUE		(1024 * 1024)	/* bytes in a text or blob */
+#define STORE_MAX_COLUMNS	63	/* non-key columns per synced table */
+
+struct clock;
+struct store;
+
+enum store_mode {
+	STORE_DAEMON,		/* creates tables, installs triggers */
+	STORE_CLIENT,		/* labsyncctl: reads the layout only */
+	STORE_INIT,		/* labsyncctl init: like the daemon */
+};
+
+/* What local writers may do; the capture triggers enforce it. */
+enum store_writable {
+	STORE_READONLY = 0,	/* observer: local writes are refused */
+	STORE_WRITABLE = 1,
+	STORE_RECOVERING = 2,	/* fetching our own lost changes back */
+};
+
+struct store_options {
+	const char	 *path;
+	const char	 *node_id;
+	const char	 *schema_path;	/* run at open in DAEMON and INIT mode */
+	int		  observer;
+	char		**tables;
+	size_t		  ntables;
+	int		  cache_size_mib;
+	uint64_t	  max_clock_skew_ms;
+	enum store_mode	  mode;
+	int		 *refused;	/* set if the schema or file is refused
+					   (a configuration error), not failed */
+};
+
+/* Outcome of applying one batch. */
+struct store_apply_stats {
+	int		 applied;	/* new changes committed */
+	int		 duplicates;	/* already held: skipped */
+	int		 gaps;		/* beyond a missing sequence: skipped */
+	int		 held;		/* stamped too far in the future */
+	int		 own;		/* our own origin, fetched back */
+};
+
+struct store	*store_open(const struct store_options *, struct clock *,
+		    char *err, size_t errlen);
+void		 store_free(struct store *);
+const char	*store_node_id(const struct store *);
+
+int		 store_set_writable(struct store *, enum store_writable);
+/* 1 if another connection committed since the last call, 0 if not. */
+int		 store_changed_elsewhere(struct store *);
+/* Stamp up to max pending local writes; *n is how many became changes. */
+int		 store_stamp(struct store *, int max, int *n);
+int		 store_pending_count(struct store *);
+
+/* Check one change against the schema; 0 if fine, -1 with the reason. */
+int		 store_validate(struct store *, const Labsync__Change *,
+		    int allow_own, char *why, size_t whylen);
+/*
+ * Apply a validated batch in one transaction (pending local writes are
+ * stamped first, in the same transaction). Changes of our own origin are
+ * accepted only with allow_own (fetching back what we lost).
+ */
+int		 store_apply(struct store *, Labsync__Change *const *, size_t n,
+		    int allow_own, struct store_apply_stats *);
+
+/* Changes committed since the last drain (local and relayed), packed. */
+typedef int	(*store_change_cb)(void *arg, const uint8_t *, size_t);
+int		 store_outbox_drain(struct store *, store_change_cb, void *arg);
+size_t		 store_outbox_len(const struct store *);
+
+/* The version vector; free with store_vector_free. */
+Labsync__Vector	*store_vector(struct store *);
+void		 store_vector_free(Labsync__Vector *);
+uint64_t	 store_origin_seq(struct store *, const char *origin);
+uint64_t	 store_own_seq(struct store *);
+/* How many changes a peer with vector v holds that we lack. */
+uint64_t	 store_lag_behind(struct store *, const Labsync__Vector *v);
+
+/*
+ * Read the changes a peer with vector `have` lacks, in origin and
+ * sequence order, at most max_changes and about max_bytes; *more says
+ * whether more are left.
+ */
+int		 store_read_missing(struct store *, const Labsync__Vector *have,
+		    size_t max_changes, size_t max_bytes, store_change_cb,
+		    void *arg, int *more);
+
+void		 store_fingerprint(struct store *, uint8_t out[32]);
+int64_t		 store_log_count(struct store *);
+
+/* The connection, for rows.c (labsyncctl's reads and writes). */
+struct sqlite3	*store_db(struct store *);
+
+#endif

@@ -1,0 +1,369 @@
+/*
+ * sync.c: the replication engine every session shares: apply a batch,
+ * publish what was committed, answer catch-up requests on the ROUTER,
+ * and decide when the node takes local writes (after start-up it first
+ * asks its peers whether they hold changes of its own it has lost).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <zmq.h>
+
+#include "bus.h"
+#include "clock.h"
+#include "config.h"
+#include "labsyncd.h"
+#include "log.h"
+#include "peer.h"
+#include "store.h"
+#include "wire.h"
+
+#define REJECT_LOG_PER_MIN	20	/* rejection lines per peer, then quiet */
+
+/* Rate limit for rejection logs: a flood must not fill the disk. */
+static uint64_t	reject_window_ms;
+static int	reject_logged, reject_suppressed;
+
+void
+sync_reject(struct labsyncd *env, const char *peer, const char *why)
+{
+	uint64_t	 now = clock_system_ms();
+	struct peer	*p;
+
+	env->stats.rejected++;
+	if ((p = peer_find(env, peer)) != NULL)
+		peer_set_error(p, why);
+	if (now - reject_window_ms > 60000) {
+		if (reject_suppressed > 0)
+			log_warnx("%d more rejected messages not logged",
+			    reject_suppressed);
+		reject_window_ms = now;
+		reject_logged = reject_suppressed = 0;
+	}
+	if (reject_logged++ < REJECT_LOG_PER_MIN)
+		log_warnx("rejected message from %s: %s", peer, why);
+	else
+		reject_suppressed++;
+}
+
+Labsync__Hello *
+sync_hello_new(struct labsyncd *env)
+{
+	Labsync__Hello	*h = calloc(1, sizeof(*h));
+
+	labsync__hello__init(h);
+	h->node_id = env->conf->node_id;
+	h->role = env->conf->role == CONFIG_ROLE_OBSERVER ?
+	    LABSYNC__ROLE__ROLE_OBSERVER : LABSYNC__ROLE__ROLE_CITY;
+	h->protocol_version = WIRE_VERSION;
+	h->schema_fingerprint.data = env->fingerprint;
+	h->schema_fingerprint.len = sizeof(env->fingerprint);
+	h->vector = store_vector(env->store);
+	return h;
+}
+
+void
+sync_hello_free(Labsync__Hello *h)
+{
+	if (h == NULL)
+		return;
+	store_vector_free(h->vector);
+	free(h);
+}
+
+/*
+ * Start-up: local writes wait until every peer we connect to has told us
+ * what it holds (or is down), so that a node restored from an old backup
+ * fetches its own later changes back before it reuses their sequences.
+ */
+void
+sync_check_phase(struct labsyncd *env)
+{
+	uint64_t	 own = store_own_seq(env->store);
+
+	if (env->phase == PHASE_RUNNING && env->recover_to <= own)
+		return;
+	for (size_t i = 0; i < env->npeers; i++)
+		if (!peer_settled(env->peers[i]) &&
+		    env->phase == PHASE_STARTING)
+			return;
+	if (env->recover_to > own) {
+		if (env->phase != PHASE_RECOVERING) {
+			if (env->phase == PHASE_RUNNING)
+				log_error("a peer holds changes of ours we no "
+				    "longer have, after we took new writes; "
+				    "restore this node from a newer backup");
+			log_warnx("fetching our own changes %llu..%llu back "
+			    "from peers; local writes are refused until then",
+			    (unsigned long long)own + 1,
+			    (unsigned long long)env->recover_to);
+			env->phase = PHASE_RECOVERING;
+			store_set_writable(env->store, STORE_RECOVERING);
+		}
+		return;
+	}
+	if (env->phase == PHASE_RECOVERING)
+		log_info("recovered our own changes up to %llu",
+		    (unsigned long long)own);
+	log_info("taking local writes (own sequence %llu)",
+	    (unsigned long long)own);
+	env->phase = PHASE_RUNNING;
+	store_set_writable(env->store, STORE_WRITABLE);
+	sync_stamp(env);
+}
+
+static int
+sync_publish_add(void *arg, const uint8_t *data, size_t len)
+{
+	return wire_batch_add(arg, data, len);
+}
+
+static void
+sync_publish_send(struct labsyncd *env, struct wire_batch *b)
+{
+	uint8_t	*buf;
+	size_t	 len;
+
+	if (b->n == 0)
+		return;
+	if ((buf = wire_batch_pack(b, env->conf->node_id, 0, &len)) != NULL &&
+	    bus_send1(env->pub, buf, len) == 0)
+		env->stats.published += b->n;
+	free(buf);
+	wire_batch_clear(b);
+}
+
+/* Everything committed since the last call goes out on the live feed. */
+void
+sync_publish(struct labsyncd *env)
+{
+	struct wire_batch	 all, b;
+	size_t			 limit = env->conf->max_message_size / 2;
+
+	if (store_outbox_len(env->store) == 0)
+		return;
+	wire_batch_init(&all);
+	wire_batch_init(&b);
+	store_outbox_drain(env->store, sync_publish_add, &all);
+	for (size_t i = 0; i < all.n; i++) {
+		if (b.n > 0 && (b.n >= (size_t)env->conf->batch_changes ||
+		    b.bytes + all.changes[i].len > limit))
+			sync_publish_send(env, &b);
+		wire_batch_add(&b, all.changes[i].data, all.changes[i].len);
+	}
+	sync_publish_send(env, &b);
+	wire_batch_free(&b);
+	wire_batch_free(&all);
+}
+
+void
+sync_heartbeat(struct labsyncd *env)
+{
+	Labsync__Envelope	 e = LABSYNC__ENVELOPE__INIT;
+	Labsync__Heartbeat	 hb = LABSYNC__HEARTBEAT__INIT;
+	uint8_t			*buf;
+	size_t			 len;
+
+	hb.node_id = env->conf->node_id;
+	hb.hlc = clock_last(env->clock);
+	hb.vector = store_vector(env->store);
+	e.body_case = LABSYNC__ENVELOPE__BODY_HEARTBEAT;
+	e.heartbeat = &hb;
+	if ((buf = wire_pack(&e, env->conf->node_id, &len)) != NULL)
+		bus_send1(env->pub, buf, len);
+	free(buf);
+	store_vector_free(hb.vector);
+}
+
+/* Turn local writes into changes, a bounded chunk per loop turn. */
+void
+sync_stamp(struct labsyncd *env)
+{
+	int	 n = 0, chunk = 10000;
+
+	if (env->phase != PHASE_RUNNING)
+		return;
+	if (store_stamp(env->store, chunk, &n) == -1) {
+		log_warnx("could not record local changes; will retry");
+		return;
+	}
+	if (n > 0) {
+		env->stats.captured += n;
+		log_debug("recorded %d local changes", n);
+		sync_publish(env);
+	}
+	if (n == chunk && env->ev_wake != NULL)
+		event_active(env->ev_wake, EV_TIMEOUT, 0);
+}
+
+int
+sync_apply(struct labsyncd *env, const char *peer, Labsync__ChangeBatch *batch,
+    int from_catchup, int *gaps)
+{
+	struct store_apply_stats  st;
+	Labsync__Change		**keep;
+	char			  why[256], msg[512];
+	size_t			  n = 0;
+	uint64_t		  own = store_own_seq(env->store);
+	int			  ret = -1;
+
+	*gaps = 0;
+	if (batch->n_changes > (size_t)env->conf->batch_changes * 2 + 16) {
+		snprintf(msg, sizeof(msg), "batch of %zu changes is too large",
+		    batch->n_changes);
+		sync_reject(env, peer, msg);
+		return -1;
+	}
+	if ((keep = calloc(batch->n_changes + 1, sizeof(*keep))) == NULL)
+		return -1;
+	for (size_t i = 0; i < batch->n_changes; i++) {
+		Labsync__Change *c = batch->changes[i];
+		int is_own = c->origin != NULL &&
+		    strcmp(c->origin, env->conf->node_id) == 0;
+
+		/* our own changes echoed back by relays: nothing new */
+		if (is_own && c->seq <= own)
+			continue;
+		if (is_own && !from_catchup) {
+			(*gaps)++;	/* we lost some: catch-up decides */
+			continue;
+		}
+		if (store_validate(env->store, c, from_catchup, why,
+		    sizeof(why)) == -1) {
+			snprintf(msg, sizeof(msg), "change %zu of %zu (%.32s "
+			    "#%llu): %s; batch refused", i + 1,
+			    batch->n_changes, c->origin ? c->origin : "?",
+			    (unsigned long long)c->seq, why);
+			sync_reject(env, peer, msg);
+			goto done;
+		}
+		keep[n++] = c;
+	}
+	if (n > 0) {
+		uint64_t t0 = clock_system_ms();
+
+		if (store_apply(env->store, keep, n, from_catchup, &st) == -1) {
+			sync_reject(env, peer, "could not apply batch "
+			    "(database error)");
+			goto done;
+		}
+		env->stats.applied += st.applied;
+		env->stats.duplicates += st.duplicates;
+		env->stats.held += st.held;
+		env->stats.batches++;
+		*gaps += st.gaps + st.held;
+		if (st.held > 0)
+			log_warnx("%d changes from %s are stamped more than "
+			    "max_clock_skew ahead of our clock: held back",
+			    st.held, peer);
+		if (st.own > 0)
+			log_info("fetched back %d of our own changes from %s",
+			    st.own, peer);
+		log_debug("applied %d of %zu changes from %s in %llu ms",
+		    st.applied, n, peer,
+		    (unsigned long long)(clock_system_ms() - t0));
+		sync_publish(env);
+		if (st.own > 0)
+			sync_check_phase(env);
+	}
+	ret = 0;
+done:
+	free(keep);
+	return ret;
+}
+
+static int
+sync_reply_add(void *arg, const uint8_t *data, size_t len)
+{
+	return wire_batch_add(arg, data, len);
+}
+
+/* Answer a catch-up request: what the requester lacks, one batch. */
+static void
+sync_serve(struct labsyncd *env, zmq_msg_t *id, const Labsync__Vector *v,
+    const Labsync__Hello *hello_back, const char *who)
+{
+	struct wire_batch	 b;
+	const void		*data[2];
+	size_t			 len[2];
+	uint8_t			*buf;
+	int			 more = 0;
+
+	data[0] = zmq_msg_data(id);
+	len[0] = zmq_msg_size(id);
+	if (hello_back != NULL) {
+		Labsync__Envelope e = LABSYNC__ENVELOPE__INIT;
+
+		e.body_case = LABSYNC__ENVELOPE__BODY_HELLO;
+		e.hello = UNCONST(hello_back);
+		if ((buf = wire_pack(&e, env->conf->node_id, &len[1])) != NULL) {
+			data[1] = buf;
+			bus_send(env->router, data, len, 2);
+			free(buf);
+		}
+	}
+	wire_batch_init(&b);
+	if (store_read_missing(env->store, v, env->conf->batch_changes,
+	    env->conf->max_message_size / 2, sync_reply_add, &b, &more) == -1) {
+		log_warnx("catch-up for %s: could not read the log", who);
+		wire_batch_free(&b);
+		return;
+	}
+	if ((buf = wire_batch_pack(&b, env->conf->node_id, more, &len[1])) !=
+	    NULL) {
+		data[1] = buf;
+		if (bus_send(env->router, data, len, 2) == 0)
+			env->stats.served += b.n;
+		free(buf);
+	}
+	if (b.n > 0)
+		log_debug("catch-up for %s: sent %zu changes%s", who, b.n,
+		    more ? ", more to come" : "");
+	wire_batch_free(&b);
+}
+
+void
+sync_router_cb(struct bus *bus, void *framesp, int n, void *arg)
+{
+	struct labsyncd		*env = arg;
+	zmq_msg_t		*frames = framesp;
+	Labsync__Envelope	*e;
+	Labsync__Hello		*h;
+	struct peer		*p;
+	char			 why[256];
+	const char		*who;
+
+	(void)bus;
+	if (n != 2) {
+		sync_reject(env, "(sync socket)", "malformed request frames");
+		return;
+	}
+	e = wire_unpack(zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]),
+	    why, sizeof(why));
+	if (e == NULL) {
+		sync_reject(env, "(sync socket)", why);
+		return;
+	}
+	who = e->sender != NULL && e->sender[0] != '\0' ? e->sender :
+	    "(unnamed)";
+	p = peer_find(env, who);
+	switch (e->body_case) {
+	case LABSYNC__ENVELOPE__BODY_HELLO:
+		if (p != NULL)
+			peer_heard(p, e->hello->vector);
+		h = sync_hello_new(env);
+		sync_serve(env, &frames[0], e->hello->vector, h, who);
+		sync_hello_free(h);
+		break;
+	case LABSYNC__ENVELOPE__BODY_ACK:
+		if (p != NULL)
+			peer_heard(p, e->ack->vector);
+		sync_serve(env, &frames[0], e->ack->vector, NULL, who);
+		break;
+	default:
+		sync_reject(env, who, "unexpected request on the sync socket");
+		break;
+	}
+	wire_free(e);
+}

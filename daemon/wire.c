@@ -1,0 +1,197 @@
+/*
+ * wire.c: encoding and decoding of envelopes. Decoding checks what the
+ * protobuf layer cannot: the protocol version, that a body is present,
+ * and the sizes of repeated fields; the store checks every change
+ * against the schema before it touches SQL.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire.h"
+
+#define WIRE_MAX_ORIGINS	4096	/* vector entries in one message */
+
+static void
+wire_err(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+wire_err(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+static int
+wire_vector_ok(const Labsync__Vector *v)
+{
+	if (v == NULL)
+		return 1;
+	if (v->n_entries > WIRE_MAX_ORIGINS)
+		return 0;
+	for (size_t i = 0; i < v->n_entries; i++)
+		if (v->entries[i]->origin == NULL ||
+		    strlen(v->entries[i]->origin) > 32)
+			return 0;
+	return 1;
+}
+
+Labsync__Envelope *
+wire_unpack(const uint8_t *buf, size_t len, char *why, size_t whylen)
+{
+	Labsync__Envelope	*e;
+	const Labsync__Vector	*v = NULL;
+
+	if (len == 0) {
+		wire_err(why, whylen, "empty message");
+		return NULL;
+	}
+	if ((e = labsync__envelope__unpack(NULL, len, buf)) == NULL) {
+		wire_err(why, whylen, "not a protobuf envelope (%zu bytes)",
+		    len);
+		return NULL;
+	}
+	if (e->version != WIRE_VERSION) {
+		wire_err(why, whylen, "protocol version %u, expected %d",
+		    e->version, WIRE_VERSION);
+		goto bad;
+	}
+	switch (e->body_case) {
+	case LABSYNC__ENVELOPE__BODY_HELLO:
+		if (e->hello->node_id == NULL ||
+		    strlen(e->hello->node_id) > 32) {
+			wire_err(why, whylen, "hello without a node id");
+			goto bad;
+		}
+		v = e->hello->vector;
+		break;
+	case LABSYNC__ENVELOPE__BODY_BATCH:
+		break;
+	case LABSYNC__ENVELOPE__BODY_ACK:
+		v = e->ack->vector;
+		break;
+	case LABSYNC__ENVELOPE__BODY_HEARTBEAT:
+		v = e->heartbeat->vector;
+		break;
+	default:
+		wire_err(why, whylen, "no body");
+		goto bad;
+	}
+	if (!wire_vector_ok(v)) {
+		wire_err(why, whylen, "malformed version vector");
+		goto bad;
+	}
+	return e;
+bad:
+	labsync__envelope__free_unpacked(e, NULL);
+	return NULL;
+}
+
+void
+wire_free(Labsync__Envelope *e)
+{
+	if (e != NULL)
+		labsync__envelope__free_unpacked(e, NULL);
+}
+
+uint8_t *
+wire_pack(Labsync__Envelope *e, const char *sender, size_t *len)
+{
+	uint8_t	*buf;
+
+	e->version = WIRE_VERSION;
+	e->sender = UNCONST(sender);
+	*len = labsync__envelope__get_packed_size(e);
+	if ((buf = malloc(*len ? *len : 1)) == NULL)
+		return NULL;
+	labsync__envelope__pack(e, buf);
+	return buf;
+}
+
+void
+wire_batch_init(struct wire_batch *b)
+{
+	memset(b, 0, sizeof(*b));
+}
+
+int
+wire_batch_add(struct wire_batch *b, const uint8_t *data, size_t len)
+{
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		ProtobufCBinaryData *n = reallocarray(b->changes, cap,
+		    sizeof(*n));
+
+		if (n == NULL)
+			return -1;
+		b->changes = n;
+		b->cap = cap;
+	}
+	if ((b->changes[b->n].data = malloc(len ? len : 1)) == NULL)
+		return -1;
+	memcpy(b->changes[b->n].data, data, len);
+	b->changes[b->n].len = len;
+	b->n++;
+	b->bytes += len;
+	return 0;
+}
+
+uint8_t *
+wire_batch_pack(struct wire_batch *b, const char *sender, int more,
+    size_t *len)
+{
+	Labsync__PackedEnvelope	 e = LABSYNC__PACKED_ENVELOPE__INIT;
+	Labsync__PackedBatch	 pb = LABSYNC__PACKED_BATCH__INIT;
+	uint8_t			*buf;
+
+	pb.changes = b->changes;
+	pb.n_changes = b->n;
+	pb.more = more;
+	e.version = WIRE_VERSION;
+	e.sender = UNCONST(sender);
+	e.batch = &pb;
+	*len = labsync__packed_envelope__get_packed_size(&e);
+	if ((buf = malloc(*len ? *len : 1)) == NULL)
+		return NULL;
+	labsync__packed_envelope__pack(&e, buf);
+	return buf;
+}
+
+void
+wire_batch_clear(struct wire_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		free(b->changes[i].data);
+	b->n = 0;
+	b->bytes = 0;
+}
+
+void
+wire_batch_free(struct wire_batch *b)
+{
+	wire_batch_clear(b);
+	free(b->changes);
+	wire_batch_init(b);
+}
+
+const char *
+wire_body_name(int body_case)
+{
+	switch (body_case) {
+	case LABSYNC__ENVELOPE__BODY_HELLO:
+		return "hello";
+	case LABSYNC__ENVELOPE__BODY_BATCH:
+		return "batch";
+	case LABSYNC__ENVELOPE__BODY_ACK:
+		return "ack";
+	case LABSYNC__ENVELOPE__BODY_HEARTBEAT:
+		return "heartbeat";
+	default:
+		return "unknown";
+	}
+}

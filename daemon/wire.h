@@ -1,0 +1,42 @@
+/*
+ * wire.h: the protocol's messages (proto/labsync.proto) in and out.
+ */
+#ifndef LABSYNC_WIRE_H
+#define LABSYNC_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/labsync.pb-c.h"
+
+#define WIRE_VERSION	1
+
+/* protobuf-c's structs take char * even for what they only read. */
+#define UNCONST(p)	((void *)(uintptr_t)(const void *)(p))
+
+/* Packed changes collected for one ChangeBatch. */
+struct wire_batch {
+	ProtobufCBinaryData	*changes;
+	size_t			 n, cap;
+	size_t			 bytes;
+};
+
+/* Decode and check the envelope; NULL with the reason if malformed. */
+Labsync__Envelope *wire_unpack(const uint8_t *, size_t, char *why,
+		    size_t whylen);
+void		 wire_free(Labsync__Envelope *);
+/* Pack an envelope (version and sender filled in); malloc'd. */
+uint8_t		*wire_pack(Labsync__Envelope *, const char *sender,
+		    size_t *len);
+
+void		 wire_batch_init(struct wire_batch *);
+int		 wire_batch_add(struct wire_batch *, const uint8_t *, size_t);
+uint8_t		*wire_batch_pack(struct wire_batch *, const char *sender,
+		    int more, size_t *len);
+void		 wire_batch_clear(struct wire_batch *);	/* empties */
+void		 wire_batch_free(struct wire_batch *);	/* and releases */
+
+/* Vectors as protobuf messages (for hello, ack, heartbeat). */
+const char	*wire_body_name(int body_case);
+
+#endif
