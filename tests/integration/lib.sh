@@ -1,0 +1,193 @@
+# lib.sh: helpers for integration tests (sourced). Real daemons as
+# processes on 127.0.0.1, each test in its own temp folder, every process
+# killed and the folder removed on exit, whatever happens.
+#
+# A test script calls `node NAME` for each node, `peer A B` to make A
+# connect to B, `start NAME`, then asserts with the helpers below; it exits
+# through `pass` or `fail MESSAGE`.
+
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+LABSYNCD=${LABSYNCD:-$ROOT/build/labsyncd}
+LABSYNCCTL=${LABSYNCCTL:-$ROOT/build/labsyncctl}
+TEST_NAME=$(basename "$0" .sh)
+T=$(mktemp -d "${TMPDIR:-/tmp}/labsync-$TEST_NAME.XXXXXX")
+declare -A PID PORT_PUB PORT_SYNC
+USED_PORTS=" "
+
+cleanup() {
+	local rc=$?
+	for n in "${!PID[@]}"; do
+		kill -9 "${PID[$n]}" 2>/dev/null
+		wait "${PID[$n]}" 2>/dev/null
+	done
+	if [ "$rc" -ne 0 ] && [ -z "${KEEP_LOGS:-}" ]; then
+		for f in "$T"/*.log; do
+			[ -e "$f" ] || continue
+			echo "--- $(basename "$f") (last 30 lines)"
+			tail -n 30 "$f"
+		done
+	fi
+	rm -rf "$T"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() {
+	echo "FAIL $TEST_NAME: $*"
+	exit 1
+}
+
+pass() {
+	echo "PASS $TEST_NAME"
+	exit 0
+}
+
+skip() {
+	echo "SKIP $TEST_NAME: $*"
+	exit 77
+}
+
+# A free TCP port on 127.0.0.1 below 32768 (ZeroMQ's own outgoing ports
+# use the range above), not handed out before in this test.
+free_port() {
+	local p
+	while :; do
+		p=$(python3 -c '
+import random, socket
+while True:
+    p = random.randint(20000, 32767)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); s.close(); print(p); break
+    except OSError:
+        s.close()')
+		case $USED_PORTS in *" $p "*) continue ;; esac
+		USED_PORTS="$USED_PORTS$p "
+		echo "$p"
+		return
+	done
+}
+
+# node NAME [ROLE] [EXTRA-SYNC-LINES]: write $T/NAME.conf
+node() {
+	local name=$1 role=${2:-city} extra=${3:-}
+	PORT_PUB[$name]=$(free_port)
+	PORT_SYNC[$name]=$(free_port)
+	cat >"$T/$name.conf" <<CONF
+[node]
+id = $name
+role = $role
+database = $T/$name.db
+schema = $ROOT/config/schema.sql
+log_level = debug
+
+[listen]
+publish = tcp://127.0.0.1:${PORT_PUB[$name]}
+sync = tcp://127.0.0.1:${PORT_SYNC[$name]}
+
+[security]
+insecure = true
+
+[sync]
+tables = labs, themes, activities, initiatives, volunteer_offers, observations
+local = participants
+heartbeat_interval = 200ms
+heartbeat_timeout = 2s
+anti_entropy_interval = 5s
+$extra
+CONF
+}
+
+# peer A B [ROLE]: A connects to B (B's section in A's config)
+peer() {
+	local a=$1 b=$2 role=${3:-city}
+	cat >>"$T/$a.conf" <<CONF
+
+[peer:$b]
+role = $role
+publish = tcp://127.0.0.1:${PORT_PUB[$b]}
+sync = tcp://127.0.0.1:${PORT_SYNC[$b]}
+CONF
+}
+
+# peer_in A B [ROLE]: B is known to A but only connects in
+peer_in() {
+	printf '\n[peer:%s]\nrole = %s\n' "$2" "${3:-city}" >>"$T/$1.conf"
+}
+
+ctl() {
+	local name=$1
+	shift
+	"$LABSYNCCTL" -c "$T/$name.conf" "$@"
+}
+
+# start NAME: run labsyncd, wait until it answers and takes writes.
+start() {
+	local name=$1 i
+	"$LABSYNCD" -c "$T/$name.conf" >>"$T/$name.log" 2>&1 &
+	PID[$name]=$!
+	for i in $(seq 300); do
+		if ! kill -0 "${PID[$name]}" 2>/dev/null; then
+			fail "labsyncd $name exited at start-up"
+		fi
+		case $(ctl "$name" status --json 2>/dev/null) in
+		*'"phase":"running"'*) return 0 ;;
+		esac
+		sleep 0.1
+	done
+	fail "labsyncd $name not running after 30 s"
+}
+
+stop() {
+	kill -TERM "${PID[$1]}" 2>/dev/null
+	wait "${PID[$1]}" 2>/dev/null
+	unset "PID[$1]"
+}
+
+kill9() {
+	kill -9 "${PID[$1]}" 2>/dev/null
+	wait "${PID[$1]}" 2>/dev/null
+	unset "PID[$1]"
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds.
+wait_for() {
+	local secs=$1 what=$2 deadline
+	shift 2
+	deadline=$((SECONDS + secs))
+	until "$@" >/dev/null 2>&1; do
+		[ "$SECONDS" -lt "$deadline" ] || fail "timed out ($secs s): $what"
+		sleep 0.2
+	done
+}
+
+same_checksum() {
+	local first c
+	first=$(ctl "$1" checksum) || return 1
+	shift
+	for n in "$@"; do
+		c=$(ctl "$n" checksum) || return 1
+		[ "$c" = "$first" ] || return 1
+	done
+}
+
+# converge SECONDS NODE...: all nodes end with the same dump.
+converge() {
+	local secs=$1
+	shift
+	wait_for "$secs" "nodes $* converge" same_checksum "$@"
+}
+
+rows() {
+	ctl "$1" list "$2" | wc -l
+}
+
+has_rows() {
+	[ "$(rows "$1" "$2")" -eq "$3" ]
+}
+
+assert_eq() {
+	[ "$1" = "$2" ] || fail "${3:-values differ}: got '$1', expected '$2'"
+}
