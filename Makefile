@@ -27,7 +27,7 @@ PROTO_H	 = $(B)/proto/labsync.pb-c.h
 CORE_SRCS = daemon/log.c daemon/config.c daemon/clock.c daemon/store.c \
 	    daemon/wire.c daemon/rows.c daemon/uuid.c
 DAEMON_SRCS = daemon/main.c daemon/bus.c daemon/peer.c daemon/sync.c \
-	    daemon/control.c
+	    daemon/control.c daemon/keys.c daemon/zap.c daemon/monitor.c
 CTL_SRCS = daemon/ctl.c
 
 CORE_OBJS = $(CORE_SRCS:daemon/%.c=$(B)/obj/%.o) $(B)/obj/labsync.pb-c.o

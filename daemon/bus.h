@@ -8,7 +8,7 @@
 
 #include <zmq.h>
 
-#define BUS_MAX_FRAMES	4
+#define BUS_MAX_FRAMES	8	/* a ZAP request has 7 */
 
 struct event_base;
 struct bus;

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "keys.h"
 #include "proto/labsync.pb-c.h"
 
 struct bus;
@@ -27,6 +28,8 @@ struct labsyncd_stats {
 	uint64_t	 rejected;	/* messages refused */
 	uint64_t	 batches;	/* batches committed */
 	uint64_t	 served;	/* changes sent in catch-up */
+	uint64_t	 refused_keys;	/* connections ZAP turned away */
+	uint64_t	 disconnects;	/* connections dropped or lost */
 };
 
 /* Whether the node takes local writes; see store_writable. */
@@ -45,6 +48,10 @@ struct labsyncd {
 	struct bus		*pub;		/* live fan-out */
 	struct bus		*router;	/* catch-up server */
 	struct bus		*control;	/* labsyncctl status */
+	struct bus		*zap;		/* who may connect */
+	struct bus		*monitors[2];	/* connection events */
+	int			 nmonitors;
+	struct keys		 keys;
 	struct peer		**peers;
 	size_t			 npeers;
 	enum labsyncd_phase	 phase;
@@ -73,6 +80,12 @@ void	sync_reject(struct labsyncd *, const char *peer, const char *why);
 Labsync__Hello *sync_hello_new(struct labsyncd *);
 void	sync_hello_free(Labsync__Hello *);
 void	sync_check_phase(struct labsyncd *);
+
+/* zap.c: admission of peers by public key. */
+int	zap_open(struct labsyncd *);
+
+/* monitor.c: connection events of a bound socket. */
+int	monitor_open(struct labsyncd *, void *zsock, const char *name);
 
 /* control.c: the local control socket of labsyncctl. */
 int	control_open(struct labsyncd *);

@@ -56,6 +56,8 @@ main_bind(struct labsyncd *env, int type, const char *endpoint)
 	zmq_setsockopt(z, ZMQ_LINGER, &zero, sizeof(zero));
 	if (type == ZMQ_PUB)
 		zmq_setsockopt(z, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	if (keys_server(z, &env->keys) == -1)
+		fatalx("CURVE on %s: %s", endpoint, zmq_strerror(zmq_errno()));
 	if (zmq_bind(z, endpoint) == -1)
 		fatalx("cannot listen on %s: %s", endpoint,
 		    zmq_strerror(zmq_errno()));
@@ -147,25 +149,117 @@ main_stop_cb(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(env->base);
 }
 
+/* Same peer, same endpoints, role and keys: its session can stay. */
+static int
+main_peer_same(const struct config_peer *a, const struct config_peer *b)
+{
+	if (a->role != b->role || a->npublic_keys != b->npublic_keys ||
+	    (a->publish == NULL) != (b->publish == NULL))
+		return 0;
+	if (a->publish != NULL && (strcmp(a->publish, b->publish) != 0 ||
+	    strcmp(a->sync, b->sync) != 0))
+		return 0;
+	for (int i = 0; i < a->npublic_keys; i++)
+		if (strcmp(a->public_keys[i], b->public_keys[i]) != 0)
+			return 0;
+	return 1;
+}
+
+/* What a reload cannot change: the node, its database and sockets. */
+static const char *
+main_reload_fixed(const struct config *a, const struct config *b)
+{
+	if (strcmp(a->node_id, b->node_id) != 0)
+		return "[node] id";
+	if (a->role != b->role)
+		return "[node] role";
+	if (strcmp(a->database, b->database) != 0)
+		return "[node] database";
+	if (strcmp(a->control, b->control) != 0)
+		return "[node] control";
+	if (strcmp(a->listen_publish, b->listen_publish) != 0 ||
+	    strcmp(a->listen_sync, b->listen_sync) != 0)
+		return "[listen]";
+	if (a->insecure != b->insecure ||
+	    (a->secret_key_file == NULL) != (b->secret_key_file == NULL) ||
+	    (a->secret_key_file != NULL &&
+	    strcmp(a->secret_key_file, b->secret_key_file) != 0))
+		return "[security]";
+	if (a->ntables != b->ntables)
+		return "[sync] tables";
+	for (size_t i = 0; i < a->ntables; i++)
+		if (strcmp(a->tables[i], b->tables[i]) != 0)
+			return "[sync] tables";
+	return NULL;
+}
+
+/*
+ * SIGHUP: parse the file into a fresh config and swap it in only if it
+ * is whole (relayd's parent_reload); a broken file leaves the running
+ * config alone. Peers whose settings did not change keep their sessions;
+ * removed peers are dropped, and ZAP, which reads the current config on
+ * every handshake, refuses their keys from now on.
+ */
 static void
 main_hup_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct labsyncd	*env = arg;
-	struct config	*conf;
+	struct config	*conf, *old = env->conf;
+	struct peer	**peers;
+	size_t		 npeers = 0;
+	const char	*fixed;
 	char		*errors = NULL;
 
 	(void)sig;
 	(void)what;
-	if ((conf = config_load(env->conf->path, &errors)) == NULL) {
+	log_info("SIGHUP: reloading %s", old->path);
+	if ((conf = config_load(old->path, &errors)) == NULL) {
 		log_warnx("reload refused, keeping the running "
 		    "configuration:\n%s", errors != NULL ? errors : "");
 		free(errors);
 		return;
 	}
+	if ((fixed = main_reload_fixed(old, conf)) != NULL) {
+		log_warnx("reload refused: %s changed, which needs a restart; "
+		    "keeping the running configuration", fixed);
+		config_free(conf);
+		return;
+	}
+	env->conf = conf;
+	peers = calloc(conf->npeers + 1, sizeof(*peers));
+	for (size_t i = 0; i < conf->npeers; i++) {
+		struct peer *p = peer_find(env, conf->peers[i].name);
+
+		if (p != NULL && main_peer_same(peer_conf(p), &conf->peers[i])) {
+			peers[npeers++] = p;
+			continue;
+		}
+		if ((p = peer_new(env, &conf->peers[i])) == NULL) {
+			log_warnx("peer %s: cannot start", conf->peers[i].name);
+			continue;
+		}
+		log_info("peer %s: %s", conf->peers[i].name,
+		    peer_find(env, conf->peers[i].name) ? "changed" : "added");
+		peers[npeers++] = p;
+	}
+	for (size_t i = 0; i < env->npeers; i++) {
+		size_t j;
+
+		for (j = 0; j < npeers && peers[j] != env->peers[i]; j++)
+			;
+		if (j == npeers) {
+			log_info("peer %s: removed",
+			    peer_name(env->peers[i]));
+			peer_free(env->peers[i]);
+		}
+	}
+	free(env->peers);
+	env->peers = peers;
+	env->npeers = npeers;
+	config_free(old);
 	log_setlevel(conf->log_level);
-	log_info("configuration reloaded (log level %s)",
+	log_info("configuration reloaded: %zu peers, log level %s", npeers,
 	    log_level_name(conf->log_level));
-	config_free(conf);
 }
 
 static int
@@ -240,6 +334,10 @@ main(int argc, char *argv[])
 		    "authentication; loopback only, for tests and demos");
 	signal(SIGPIPE, SIG_IGN);
 
+	if (keys_load(env.conf, &env.keys, err, sizeof(err)) == -1) {
+		log_error("%s: %s", path, err);
+		return EX_CONFIG;
+	}
 	if ((lockfd = main_lock(env.conf->database)) == -1)
 		return 1;
 	if ((env.clock = clock_new(NULL)) == NULL)
@@ -265,12 +363,18 @@ main(int argc, char *argv[])
 		fatalx("event_base_new");
 	if ((env.zctx = zmq_ctx_new()) == NULL)
 		fatalx("zmq_ctx_new");
+	/* before any bind: a CURVE server without ZAP admits everybody */
+	if (env.keys.enabled && zap_open(&env) == -1)
+		fatalx("cannot start the ZAP handler: refusing to run open");
 	env.pub = bus_new(env.base, main_bind(&env, ZMQ_PUB,
 	    env.conf->listen_publish), "publish", NULL, NULL);
 	env.router = bus_new(env.base, main_bind(&env, ZMQ_ROUTER,
 	    env.conf->listen_sync), "sync", (bus_msg_cb)sync_router_cb, &env);
 	if (env.pub == NULL || env.router == NULL)
 		fatalx("cannot watch sockets");
+	if (monitor_open(&env, bus_socket(env.router), "sync") == -1 ||
+	    monitor_open(&env, bus_socket(env.pub), "publish") == -1)
+		log_warnx("socket monitor: %s", zmq_strerror(zmq_errno()));
 	if (control_open(&env) == -1)
 		fatalx("cannot open control socket %s", env.conf->control);
 	log_info("listening: live feed %s, sync %s", env.conf->listen_publish,
@@ -319,7 +423,11 @@ main(int argc, char *argv[])
 	bus_free(env.pub);
 	bus_free(env.router);
 	bus_free(env.control);
+	for (int i = 0; i < env.nmonitors; i++)
+		bus_free(env.monitors[i]);
+	bus_free(env.zap);
 	unlink(env.conf->control);
+	keys_clear(&env.keys);
 	zmq_ctx_term(env.zctx);
 	if (env.ev_inotify != NULL)
 		event_free(env.ev_inotify);

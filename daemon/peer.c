@@ -82,6 +82,13 @@ peer_socket(struct peer *p, int type, const char *endpoint)
 	zmq_setsockopt(z, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
 	if (type == ZMQ_SUB)
 		zmq_setsockopt(z, ZMQ_SUBSCRIBE, "", 0);
+	/* the first public_key is the one the peer serves with now */
+	if (env->keys.enabled && (p->conf.npublic_keys == 0 ||
+	    keys_client(z, &env->keys, p->conf.public_keys[0]) == -1)) {
+		log_warnx("peer %s: no usable public key", p->conf.name);
+		zmq_close(z);
+		return NULL;
+	}
 	if (zmq_connect(z, endpoint) == -1) {
 		log_warnx("peer %s: connect %s: %s", p->conf.name, endpoint,
 		    zmq_strerror(zmq_errno()));

@@ -345,9 +345,25 @@ sync_router_cb(struct bus *bus, void *framesp, int n, void *arg)
 		sync_reject(env, "(sync socket)", why);
 		return;
 	}
-	who = e->sender != NULL && e->sender[0] != '\0' ? e->sender :
-	    "(unnamed)";
-	p = peer_find(env, who);
+	/*
+	 * Who sent it: with keys, the user id ZAP gave the connection (the
+	 * peer's name); never a field of the message. A peer removed by a
+	 * reload is unknown from then on. Without keys (loopback tests and
+	 * demos only) the sender field is all there is.
+	 */
+	if (env->keys.enabled) {
+		who = zmq_msg_gets(&frames[1], "User-Id");
+		if (who == NULL || (p = peer_find(env, who)) == NULL) {
+			sync_reject(env, who != NULL ? who : "(unknown key)",
+			    "not a configured peer (removed?): refused");
+			wire_free(e);
+			return;
+		}
+	} else {
+		who = e->sender != NULL && e->sender[0] != '\0' ? e->sender :
+		    "(unnamed)";
+		p = peer_find(env, who);
+	}
 	switch (e->body_case) {
 	case LABSYNC__ENVELOPE__BODY_HELLO:
 		if (p != NULL)

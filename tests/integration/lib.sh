@@ -70,6 +70,28 @@ while True:
 	done
 }
 
+# With SECURE=1, nodes get CURVE keypairs ($T/keys/NAME.key and .pub) and
+# peers each other's public keys; otherwise they run insecure on loopback.
+SECURE=${SECURE:-0}
+
+security_lines() {
+	if [ "$SECURE" = 1 ]; then
+		mkdir -p "$T/keys"
+		[ -e "$T/keys/$1.key" ] ||
+			"$LABSYNCCTL" keygen "$T/keys/$1" >/dev/null || fail "keygen"
+		echo "secret_key_file = $T/keys/$1.key"
+	else
+		echo "insecure = true"
+	fi
+}
+
+key_line() {
+	[ "$SECURE" = 1 ] || return 0
+	[ -e "$T/keys/$1.pub" ] ||
+		"$LABSYNCCTL" keygen "$T/keys/$1" >/dev/null || fail "keygen"
+	echo "public_key_file = $T/keys/$1.pub"
+}
+
 # node NAME [ROLE] [EXTRA-SYNC-LINES]: write $T/NAME.conf
 node() {
 	local name=$1 role=${2:-city} extra=${3:-}
@@ -88,7 +110,7 @@ publish = tcp://127.0.0.1:${PORT_PUB[$name]}
 sync = tcp://127.0.0.1:${PORT_SYNC[$name]}
 
 [security]
-insecure = true
+$(security_lines "$name")
 
 [sync]
 tables = labs, themes, activities, initiatives, volunteer_offers, observations
@@ -109,12 +131,14 @@ peer() {
 role = $role
 publish = tcp://127.0.0.1:${PORT_PUB[$b]}
 sync = tcp://127.0.0.1:${PORT_SYNC[$b]}
+$(key_line "$b")
 CONF
 }
 
 # peer_in A B [ROLE]: B is known to A but only connects in
 peer_in() {
-	printf '\n[peer:%s]\nrole = %s\n' "$2" "${3:-city}" >>"$T/$1.conf"
+	printf '\n[peer:%s]\nrole = %s\n%s\n' "$2" "${3:-city}" \
+	    "$(key_line "$2")" >>"$T/$1.conf"
 }
 
 ctl() {

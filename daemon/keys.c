@@ -1,0 +1,160 @@
+/*
+ * keys.c: the node's CURVE secret key. It is read once at start-up; its
+ * file must be readable by the owner only, unless systemd handed it over
+ * with LoadCredential= (then $CREDENTIALS_DIRECTORY holds a copy that
+ * systemd made private to the service; its mode is systemd's business).
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <zmq.h>
+
+#include "config.h"
+#include "keys.h"
+
+static void keys_err(char *, size_t, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+keys_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* The credential systemd passed under the key file's name, if any. */
+static char *
+keys_credential(const char *path)
+{
+	const char	*dir = getenv("CREDENTIALS_DIRECTORY");
+	const char	*base = strrchr(path, '/');
+	char		*cred;
+	struct stat	 sb;
+
+	if (dir == NULL || dir[0] == '\0')
+		return NULL;
+	base = base != NULL ? base + 1 : path;
+	if (asprintf(&cred, "%s/%s", dir, base) == -1)
+		return NULL;
+	if (stat(cred, &sb) == 0)
+		return cred;
+	free(cred);
+	return NULL;
+}
+
+int
+keys_load(const struct config *conf, struct keys *k, char *err, size_t errlen)
+{
+	struct stat	 sb;
+	char		 buf[128], *cred = NULL;
+	const char	*path;
+	uint8_t		 raw[32];
+	ssize_t		 n;
+	int		 fd = -1, ret = -1;
+
+	memset(k, 0, sizeof(*k));
+	if (conf->insecure)
+		return 0;
+	if (conf->secret_key_file == NULL) {
+		keys_err(err, errlen, "%s: no secret_key_file and insecure is "
+		    "not set", conf->path);
+		return -1;
+	}
+	path = conf->secret_key_file;
+	if ((cred = keys_credential(path)) != NULL)
+		path = cred;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		keys_err(err, errlen, "secret key %s: %s", path,
+		    strerror(errno));
+		goto done;
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		keys_err(err, errlen, "secret key %s: not a regular file",
+		    path);
+		goto done;
+	}
+	if (cred == NULL && (sb.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		keys_err(err, errlen, "secret key %s is readable by group or "
+		    "others (mode %04o): chmod 600 it", path,
+		    (unsigned)(sb.st_mode & 07777));
+		goto done;
+	}
+	if ((n = read(fd, buf, sizeof(buf) - 1)) < 0) {
+		keys_err(err, errlen, "secret key %s: %s", path,
+		    strerror(errno));
+		goto done;
+	}
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (n == 0 || buf[0] == '\0') {
+		keys_err(err, errlen, "secret key %s is empty", path);
+		goto done;
+	}
+	if (strlen(buf) != 40 || zmq_z85_decode(raw, buf) == NULL) {
+		keys_err(err, errlen, "secret key %s: not one line of 40 Z85 "
+		    "characters (make one with labsyncctl keygen)", path);
+		goto done;
+	}
+	memcpy(k->secret, buf, 41);
+	if (zmq_curve_public(k->public, k->secret) != 0) {
+		keys_err(err, errlen, "secret key %s: %s", path,
+		    zmq_strerror(zmq_errno()));
+		goto done;
+	}
+	k->path = strdup(path);
+	k->enabled = 1;
+	ret = 0;
+done:
+	sodium_memzero(buf, sizeof(buf));
+	sodium_memzero(raw, sizeof(raw));
+	if (ret == -1)
+		sodium_memzero(k->secret, sizeof(k->secret));
+	if (fd != -1)
+		close(fd);
+	free(cred);
+	return ret;
+}
+
+void
+keys_clear(struct keys *k)
+{
+	free(k->path);
+	sodium_memzero(k, sizeof(*k));
+}
+
+int
+keys_server(void *z, const struct keys *k)
+{
+	int	 one = 1;
+
+	if (!k->enabled)
+		return 0;
+	if (zmq_setsockopt(z, ZMQ_CURVE_SERVER, &one, sizeof(one)) == -1 ||
+	    zmq_setsockopt(z, ZMQ_CURVE_SECRETKEY, k->secret, 40) == -1 ||
+	    zmq_setsockopt(z, ZMQ_ZAP_DOMAIN, "labsync", 7) == -1)
+		return -1;
+	return 0;
+}
+
+int
+keys_client(void *z, const struct keys *k, const char *server_key)
+{
+	if (!k->enabled)
+		return 0;
+	if (zmq_setsockopt(z, ZMQ_CURVE_SERVERKEY, server_key, 40) == -1 ||
+	    zmq_setsockopt(z, ZMQ_CURVE_PUBLICKEY, k->public, 40) == -1 ||
+	    zmq_setsockopt(z, ZMQ_CURVE_SECRETKEY, k->secret, 40) == -1)
+		return -1;
+	return 0;
+}

@@ -1,0 +1,32 @@
+/*
+ * keys.h: this node's CURVE keypair and the socket options that use it.
+ */
+#ifndef LABSYNC_KEYS_H
+#define LABSYNC_KEYS_H
+
+#include <stddef.h>
+
+struct config;
+
+struct keys {
+	int	 enabled;		/* 0: insecure mode */
+	char	 public[41];		/* Z85 */
+	char	 secret[41];
+	char	*path;			/* where the secret key came from */
+};
+
+/*
+ * Load the secret key named by [security] secret_key_file, refusing a
+ * missing, empty, malformed, or group- or world-readable file (a file in
+ * $CREDENTIALS_DIRECTORY is accepted as systemd wrote it). 0 or -1 with
+ * the reason in err.
+ */
+int	keys_load(const struct config *, struct keys *, char *err,
+	    size_t errlen);
+void	keys_clear(struct keys *);
+/* CURVE server on a bound socket, client pinning server_key on a
+   connecting one; no-ops when keys are disabled. */
+int	keys_server(void *zsock, const struct keys *);
+int	keys_client(void *zsock, const struct keys *, const char *server_key);
+
+#endif
