@@ -8,6 +8,8 @@ DESTDIR	?=
 BINDIR	 = $(PREFIX)/bin
 SBINDIR	 = $(PREFIX)/sbin
 DATADIR	 = $(PREFIX)/share/labsync
+UNITDIR	 = $(PREFIX)/lib/systemd/system
+SYSUSERSDIR = $(PREFIX)/lib/sysusers.d
 
 CC	?= cc
 CFLAGS	?= -O2 -g
@@ -36,13 +38,28 @@ CTL_OBJS = $(CTL_SRCS:daemon/%.c=$(B)/obj/%.o)
 
 UNIT_TESTS = $(B)/test_clock $(B)/test_wire $(B)/test_merge
 
+# The fuzzer: clang with libFuzzer and sanitizers; the core is compiled
+# again for it into $(B)/fuzz-obj, apart from the normal objects.
+FUZZ_CC	?= clang
+FUZZ_CFLAGS ?= -O1 -g
+FUZZ_TIME ?= 60
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all \
+	   -fno-omit-frame-pointer
+FUZZ_ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(FUZZ_CFLAGS) $(FUZZ_SAN) \
+	   -isystem build -Idaemon -DLABSYNC_DATADIR='"$(DATADIR)"' $(PKG_CFLAGS)
+FUZZ_OBJS = $(CORE_SRCS:daemon/%.c=$(B)/fuzz-obj/%.o) \
+	    $(B)/fuzz-obj/labsync.pb-c.o
+FUZZ_CORPUS = $(B)/fuzz-corpus
+FUZZ_ARGS = -max_len=65536 -timeout=30
+
 # Debian packages the build and the tests need.
 DEB_PKGS = build-essential pkg-config libevent-dev libzmq3-dev \
 	   libprotobuf-c-dev protobuf-c-compiler protobuf-compiler \
 	   libsqlite3-dev sqlite3 libinih-dev libjansson-dev libsystemd-dev \
-	   libsodium-dev libcmocka-dev valgrind python3 jq procps
+	   libsodium-dev libcmocka-dev valgrind python3 jq procps \
+	   clang libclang-rt-dev
 
-.PHONY: all check demo clean deps install uninstall unit
+.PHONY: all check demo clean deps install uninstall unit fuzz fuzz-check
 
 all: $(B)/labsyncd $(B)/labsyncctl
 
@@ -85,6 +102,50 @@ $(B)/test_%: tests/unit/test_%.c $(CORE_OBJS) tests/unit/*.h
 
 unit: $(UNIT_TESTS)
 
+$(B)/fuzz-obj/labsync.pb-c.o: $(PROTO_C)
+	@mkdir -p $(B)/fuzz-obj
+	$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) -fsanitize=fuzzer-no-link -Wno-cast-qual \
+	    -c -o $@ $<
+
+$(B)/fuzz-obj/%.o: daemon/%.c daemon/*.h $(PROTO_H)
+	@mkdir -p $(B)/fuzz-obj
+	$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(B)/fuzz_envelope: tests/fuzz/fuzz_envelope.c $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) -fsanitize=fuzzer \
+	    -DSCHEMA_PATH='"$(CURDIR)/config/schema.sql"' -o $@ $< \
+	    $(FUZZ_OBJS) $(PKG_LIBS)
+
+$(B)/fuzz_seeds: tests/fuzz/seeds.c $(CORE_OBJS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(CORE_OBJS) $(PKG_LIBS)
+
+$(B)/fuzz-corpus.stamp: $(B)/fuzz_seeds
+	rm -rf $(FUZZ_CORPUS)
+	$(B)/fuzz_seeds $(FUZZ_CORPUS)
+	@touch $@
+
+# Fuzz for FUZZ_TIME seconds on a copy of the seeds; keeps what it found.
+fuzz: $(B)/fuzz_envelope $(B)/fuzz-corpus.stamp
+	@w=$$(mktemp -d "$${TMPDIR:-/tmp}/labsync-fuzz.XXXXXX") || exit 1; \
+	mkdir "$$w/corpus" "$$w/crashes"; cp $(FUZZ_CORPUS)/* "$$w/corpus/"; \
+	$(B)/fuzz_envelope $(FUZZ_ARGS) -max_total_time=$(FUZZ_TIME) \
+	    -artifact_prefix="$$w/crashes/" "$$w/corpus"; rc=$$?; \
+	echo "fuzz: exit $$rc; crashes in $$w/crashes/" \
+	    "($$(ls "$$w/crashes" | wc -l) files), corpus in $$w/corpus/"; \
+	exit $$rc
+
+# Replay the seeds, then a short deterministic round (make check).
+fuzz-check: $(B)/fuzz_envelope $(B)/fuzz-corpus.stamp
+	@w=$$(mktemp -d "$${TMPDIR:-/tmp}/labsync-fuzz.XXXXXX") || exit 1; \
+	mkdir "$$w/corpus" "$$w/crashes"; cp $(FUZZ_CORPUS)/* "$$w/corpus/"; \
+	$(B)/fuzz_envelope $(FUZZ_ARGS) -runs=0 \
+	    -artifact_prefix="$$w/crashes/" $(FUZZ_CORPUS) && \
+	$(B)/fuzz_envelope $(FUZZ_ARGS) -seed=1 -runs=20000 \
+	    -artifact_prefix="$$w/crashes/" "$$w/corpus"; rc=$$?; \
+	if [ $$rc -eq 0 ]; then rm -rf "$$w"; else \
+	    echo "fuzz-check: exit $$rc; crashes in $$w/crashes/" >&2; fi; \
+	exit $$rc
+
 check: deps
 	$(MAKE) all unit
 	tests/run.sh
@@ -98,6 +159,12 @@ install: all
 	install -m 755 $(B)/labsyncd $(DESTDIR)$(SBINDIR)/labsyncd
 	install -m 755 $(B)/labsyncctl $(DESTDIR)$(BINDIR)/labsyncctl
 	install -m 644 config/schema.sql $(DESTDIR)$(DATADIR)/schema.sql
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
+	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/labsyncd.service \
+	    >$(DESTDIR)$(UNITDIR)/labsyncd.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/labsyncd.service
+	install -m 644 systemd/labsync.sysusers \
+	    $(DESTDIR)$(SYSUSERSDIR)/labsync.conf
 	install -d $(DESTDIR)/etc/labsync
 	[ -e $(DESTDIR)/etc/labsync/labsync.conf ] || \
 	    install -m 640 config/labsync.conf $(DESTDIR)/etc/labsync/labsync.conf
@@ -105,6 +172,8 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/labsyncd $(DESTDIR)$(BINDIR)/labsyncctl
 	rm -f $(DESTDIR)$(DATADIR)/schema.sql
+	rm -f $(DESTDIR)$(UNITDIR)/labsyncd.service
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/labsync.conf
 	-rmdir $(DESTDIR)$(DATADIR)
 
 clean:

@@ -137,6 +137,17 @@ main_cron_cb(evutil_socket_t fd, short what, void *arg)
 		sync_check_phase(env);
 }
 
+/* systemd's watchdog: pinged from the loop itself, so a stuck loop is
+   noticed and the service restarted. */
+static void
+main_watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	sd_notify(0, "WATCHDOG=1");
+}
+
 static void
 main_stop_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -289,6 +300,7 @@ main(int argc, char *argv[])
 	char			*errors = NULL, err[512];
 	int			 ch, check = 0, debug = 0, refused, lockfd;
 	struct timeval		 tick;
+	uint64_t		 watchdog_usec = 0;
 
 	while ((ch = getopt(argc, argv, "c:dnhV")) != -1) {
 		switch (ch) {
@@ -411,6 +423,17 @@ main(int argc, char *argv[])
 
 	if (env.phase == PHASE_RUNNING)
 		sync_stamp(&env);
+	if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) {
+		struct timeval half;
+
+		half.tv_sec = watchdog_usec / 2 / 1000000;
+		half.tv_usec = watchdog_usec / 2 % 1000000;
+		env.ev_watchdog = event_new(env.base, -1, EV_PERSIST,
+		    main_watchdog_cb, &env);
+		event_add(env.ev_watchdog, &half);
+		log_info("systemd watchdog: pinging every %llu ms",
+		    (unsigned long long)(watchdog_usec / 2000));
+	}
 	sd_notify(0, "READY=1");
 	log_info("ready");
 	event_base_dispatch(env.base);
@@ -434,6 +457,8 @@ main(int argc, char *argv[])
 	if (env.inotify_fd != -1)
 		close(env.inotify_fd);
 	event_free(env.ev_wake);
+	if (env.ev_watchdog != NULL)
+		event_free(env.ev_watchdog);
 	event_free(env.ev_cron);
 	event_free(env.ev_sigterm);
 	event_free(env.ev_sigint);
