@@ -209,7 +209,7 @@ sync_apply(struct labsyncd *env, const char *peer, Labsync__ChangeBatch *batch,
 	int			  ret = -1;
 
 	*gaps = 0;
-	if (batch->n_changes > (size_t)env->conf->batch_changes * 2 + 16) {
+	if (batch->n_changes > WIRE_MAX_CHANGES) {
 		snprintf(msg, sizeof(msg), "batch of %zu changes is too large",
 		    batch->n_changes);
 		sync_reject(env, peer, msg);

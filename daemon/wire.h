@@ -10,6 +10,7 @@
 #include "proto/labsync.pb-c.h"
 
 #define WIRE_VERSION	1
+#define WIRE_MAX_CHANGES 100000	/* changes in one batch, whatever the sender */
 
 /* protobuf-c's structs take char * even for what they only read. */
 #define UNCONST(p)	((void *)(uintptr_t)(const void *)(p))
