@@ -21,5 +21,6 @@ uint64_t	 clock_last(const struct clock *);
 void		 clock_absorb(struct clock *, uint64_t remote);
 uint64_t	 clock_physical_ms(const struct clock *);
 uint64_t	 clock_system_ms(void);
+uint64_t	 clock_mono_us(void);		/* for durations */
 
 #endif

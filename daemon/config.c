@@ -48,6 +48,7 @@ enum config_section {
 	SEC_LISTEN,
 	SEC_SECURITY,
 	SEC_SYNC,
+	SEC_HTTP,
 	SEC_PEER,		/* one of many [peer:NAME] */
 	SEC_NONE,		/* before the first header */
 	SEC_IGNORE,		/* unknown or broken header: skip its keys */
@@ -55,9 +56,9 @@ enum config_section {
 #define SEC_FIXED	SEC_PEER	/* sections that appear once */
 
 static const char *const config_section_names[SEC_FIXED] = {
-	"node", "listen", "security", "sync"
+	"node", "listen", "security", "sync", "http"
 };
-static const int config_section_required[SEC_FIXED] = { 1, 1, 0, 1 };
+static const int config_section_required[SEC_FIXED] = { 1, 1, 0, 1, 0 };
 
 enum config_keyid {
 	K_NODE_ID,
@@ -84,6 +85,8 @@ enum config_keyid {
 	K_SYNC_MAX_MESSAGE_SIZE,
 	K_SYNC_BATCH_CHANGES,
 	K_SYNC_CACHE_SIZE,
+	K_HTTP_LISTEN,
+	K_HTTP_TOKEN_FILE,
 	K_COUNT
 };
 
@@ -121,6 +124,8 @@ static const struct config_keydef {
 	[K_SYNC_MAX_MESSAGE_SIZE] = { SEC_SYNC, "max_message_size", 0, 1, 0 },
 	[K_SYNC_BATCH_CHANGES] = { SEC_SYNC, "batch_changes", 0, 1, 0 },
 	[K_SYNC_CACHE_SIZE] =	{ SEC_SYNC, "cache_size", 0, 1, 0 },
+	[K_HTTP_LISTEN] =	{ SEC_HTTP, "listen", 0, 1, 0 },
+	[K_HTTP_TOKEN_FILE] =	{ SEC_HTTP, "token_file", 0, 1, 0 },
 };
 
 /* Where one section and its keys were seen. */
@@ -560,6 +565,30 @@ config_handler(void *arg, const char *section, const char *name,
 	return 1;
 }
 
+/* [http] listen: PORT (on 127.0.0.1) or HOST:PORT. */
+static int
+config_parse_http_listen(struct config *cfg, const char *value)
+{
+	const char	*colon = strrchr(value, ':');
+	const char	*port = colon != NULL ? colon + 1 : value;
+	size_t		 hostlen = colon != NULL ? (size_t)(colon - value) : 0;
+	long long	 n;
+
+	if (config_parse_int(port, 1, 65535, &n) == -1)
+		return -1;
+	if (colon != NULL && (hostlen == 0 || hostlen > 255))
+		return -1;
+	free(cfg->http_host);
+	if (colon == NULL)
+		cfg->http_host = config_xstrdup("127.0.0.1");
+	else {
+		cfg->http_host = config_xcalloc(1, hostlen + 1);
+		memcpy(cfg->http_host, value, hostlen);
+	}
+	cfg->http_port = (int)n;
+	return 0;
+}
+
 /* Store one checked value; -1 (error recorded) if it is bad. */
 static int
 config_set(struct config_parse *p, enum config_keyid k, const char *value,
@@ -596,7 +625,10 @@ config_set(struct config_parse *p, enum config_keyid k, const char *value,
 	case K_NODE_SCHEMA:
 	case K_NODE_CONTROL:
 	case K_SEC_SECRET_KEY_FILE:
-		if (k == K_NODE_DATABASE)
+	case K_HTTP_TOKEN_FILE:
+		if (k == K_HTTP_TOKEN_FILE)
+			dst = &cfg->http_token_file;
+		else if (k == K_NODE_DATABASE)
 			dst = &cfg->database;
 		else if (k == K_NODE_SCHEMA)
 			dst = &cfg->schema;
@@ -709,6 +741,13 @@ config_set(struct config_parse *p, enum config_keyid k, const char *value,
 			return -1;
 		}
 		cfg->batch_changes = (int)n;
+		return 0;
+	case K_HTTP_LISTEN:
+		if (config_parse_http_listen(cfg, value) == -1) {
+			config_error(p, line, "bad value '%s' for %s: expected "
+			    "PORT or HOST:PORT", value, name);
+			return -1;
+		}
 		return 0;
 	case K_COUNT:
 		break;
@@ -1224,6 +1263,8 @@ config_free(struct config *cfg)
 	free(cfg->listen_publish);
 	free(cfg->listen_sync);
 	free(cfg->secret_key_file);
+	free(cfg->http_host);
+	free(cfg->http_token_file);
 	for (i = 0; i < cfg->npeers; i++) {
 		free(cfg->peers[i].publish);
 		free(cfg->peers[i].sync);

@@ -48,6 +48,11 @@ struct config {
 	int		 insecure;
 	char		*secret_key_file;	/* resolved; NULL if unset */
 
+	/* [http] */
+	char		*http_host;	/* NULL: no HTTP server */
+	int		 http_port;
+	char		*http_token_file;	/* resolved; NULL: no writes */
+
 	/* [peer:NAME] */
 	struct config_peer *peers;
 	size_t		 npeers;

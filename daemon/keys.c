@@ -54,14 +54,60 @@ keys_credential(const char *path)
 }
 
 int
-keys_load(const struct config *conf, struct keys *k, char *err, size_t errlen)
+keys_read_private(const char *file, char *buf, size_t len, char **used,
+    char *err, size_t errlen)
 {
 	struct stat	 sb;
-	char		 buf[128], *cred = NULL;
-	const char	*path;
-	uint8_t		 raw[32];
+	char		*cred = NULL;
+	const char	*path = file;
 	ssize_t		 n;
 	int		 fd = -1, ret = -1;
+
+	buf[0] = '\0';
+	if ((cred = keys_credential(file)) != NULL)
+		path = cred;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		keys_err(err, errlen, "%s: %s", path, strerror(errno));
+		goto done;
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		keys_err(err, errlen, "%s: not a regular file", path);
+		goto done;
+	}
+	if (cred == NULL && (sb.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		keys_err(err, errlen, "%s is readable by group or others "
+		    "(mode %04o): chmod 600 it", path,
+		    (unsigned)(sb.st_mode & 07777));
+		goto done;
+	}
+	if ((n = read(fd, buf, len - 1)) < 0) {
+		keys_err(err, errlen, "%s: %s", path, strerror(errno));
+		goto done;
+	}
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (buf[0] == '\0') {
+		keys_err(err, errlen, "%s is empty", path);
+		goto done;
+	}
+	if (used != NULL)
+		*used = strdup(path);
+	ret = 0;
+done:
+	if (ret == -1)
+		sodium_memzero(buf, len);
+	if (fd != -1)
+		close(fd);
+	free(cred);
+	return ret;
+}
+
+int
+keys_load(const struct config *conf, struct keys *k, char *err, size_t errlen)
+{
+	char		 buf[128], why[256];
+	uint8_t		 raw[32];
+	int		 ret = -1;
 
 	memset(k, 0, sizeof(*k));
 	if (conf->insecure)
@@ -71,58 +117,29 @@ keys_load(const struct config *conf, struct keys *k, char *err, size_t errlen)
 		    "not set", conf->path);
 		return -1;
 	}
-	path = conf->secret_key_file;
-	if ((cred = keys_credential(path)) != NULL)
-		path = cred;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
-		keys_err(err, errlen, "secret key %s: %s", path,
-		    strerror(errno));
-		goto done;
-	}
-	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
-		keys_err(err, errlen, "secret key %s: not a regular file",
-		    path);
-		goto done;
-	}
-	if (cred == NULL && (sb.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-		keys_err(err, errlen, "secret key %s is readable by group or "
-		    "others (mode %04o): chmod 600 it", path,
-		    (unsigned)(sb.st_mode & 07777));
-		goto done;
-	}
-	if ((n = read(fd, buf, sizeof(buf) - 1)) < 0) {
-		keys_err(err, errlen, "secret key %s: %s", path,
-		    strerror(errno));
-		goto done;
-	}
-	buf[n] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	if (n == 0 || buf[0] == '\0') {
-		keys_err(err, errlen, "secret key %s is empty", path);
-		goto done;
+	if (keys_read_private(conf->secret_key_file, buf, sizeof(buf),
+	    &k->path, why, sizeof(why)) == -1) {
+		keys_err(err, errlen, "secret key %s", why);
+		return -1;
 	}
 	if (strlen(buf) != 40 || zmq_z85_decode(raw, buf) == NULL) {
 		keys_err(err, errlen, "secret key %s: not one line of 40 Z85 "
-		    "characters (make one with labsyncctl keygen)", path);
+		    "characters (make one with labsyncctl keygen)", k->path);
 		goto done;
 	}
 	memcpy(k->secret, buf, 41);
 	if (zmq_curve_public(k->public, k->secret) != 0) {
-		keys_err(err, errlen, "secret key %s: %s", path,
+		keys_err(err, errlen, "secret key %s: %s", k->path,
 		    zmq_strerror(zmq_errno()));
 		goto done;
 	}
-	k->path = strdup(path);
 	k->enabled = 1;
 	ret = 0;
 done:
 	sodium_memzero(buf, sizeof(buf));
 	sodium_memzero(raw, sizeof(raw));
 	if (ret == -1)
-		sodium_memzero(k->secret, sizeof(k->secret));
-	if (fd != -1)
-		close(fd);
-	free(cred);
+		keys_clear(k);
 	return ret;
 }
 

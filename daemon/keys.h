@@ -24,6 +24,12 @@ struct keys {
 int	keys_load(const struct config *, struct keys *, char *err,
 	    size_t errlen);
 void	keys_clear(struct keys *);
+/*
+ * Read the first line of a private file (a key or a token) into buf,
+ * with the same rules; *used (if not NULL) gets the path actually read.
+ */
+int	keys_read_private(const char *file, char *buf, size_t len,
+	    char **used, char *err, size_t errlen);
 /* CURVE server on a bound socket, client pinning server_key on a
    connecting one; no-ops when keys are disabled. */
 int	keys_server(void *zsock, const struct keys *);

@@ -15,11 +15,37 @@ struct clock;
 struct config;
 struct event;
 struct event_base;
+struct evhttp;
 struct peer;
 struct store;
 
+/* Why a message was refused (metrics label "reason"). */
+enum reject_reason {
+	REJECT_MALFORMED,	/* not a valid envelope, bad frames */
+	REJECT_UNKNOWN_TABLE,
+	REJECT_UNKNOWN_COLUMN,
+	REJECT_WRONG_TYPE,
+	REJECT_OWN_ORIGIN,	/* claims to come from this node */
+	REJECT_OBSERVER,	/* changes from an observer */
+	REJECT_UNKNOWN_PEER,	/* key or name not configured (any more) */
+	REJECT_TOO_LARGE,
+	REJECT_DATABASE,	/* valid, but could not be applied */
+	REJECT_OTHER,
+	REJECT_NREASONS
+};
+extern const char *const reject_reason_names[REJECT_NREASONS];
+
+/* Upper bounds (seconds) of the apply latency histogram's buckets. */
+#define APPLY_BUCKETS	9
+extern const double apply_bucket_le[APPLY_BUCKETS];
+
 /* Counters for status and metrics. */
 struct labsyncd_stats {
+	uint64_t	 rejected_by[REJECT_NREASONS];
+	uint64_t	 apply_buckets[APPLY_BUCKETS];	/* cumulative */
+	uint64_t	 apply_count;
+	double		 apply_seconds;
+	int64_t		 max_skew_ms;	/* remote HLC ahead of our clock */
 	uint64_t	 captured;	/* local changes stamped */
 	uint64_t	 published;	/* changes sent on the live feed */
 	uint64_t	 applied;	/* remote changes committed */
@@ -52,6 +78,9 @@ struct labsyncd {
 	struct bus		*monitors[2];	/* connection events */
 	int			 nmonitors;
 	struct keys		 keys;
+	struct evhttp		*http;
+	uint8_t			 token_hash[32];	/* SHA-256 of the token */
+	int			 has_token;
 	struct peer		**peers;
 	size_t			 npeers;
 	enum labsyncd_phase	 phase;
@@ -81,6 +110,12 @@ void	sync_reject(struct labsyncd *, const char *peer, const char *why);
 Labsync__Hello *sync_hello_new(struct labsyncd *);
 void	sync_hello_free(Labsync__Hello *);
 void	sync_check_phase(struct labsyncd *);
+
+/* http.c: the HTTP API (evhttp); metrics.c: Prometheus text. */
+int	http_open(struct labsyncd *);
+void	http_close(struct labsyncd *);
+struct evbuffer;
+void	metrics_render(struct labsyncd *, struct evbuffer *);
 
 /* zap.c: admission of peers by public key. */
 int	zap_open(struct labsyncd *);

@@ -119,7 +119,12 @@ main_cron_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (env->inotify_fd == -1 && store_changed_elsewhere(env->store))
+	/*
+	 * Always, even with inotify: the WAL is written before the commit
+	 * is published in the wal-index, so the inotify callback can run
+	 * too early to see it, and no further event comes.
+	 */
+	if (store_changed_elsewhere(env->store))
 		sync_stamp(env);
 	if (now - env->last_heartbeat_ms >=
 	    (uint64_t)env->conf->heartbeat_interval_ms) {
@@ -389,6 +394,8 @@ main(int argc, char *argv[])
 		log_warnx("socket monitor: %s", zmq_strerror(zmq_errno()));
 	if (control_open(&env) == -1)
 		fatalx("cannot open control socket %s", env.conf->control);
+	if (http_open(&env) == -1)
+		return EX_CONFIG;
 	log_info("listening: live feed %s, sync %s", env.conf->listen_publish,
 	    env.conf->listen_sync);
 
@@ -440,6 +447,7 @@ main(int argc, char *argv[])
 
 	/* shutdown: what is committed stays; close sockets, then the db */
 	sync_publish(&env);
+	http_close(&env);
 	for (size_t i = 0; i < env.npeers; i++)
 		peer_free(env.peers[i]);
 	free(env.peers);

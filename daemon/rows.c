@@ -416,3 +416,200 @@ rows_dump(sqlite3 *db, char *const *tables, size_t ntables, FILE *out,
 	free(sorted);
 	return ret;
 }
+
+/* Bind a JSON value if it fits the column's type; -1 if it does not. */
+static int
+rows_bind_json(sqlite3_stmt *st, int idx, const struct rows_col *c,
+    json_t *v, char *err, size_t errlen)
+{
+	switch (json_typeof(v)) {
+	case JSON_NULL:
+		sqlite3_bind_null(st, idx);
+		return 0;
+	case JSON_INTEGER:
+		if (c->type == 't')
+			break;
+		sqlite3_bind_int64(st, idx, json_integer_value(v));
+		return 0;
+	case JSON_REAL:
+		if (c->type == 't' || c->type == 'i')
+			break;
+		sqlite3_bind_double(st, idx, json_real_value(v));
+		return 0;
+	case JSON_STRING:
+		if (c->type != 't' && c->type != 'b')
+			break;
+		sqlite3_bind_text(st, idx, json_string_value(v),
+		    (int)json_string_length(v), SQLITE_TRANSIENT);
+		return 0;
+	default:
+		break;
+	}
+	rows_err(err, errlen, "column %s: a %s does not fit its type", c->name,
+	    json_is_string(v) ? "string" : json_is_integer(v) ? "integer" :
+	    json_is_real(v) ? "number" : json_is_boolean(v) ? "boolean" :
+	    "structured value");
+	return -1;
+}
+
+int
+rows_put_json(sqlite3 *db, const char *table, const char *pk, json_t *obj,
+    char *err, size_t errlen)
+{
+	struct rows_col		*cols = NULL;
+	const struct rows_col	**set = NULL;
+	json_t			**vals = NULL, *v;
+	sqlite3_stmt		*st = NULL;
+	const char		*key;
+	char			*sql = NULL, *names = NULL, *qs = NULL;
+	char			*upd = NULL, *tmp;
+	int			 n, pkidx, nset = 0, ret = 2;
+
+	if (!json_is_object(obj)) {
+		rows_err(err, errlen, "the body must be a JSON object of "
+		    "columns");
+		return 2;
+	}
+	if ((n = rows_columns(db, table, &cols, &pkidx)) == -1 || pkidx < 0) {
+		rows_err(err, errlen, "no table %s with a primary key", table);
+		return 2;
+	}
+	set = calloc(json_object_size(obj) + 1, sizeof(*set));
+	vals = calloc(json_object_size(obj) + 1, sizeof(*vals));
+	names = sqlite3_mprintf("\"%w\"", cols[pkidx].name);
+	qs = sqlite3_mprintf("?1");
+	upd = sqlite3_mprintf("");
+	json_object_foreach(obj, key, v) {
+		const struct rows_col *c = rows_col_find(cols, n, key,
+		    strlen(key));
+
+		if (c == NULL || c->pk) {
+			rows_err(err, errlen, "table %s has no column '%s'%s",
+			    table, key, c != NULL ? " to set (the key is in "
+			    "the path)" : "");
+			goto done;
+		}
+		set[nset] = c;
+		vals[nset++] = v;
+		tmp = sqlite3_mprintf("%s, \"%w\"", names, c->name);
+		sqlite3_free(names);
+		names = tmp;
+		tmp = sqlite3_mprintf("%s, ?%d", qs, nset + 1);
+		sqlite3_free(qs);
+		qs = tmp;
+		tmp = sqlite3_mprintf("%s%s\"%w\" = excluded.\"%w\"", upd,
+		    nset > 1 ? ", " : "", c->name, c->name);
+		sqlite3_free(upd);
+		upd = tmp;
+	}
+	if (nset == 0)
+		sql = sqlite3_mprintf("INSERT INTO \"%w\"(%s) VALUES (%s) "
+		    "ON CONFLICT DO NOTHING", table, names, qs);
+	else
+		sql = sqlite3_mprintf("INSERT INTO \"%w\"(%s) VALUES (%s) "
+		    "ON CONFLICT(\"%w\") DO UPDATE SET %s", table, names, qs,
+		    cols[pkidx].name, upd);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		rows_err(err, errlen, "%s", sqlite3_errmsg(db));
+		ret = -1;
+		goto done;
+	}
+	sqlite3_bind_text(st, 1, pk, -1, SQLITE_STATIC);
+	for (int i = 0; i < nset; i++)
+		if (rows_bind_json(st, i + 2, set[i], vals[i], err,
+		    errlen) == -1)
+			goto done;
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		rows_err(err, errlen, "%s", sqlite3_errmsg(db));
+		/* a value SQLite itself refuses (STRICT) is the caller's */
+		ret = sqlite3_errcode(db) == SQLITE_CONSTRAINT &&
+		    strstr(err, "labsync:") == NULL ? 2 : -1;
+		goto done;
+	}
+	ret = 0;
+done:
+	sqlite3_finalize(st);
+	sqlite3_free(sql);
+	sqlite3_free(names);
+	sqlite3_free(qs);
+	sqlite3_free(upd);
+	free(set);
+	free(vals);
+	free(cols);
+	return ret;
+}
+
+int
+rows_get_json(sqlite3 *db, const char *table, const char *pk, json_t **out)
+{
+	struct rows_col	*cols = NULL;
+	sqlite3_stmt	*st = NULL;
+	char		*sql;
+	int		 pkidx, rc, ret = -1;
+
+	*out = NULL;
+	if (rows_columns(db, table, &cols, &pkidx) == -1 || pkidx < 0)
+		return -1;
+	sql = sqlite3_mprintf("SELECT * FROM \"%w\" WHERE \"%w\" = ?", table,
+	    cols[pkidx].name);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, pk, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			*out = rows_json_row(st, -1);
+			ret = 0;
+		} else if (rc == SQLITE_DONE)
+			ret = 1;
+	}
+	sqlite3_finalize(st);
+	sqlite3_free(sql);
+	free(cols);
+	return ret;
+}
+
+int
+rows_page_json(sqlite3 *db, const char *table, const char *after, int limit,
+    json_t **rows, char **next)
+{
+	struct rows_col	*cols = NULL;
+	sqlite3_stmt	*st = NULL;
+	char		*sql;
+	int		 pkidx, rc, n = 0, ret = -1;
+
+	*rows = NULL;
+	*next = NULL;
+	if (rows_columns(db, table, &cols, &pkidx) == -1 || pkidx < 0)
+		return -1;
+	sql = sqlite3_mprintf("SELECT * FROM \"%w\" WHERE ?1 IS NULL OR "
+	    "\"%w\" > ?1 ORDER BY \"%w\" LIMIT ?2", table, cols[pkidx].name,
+	    cols[pkidx].name);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto done;
+	if (after != NULL)
+		sqlite3_bind_text(st, 1, after, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, limit + 1);
+	*rows = json_array();
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == limit) {
+			/* one more exists: the page ends at the row before */
+			json_t *last = json_array_get(*rows, n - 1);
+
+			*next = strdup(json_string_value(json_object_get(last,
+			    cols[pkidx].name)));
+			break;
+		}
+		json_array_append_new(*rows, rows_json_row(st, -1));
+		n++;
+	}
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		ret = 0;
+done:
+	if (ret == -1) {
+		json_decref(*rows);
+		*rows = NULL;
+	}
+	sqlite3_finalize(st);
+	sqlite3_free(sql);
+	free(cols);
+	return ret;
+}

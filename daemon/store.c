@@ -709,7 +709,10 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 			goto sqlfail;
 	}
 	if (setup) {
-		if (store_origin_get(s, opt->node_id) == NULL)
+		/* know the registered origins first: on a reopened database
+		   our own is there already and must not be inserted again */
+		if (store_origin_load(s) == -1 ||
+		    store_origin_get(s, opt->node_id) == NULL)
 			goto sqlfail;
 		if (opt->observer &&
 		    store_exec(s, "UPDATE labsync_state SET writable = 0") == -1)
@@ -1030,8 +1033,13 @@ store_bind_value(sqlite3_stmt *st, int idx, const Labsync__Value *v)
 		sqlite3_bind_text(st, idx, v->text, -1, SQLITE_STATIC);
 		break;
 	case LABSYNC__VALUE__KIND_BLOB:
-		sqlite3_bind_blob(st, idx, v->blob.data, (int)v->blob.len,
-		    SQLITE_STATIC);
+		/* protobuf-c decodes an empty blob with data NULL, which
+		   SQLite would bind as NULL: bind x'' as the origin has it */
+		if (v->blob.len == 0)
+			sqlite3_bind_zeroblob(st, idx, 0);
+		else
+			sqlite3_bind_blob(st, idx, v->blob.data,
+			    (int)v->blob.len, SQLITE_STATIC);
 		break;
 	default:
 		sqlite3_bind_null(st, idx);
@@ -1634,6 +1642,34 @@ store_fingerprint(struct store *s, uint8_t out[32])
 			    strlen(t->cols[j].name) + 1);
 	}
 	crypto_hash_sha256_final(&h, out);
+}
+
+static int64_t
+store_pragma_int(struct store *s, const char *sql)
+{
+	sqlite3_stmt	*st;
+	int64_t		 v = -1;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+int64_t
+store_db_bytes(struct store *s)
+{
+	return store_pragma_int(s, "SELECT page_count * page_size FROM "
+	    "pragma_page_count(), pragma_page_size()");
+}
+
+int
+store_healthy(struct store *s)
+{
+	return store_pragma_int(s, "SELECT count(*) FROM labsync_state") == 1 ?
+	    0 : -1;
 }
 
 int64_t

@@ -103,6 +103,8 @@ int		 store_read_missing(struct store *, const Labsync__Vector *have,
 
 void		 store_fingerprint(struct store *, uint8_t out[32]);
 int64_t		 store_log_count(struct store *);
+int64_t		 store_db_bytes(struct store *);	/* file size in pages */
+int		 store_healthy(struct store *);		/* 0 if a read works */
 
 /* The connection, for rows.c (labsyncctl's reads and writes). */
 struct sqlite3	*store_db(struct store *);

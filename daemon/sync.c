@@ -21,6 +21,47 @@
 
 #define REJECT_LOG_PER_MIN	20	/* rejection lines per peer, then quiet */
 
+const char *const reject_reason_names[REJECT_NREASONS] = {
+	"malformed", "unknown_table", "unknown_column", "wrong_type",
+	"own_origin", "observer", "unknown_peer", "too_large", "database",
+	"other",
+};
+
+const double apply_bucket_le[APPLY_BUCKETS] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
+};
+
+/* The metrics label of a rejection, from the reason logged with it. */
+static enum reject_reason
+sync_reject_reason(const char *why)
+{
+	static const struct {
+		const char		*text;
+		enum reject_reason	 reason;
+	} map[] = {
+		{ "unknown table", REJECT_UNKNOWN_TABLE },
+		{ "unknown column", REJECT_UNKNOWN_COLUMN },
+		{ "wrong type", REJECT_WRONG_TYPE },
+		{ "originate from this node", REJECT_OWN_ORIGIN },
+		{ "from an observer", REJECT_OBSERVER },
+		{ "not a configured peer", REJECT_UNKNOWN_PEER },
+		{ "too large", REJECT_TOO_LARGE },
+		{ "database", REJECT_DATABASE },
+		{ "protobuf", REJECT_MALFORMED },
+		{ "empty message", REJECT_MALFORMED },
+		{ "frame", REJECT_MALFORMED },
+		{ "protocol version", REJECT_MALFORMED },
+		{ "no body", REJECT_MALFORMED },
+		{ "unexpected", REJECT_MALFORMED },
+		{ "malformed", REJECT_MALFORMED },
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strstr(why, map[i].text) != NULL)
+			return map[i].reason;
+	return REJECT_OTHER;
+}
+
 /* Rate limit for rejection logs: a flood must not fill the disk. */
 static uint64_t	reject_window_ms;
 static int	reject_logged, reject_suppressed;
@@ -32,6 +73,7 @@ sync_reject(struct labsyncd *env, const char *peer, const char *why)
 	struct peer	*p;
 
 	env->stats.rejected++;
+	env->stats.rejected_by[sync_reject_reason(why)]++;
 	if ((p = peer_find(env, peer)) != NULL)
 		peer_set_error(p, why);
 	if (now - reject_window_ms > 60000) {
@@ -197,6 +239,18 @@ sync_stamp(struct labsyncd *env)
 		event_active(env->ev_wake, EV_TIMEOUT, 0);
 }
 
+static void
+sync_observe_latency(struct labsyncd *env, uint64_t us)
+{
+	double	 s = us / 1e6;
+
+	env->stats.apply_count++;
+	env->stats.apply_seconds += s;
+	for (int i = 0; i < APPLY_BUCKETS; i++)
+		if (s <= apply_bucket_le[i])
+			env->stats.apply_buckets[i]++;
+}
+
 int
 sync_apply(struct labsyncd *env, const char *peer, Labsync__ChangeBatch *batch,
     int from_catchup, int *gaps)
@@ -239,9 +293,13 @@ sync_apply(struct labsyncd *env, const char *peer, Labsync__ChangeBatch *batch,
 			goto done;
 		}
 		keep[n++] = c;
+		if ((int64_t)CLOCK_MS(c->hlc) - (int64_t)clock_system_ms() >
+		    env->stats.max_skew_ms)
+			env->stats.max_skew_ms = (int64_t)CLOCK_MS(c->hlc) -
+			    (int64_t)clock_system_ms();
 	}
 	if (n > 0) {
-		uint64_t t0 = clock_system_ms();
+		uint64_t t0 = clock_mono_us();
 
 		if (store_apply(env->store, keep, n, from_catchup, &st) == -1) {
 			sync_reject(env, peer, "could not apply batch "
@@ -252,6 +310,7 @@ sync_apply(struct labsyncd *env, const char *peer, Labsync__ChangeBatch *batch,
 		env->stats.duplicates += st.duplicates;
 		env->stats.held += st.held;
 		env->stats.batches++;
+		sync_observe_latency(env, clock_mono_us() - t0);
 		*gaps += st.gaps + st.held;
 		if (st.held > 0)
 			log_warnx("%d changes from %s are stamped more than "
@@ -260,9 +319,9 @@ sync_apply(struct labsyncd *env, const char *peer, Labsync__ChangeBatch *batch,
 		if (st.own > 0)
 			log_info("fetched back %d of our own changes from %s",
 			    st.own, peer);
-		log_debug("applied %d of %zu changes from %s in %llu ms",
+		log_debug("applied %d of %zu changes from %s in %llu us",
 		    st.applied, n, peer,
-		    (unsigned long long)(clock_system_ms() - t0));
+		    (unsigned long long)(clock_mono_us() - t0));
 		sync_publish(env);
 		if (st.own > 0)
 			sync_check_phase(env);
