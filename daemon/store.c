@@ -127,6 +127,15 @@ static const char store_ddl[] =
     "  id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk TEXT NOT NULL,"
     "  op INTEGER NOT NULL, mask INTEGER NOT NULL);";
 
+/*
+ * store_upgrades[N] turns format N into N + 1 (run in order, in one
+ * transaction, when a database written by an older labsync is opened).
+ * Format 1 is the first; there is nothing older to upgrade yet.
+ */
+static const char *const store_upgrades[STORE_FORMAT] = {
+	[0] = "",		/* 0 -> 1: the tables above, created as is */
+};
+
 static int	store_exec(struct store *, const char *);
 static int	store_prepare(struct store *, sqlite3_stmt **, const char *);
 
@@ -649,7 +658,8 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 	sql = sqlite3_mprintf("PRAGMA journal_mode = WAL;"
 	    "PRAGMA synchronous = NORMAL;"
 	    "PRAGMA cache_size = -%d;"
-	    "PRAGMA temp_store = MEMORY;",
+	    "PRAGMA temp_store = MEMORY;"
+	    "PRAGMA wal_autocheckpoint = 16384;",
 	    (opt->cache_size_mib > 0 ? opt->cache_size_mib : 8) * 1024);
 	if (store_exec(s, sql) == -1) {
 		sqlite3_free(sql);
@@ -676,7 +686,9 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 		    sqlite3_errmsg(s->db));
 		goto fail;
 	}
-	if (store_meta_get(s, "format", &v, NULL) == 1 && v > STORE_FORMAT) {
+	if (store_meta_get(s, "format", &v, NULL) != 1)
+		v = STORE_FORMAT;	/* a new database */
+	if (v > STORE_FORMAT) {
 		store_seterr(err, errlen, "database %s was written by a newer "
 		    "labsync (format %lld, this one knows %d)", opt->path,
 		    (long long)v, STORE_FORMAT);
@@ -691,6 +703,18 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 		if (opt->refused != NULL)
 			*opt->refused = 1;
 		goto fail;
+	}
+	if (v < STORE_FORMAT && !setup) {
+		store_seterr(err, errlen, "database %s has format %lld: start "
+		    "labsyncd once to upgrade it", opt->path, (long long)v);
+		goto fail;
+	}
+	/* upgrades run inside the set-up transaction: all or nothing */
+	for (; setup && v < STORE_FORMAT; v++) {
+		log_info("database %s: upgrading format %lld to %lld",
+		    opt->path, (long long)v, (long long)v + 1);
+		if (store_exec(s, store_upgrades[v]) == -1)
+			goto sqlfail;
 	}
 	if (setup && (store_meta_put_int(s, "format", STORE_FORMAT) == -1 ||
 	    store_meta_put_text(s, "node_id", opt->node_id) == -1))
