@@ -10,6 +10,7 @@ SBINDIR	 = $(PREFIX)/sbin
 DATADIR	 = $(PREFIX)/share/labsync
 UNITDIR	 = $(PREFIX)/lib/systemd/system
 SYSUSERSDIR = $(PREFIX)/lib/sysusers.d
+MANDIR	 = $(PREFIX)/share/man
 
 CC	?= cc
 CFLAGS	?= -O2 -g
@@ -18,7 +19,7 @@ WARN	 = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 PKGS	 = libevent libzmq libprotobuf-c sqlite3 inih jansson libsystemd libsodium
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -isystem build -Idaemon \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -isystem $(B) -Idaemon \
 	   -DLABSYNC_DATADIR='"$(DATADIR)"' $(PKG_CFLAGS)
 
 B	 = build
@@ -48,7 +49,7 @@ FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	   -fno-omit-frame-pointer
 # (clang, unlike gcc, warns where protoc-c's *__INIT macros cast away const)
 FUZZ_ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -Wno-cast-qual $(FUZZ_CFLAGS) \
-	   $(FUZZ_SAN) -isystem build -Idaemon -DLABSYNC_DATADIR='"$(DATADIR)"' \
+	   $(FUZZ_SAN) -isystem $(B) -Idaemon -DLABSYNC_DATADIR='"$(DATADIR)"' \
 	   $(PKG_CFLAGS)
 FUZZ_OBJS = $(CORE_SRCS:daemon/%.c=$(B)/fuzz-obj/%.o) \
 	    $(B)/fuzz-obj/labsync.pb-c.o
@@ -60,7 +61,8 @@ DEB_PKGS = build-essential pkg-config libevent-dev libzmq3-dev \
 	   libprotobuf-c-dev protobuf-c-compiler protobuf-compiler \
 	   libsqlite3-dev sqlite3 libinih-dev libjansson-dev libsystemd-dev \
 	   libsodium-dev libcmocka-dev valgrind python3 jq procps \
-	   clang libclang-rt-dev
+	   clang libclang-rt-dev mandoc systemd curl prometheus \
+	   python3-zmq python3-protobuf
 
 .PHONY: all check demo clean deps install uninstall unit fuzz fuzz-check
 
@@ -88,6 +90,16 @@ $(PROTO_C) $(PROTO_H): proto/labsync.proto
 $(B)/obj/labsync.pb-c.o: $(PROTO_C)
 	@mkdir -p $(B)/obj
 	$(CC) $(ALL_CFLAGS) -Wno-cast-qual -c -o $@ $<
+
+# DATADIR (config.c's default schema) is compiled in: this file changes
+# when PREFIX does, so that `make install PREFIX=...` rebuilds config.o.
+$(B)/datadir.stamp: FORCE
+	@mkdir -p $(B)
+	@echo '$(DATADIR)' | cmp -s - $@ || echo '$(DATADIR)' >$@
+
+FORCE:
+
+$(B)/obj/config.o $(B)/fuzz-obj/config.o: $(B)/datadir.stamp
 
 $(B)/obj/%.o: daemon/%.c daemon/*.h $(PROTO_H)
 	@mkdir -p $(B)/obj
@@ -170,12 +182,20 @@ install: all
 	install -d $(DESTDIR)/etc/labsync
 	[ -e $(DESTDIR)/etc/labsync/labsync.conf ] || \
 	    install -m 640 config/labsync.conf $(DESTDIR)/etc/labsync/labsync.conf
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man8
+	install -m 644 man/labsyncctl.1 $(DESTDIR)$(MANDIR)/man1/labsyncctl.1
+	install -m 644 man/labsync.conf.5 $(DESTDIR)$(MANDIR)/man5/labsync.conf.5
+	install -m 644 man/labsyncd.8 $(DESTDIR)$(MANDIR)/man8/labsyncd.8
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/labsyncd $(DESTDIR)$(BINDIR)/labsyncctl
 	rm -f $(DESTDIR)$(DATADIR)/schema.sql
 	rm -f $(DESTDIR)$(UNITDIR)/labsyncd.service
 	rm -f $(DESTDIR)$(SYSUSERSDIR)/labsync.conf
+	rm -f $(DESTDIR)$(MANDIR)/man1/labsyncctl.1 \
+	    $(DESTDIR)$(MANDIR)/man5/labsync.conf.5 \
+	    $(DESTDIR)$(MANDIR)/man8/labsyncd.8
 	-rmdir $(DESTDIR)$(DATADIR)
 
 clean:

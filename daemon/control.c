@@ -61,7 +61,7 @@ control_status_json(struct labsyncd *env)
 		    json_null(),
 		    "last_error", peer_last_error(p)));
 	}
-	stats = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	stats = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 	    "captured", (json_int_t)env->stats.captured,
 	    "published", (json_int_t)env->stats.published,
 	    "applied", (json_int_t)env->stats.applied,
@@ -69,7 +69,9 @@ control_status_json(struct labsyncd *env)
 	    "held", (json_int_t)env->stats.held,
 	    "rejected", (json_int_t)env->stats.rejected,
 	    "batches", (json_int_t)env->stats.batches,
-	    "served", (json_int_t)env->stats.served);
+	    "served", (json_int_t)env->stats.served,
+	    "refused_keys", (json_int_t)env->stats.refused_keys,
+	    "disconnects", (json_int_t)env->stats.disconnects);
 	o = json_pack("{s:s, s:s, s:s, s:o, s:I, s:o, s:o}",
 	    "node", env->conf->node_id,
 	    "role", config_role_name(env->conf->role),

@@ -56,6 +56,18 @@ http_error(struct evhttp_request *req, int code, const char *msg)
 	http_json(req, code, json_pack("{s:s}", "error", msg));
 }
 
+/* 405 with the Allow header a 405 must carry. */
+static void
+http_not_allowed(struct evhttp_request *req, const char *allow)
+{
+	char	 msg[64];
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+	    allow);
+	snprintf(msg, sizeof(msg), "method not allowed: use %s", allow);
+	http_error(req, 405, msg);
+}
+
 /* Does the request carry our bearer token? Compared in constant time. */
 static int
 http_authorized(struct labsyncd *env, struct evhttp_request *req)
@@ -64,7 +76,7 @@ http_authorized(struct labsyncd *env, struct evhttp_request *req)
 	    evhttp_request_get_input_headers(req), "Authorization");
 	uint8_t		 hash[32];
 
-	if (!env->has_token || h == NULL || strncmp(h, "Bearer ", 7) != 0)
+	if (!env->has_token || h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
 		return 0;
 	crypto_hash_sha256(hash, (const uint8_t *)h + 7, strlen(h + 7));
 	return sodium_memcmp(hash, env->token_hash, sizeof(hash)) == 0;
@@ -242,12 +254,12 @@ http_rows(struct labsyncd *env, struct evhttp_request *req, const char *table,
 	json_t			*row;
 
 	if (id == NULL && m != EVHTTP_REQ_GET && m != EVHTTP_REQ_POST) {
-		http_error(req, 405, "use GET or POST on a table's rows");
+		http_not_allowed(req, "GET, POST");
 		return;
 	}
 	if (id != NULL && m != EVHTTP_REQ_GET && m != EVHTTP_REQ_PUT &&
 	    m != EVHTTP_REQ_DELETE) {
-		http_error(req, 405, "use GET, PUT or DELETE on a row");
+		http_not_allowed(req, "GET, PUT, DELETE");
 		return;
 	}
 	write = m != EVHTTP_REQ_GET;
@@ -288,7 +300,14 @@ http_rows(struct labsyncd *env, struct evhttp_request *req, const char *table,
 	case EVHTTP_REQ_DELETE:
 		if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) >
 		    HTTP_MAX_BODY) {
-			http_error(req, 413, "body above 1 MiB");
+			/* a missing row (404) comes before the size (413) */
+			row = NULL;
+			if (rows_get_json(store_db(env->store), table, id,
+			    &row) == 1)
+				http_error(req, 404, "no such row");
+			else
+				http_error(req, 413, "body above 1 MiB");
+			json_decref(row);
 			return;
 		}
 		http_delete(env, req, table, id);
@@ -304,25 +323,30 @@ http_cb(struct evhttp_request *req, void *arg)
 	struct labsyncd	*env = arg;
 	const char	*path = evhttp_uri_get_path(
 	    evhttp_request_get_evhttp_uri(req));
-	char		*dec = NULL, *parts[6], *save, *tok;
-	int		 n = 0;
+	char		*raw, *parts[6], *save, *tok;
+	int		 n, nparts = 0;
 	size_t		 declen;
 
-	if (path == NULL || (dec = evhttp_uridecode(path, 0, &declen)) == NULL ||
-	    strlen(dec) != declen) {
+	if (path == NULL || (raw = strdup(path)) == NULL) {
 		http_error(req, 400, "bad path");
-		free(dec);
 		return;
 	}
-	for (tok = strtok_r(dec, "/", &save); tok != NULL && n < 6;
-	    tok = strtok_r(NULL, "/", &save))
-		parts[n++] = tok;
-	if (tok != NULL)
-		n = 0;	/* too deep: not ours */
+	/* split first, then decode each segment: ids may hold "%2F" */
+	for (tok = strtok_r(raw, "/", &save); tok != NULL;
+	    tok = strtok_r(NULL, "/", &save)) {
+		if (nparts == 6)
+			break;	/* too deep: not ours */
+		if ((parts[nparts] = evhttp_uridecode(tok, 0, &declen)) ==
+		    NULL || strlen(parts[nparts++]) != declen) {	/* %00 */
+			http_error(req, 400, "bad path");
+			goto done;
+		}
+	}
+	n = tok != NULL ? 0 : nparts;
 	if (n == 1 && (strcmp(parts[0], "healthz") == 0 ||
 	    strcmp(parts[0], "metrics") == 0)) {
 		if (evhttp_request_get_command(req) != EVHTTP_REQ_GET)
-			http_error(req, 405, "use GET");
+			http_not_allowed(req, "GET");
 		else if (parts[0][0] == 'h')
 			http_healthz(env, req);
 		else
@@ -330,7 +354,7 @@ http_cb(struct evhttp_request *req, void *arg)
 	} else if (n == 2 && strcmp(parts[0], "v1") == 0 &&
 	    strcmp(parts[1], "status") == 0) {
 		if (evhttp_request_get_command(req) != EVHTTP_REQ_GET)
-			http_error(req, 405, "use GET");
+			http_not_allowed(req, "GET");
 		else
 			http_status(env, req);
 	} else if ((n == 4 || n == 5) && strcmp(parts[0], "v1") == 0 &&
@@ -338,7 +362,10 @@ http_cb(struct evhttp_request *req, void *arg)
 		http_rows(env, req, parts[2], n == 5 ? parts[4] : NULL);
 	else
 		http_error(req, 404, "no such resource");
-	free(dec);
+done:
+	for (int i = 0; i < nparts; i++)
+		free(parts[i]);
+	free(raw);
 }
 
 int
@@ -367,7 +394,8 @@ http_open(struct labsyncd *env)
 	evhttp_set_max_body_size(env->http, HTTP_READ_LIMIT);
 	evhttp_set_allowed_methods(env->http, EVHTTP_REQ_GET | EVHTTP_REQ_PUT |
 	    EVHTTP_REQ_POST | EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
-	    EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+	    EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+	    EVHTTP_REQ_CONNECT);
 	evhttp_set_gencb(env->http, http_cb, env);
 	if (evhttp_bind_socket_with_handle(env->http, c->http_host,
 	    (ev_uint16_t)c->http_port) == NULL) {

@@ -39,6 +39,14 @@ extern const char *const reject_reason_names[REJECT_NREASONS];
 #define APPLY_BUCKETS	9
 extern const double apply_bucket_le[APPLY_BUCKETS];
 
+/* Rejection log lines per source and minute: a flood must not fill the
+   disk, and one noisy peer must not hide the others. */
+struct ratelimit {
+	uint64_t	 window_ms;
+	int		 logged;
+	int		 suppressed;
+};
+
 /* Counters for status and metrics. */
 struct labsyncd_stats {
 	uint64_t	 rejected_by[REJECT_NREASONS];
@@ -95,6 +103,7 @@ struct labsyncd {
 	uint64_t		 last_anti_entropy_ms;
 	uint64_t		 last_heartbeat_ms;
 	struct labsyncd_stats	 stats;
+	struct ratelimit	 reject_limit;	/* sources that are no peer */
 	uint8_t			 fingerprint[32];
 	int			 stopping;
 };

@@ -34,13 +34,16 @@ struct peer {
 	uint64_t		 started_ms;
 	int			 syncing;	/* a request is in flight */
 	uint64_t		 sync_sent_ms;
+	uint64_t		 sub_heard_ms;	/* any message on its feed */
 	int			 settled;	/* answered fully once */
 	uint64_t		 lag;		/* changes it has that we lack */
 	char			 last_error[160];
+	struct ratelimit	 reject_limit;
 };
 
 static void	peer_sub_cb(struct bus *, zmq_msg_t *, int, void *);
 static void	peer_dealer_cb(struct bus *, zmq_msg_t *, int, void *);
+static void	peer_reopen(struct peer *, int);
 
 static void
 peer_set_state(struct peer *p, enum peer_state state, const char *why)
@@ -112,7 +115,7 @@ peer_new(struct labsyncd *env, const struct config_peer *cp)
 	p->conf.publish = cp->publish != NULL ? strdup(cp->publish) : NULL;
 	p->conf.sync = cp->sync != NULL ? strdup(cp->sync) : NULL;
 	p->state = PEER_CONNECTING;
-	p->started_ms = clock_system_ms();
+	p->started_ms = p->sub_heard_ms = clock_system_ms();
 	if (cp->publish == NULL) {
 		p->settled = 1;		/* it connects to us */
 		return p;
@@ -210,6 +213,12 @@ peer_set_error(struct peer *p, const char *why)
 	snprintf(p->last_error, sizeof(p->last_error), "%s", why);
 }
 
+struct ratelimit *
+peer_ratelimit(struct peer *p)
+{
+	return &p->reject_limit;
+}
+
 void
 peer_heard(struct peer *p, const Labsync__Vector *v)
 {
@@ -225,7 +234,10 @@ peer_heard(struct peer *p, const Labsync__Vector *v)
 			if (strcmp(v->entries[i]->origin,
 			    p->env->conf->node_id) == 0)
 				own = v->entries[i]->seq;
-		if (own > store_own_seq(p->env->store) &&
+		/* only a city's word counts: we take no changes from
+		   observers, so one could only stop our writes */
+		if (p->conf.role == CONFIG_ROLE_CITY &&
+		    own > store_own_seq(p->env->store) &&
 		    own > p->env->recover_to) {
 			log_warnx("peer %s holds our changes up to %llu, we "
 			    "have %llu: fetching them back before taking "
@@ -273,11 +285,10 @@ peer_request(struct peer *p)
 {
 	if (p->dealer == NULL || p->syncing)
 		return;
-	if (peer_send_vector(p, !p->settled) == -1) {
+	/* not sent (no session left): like a lost one, reopened in cron */
+	if (peer_send_vector(p, !p->settled) == -1)
 		log_debug("peer %s: request not sent: %s", p->conf.name,
 		    zmq_strerror(zmq_errno()));
-		return;
-	}
 	p->syncing = 1;
 	p->sync_sent_ms = clock_system_ms();
 }
@@ -298,12 +309,46 @@ peer_cron(struct peer *p, uint64_t now, int anti_entropy)
 	}
 	if (p->dealer == NULL)
 		return;
+	/*
+	 * libzmq never reconnects a connecting socket after a protocol
+	 * error, such as a message above max_message_size: it just drops
+	 * the session. So a feed silent for twice heartbeat_timeout, or a
+	 * request unanswered for heartbeat_timeout, gets a fresh socket.
+	 */
+	if (now - p->sub_heard_ms > 2 * (uint64_t)conf->heartbeat_timeout_ms) {
+		peer_reopen(p, ZMQ_SUB);
+		p->sub_heard_ms = now;
+	}
 	/* a lost request or answer (peer restarted): ask again */
 	if (p->syncing &&
-	    now - p->sync_sent_ms > (uint64_t)conf->heartbeat_timeout_ms)
+	    now - p->sync_sent_ms > (uint64_t)conf->heartbeat_timeout_ms) {
+		peer_reopen(p, ZMQ_DEALER);
 		p->syncing = 0;
+	}
 	if (anti_entropy || p->lag > 0)
 		peer_request(p);
+}
+
+/* Replace the live feed's or the catch-up socket with a new one. */
+static void
+peer_reopen(struct peer *p, int type)
+{
+	struct bus	**bp = type == ZMQ_SUB ? &p->sub : &p->dealer;
+	struct bus	 *nb;
+	char		  name[64];
+	void		 *z;
+
+	snprintf(name, sizeof(name), "%s/%s", p->conf.name,
+	    type == ZMQ_SUB ? "sub" : "dealer");
+	if ((z = peer_socket(p, type, type == ZMQ_SUB ? p->conf.publish :
+	    p->conf.sync)) == NULL)
+		return;
+	if ((nb = bus_new(p->env->base, z, name, type == ZMQ_SUB ?
+	    peer_sub_cb : peer_dealer_cb, p)) == NULL)
+		return;
+	bus_free(*bp);
+	*bp = nb;
+	log_debug("peer %s: %s reopened", p->conf.name, name);
 }
 
 static void
@@ -315,6 +360,7 @@ peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 	int			 gaps = 0;
 
 	(void)b;
+	p->sub_heard_ms = clock_system_ms();
 	if (n != 1) {
 		sync_reject(p->env, p->conf.name, "multi-frame message on the "
 		    "live feed");

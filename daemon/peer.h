@@ -34,6 +34,7 @@ uint64_t	 peer_lag(const struct peer *);
 uint64_t	 peer_last_contact_ms(const struct peer *);
 const char	*peer_last_error(const struct peer *);
 void		 peer_set_error(struct peer *, const char *);
+struct ratelimit *peer_ratelimit(struct peer *);
 
 /* Something arrived from the peer (any socket): it is alive. */
 void		 peer_heard(struct peer *, const Labsync__Vector *);

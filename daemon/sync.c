@@ -62,31 +62,31 @@ sync_reject_reason(const char *why)
 	return REJECT_OTHER;
 }
 
-/* Rate limit for rejection logs: a flood must not fill the disk. */
-static uint64_t	reject_window_ms;
-static int	reject_logged, reject_suppressed;
-
+/* Log, count and remember a refused message, rate-limited per source. */
 void
 sync_reject(struct labsyncd *env, const char *peer, const char *why)
 {
 	uint64_t	 now = clock_system_ms();
 	struct peer	*p;
+	struct ratelimit *rl = &env->reject_limit;
 
 	env->stats.rejected++;
 	env->stats.rejected_by[sync_reject_reason(why)]++;
-	if ((p = peer_find(env, peer)) != NULL)
+	if ((p = peer_find(env, peer)) != NULL) {
 		peer_set_error(p, why);
-	if (now - reject_window_ms > 60000) {
-		if (reject_suppressed > 0)
-			log_warnx("%d more rejected messages not logged",
-			    reject_suppressed);
-		reject_window_ms = now;
-		reject_logged = reject_suppressed = 0;
+		rl = peer_ratelimit(p);
 	}
-	if (reject_logged++ < REJECT_LOG_PER_MIN)
+	if (now - rl->window_ms > 60000) {
+		if (rl->suppressed > 0)
+			log_warnx("%d more rejected messages from %s not logged",
+			    rl->suppressed, p != NULL ? peer : "other sources");
+		rl->window_ms = now;
+		rl->logged = rl->suppressed = 0;
+	}
+	if (rl->logged++ < REJECT_LOG_PER_MIN)
 		log_warnx("rejected message from %s: %s", peer, why);
 	else
-		reject_suppressed++;
+		rl->suppressed++;
 }
 
 Labsync__Hello *
@@ -260,7 +260,7 @@ sync_apply(struct labsyncd *env, const char *peer, Labsync__ChangeBatch *batch,
 	char			  why[256], msg[512];
 	size_t			  n = 0;
 	uint64_t		  own = store_own_seq(env->store);
-	int			  ret = -1;
+	int			  ret = -1, allow_own = 0;
 
 	*gaps = 0;
 	if (batch->n_changes > WIRE_MAX_CHANGES) {
@@ -279,11 +279,13 @@ sync_apply(struct labsyncd *env, const char *peer, Labsync__ChangeBatch *batch,
 		/* our own changes echoed back by relays: nothing new */
 		if (is_own && c->seq <= own)
 			continue;
-		if (is_own && !from_catchup) {
-			(*gaps)++;	/* we lost some: catch-up decides */
-			continue;
-		}
-		if (store_validate(env->store, c, from_catchup, why,
+		/*
+		 * Changes of our own that we do not have are taken only as
+		 * catch-up answers, and only once a peer's vector showed we
+		 * lost them (a restore); anywhere else they are forged.
+		 */
+		allow_own = from_catchup && env->recover_to >= c->seq;
+		if (store_validate(env->store, c, allow_own, why,
 		    sizeof(why)) == -1) {
 			snprintf(msg, sizeof(msg), "change %zu of %zu (%.32s "
 			    "#%llu): %s; batch refused", i + 1,
@@ -394,14 +396,18 @@ sync_router_cb(struct bus *bus, void *framesp, int n, void *arg)
 	const char		*who;
 
 	(void)bus;
+	/* with keys, ZAP's user id names the sender even of garbage */
+	if (!env->keys.enabled ||
+	    (who = zmq_msg_gets(&frames[n - 1], "User-Id")) == NULL)
+		who = "(sync socket)";
 	if (n != 2) {
-		sync_reject(env, "(sync socket)", "malformed request frames");
+		sync_reject(env, who, "malformed request frames");
 		return;
 	}
 	e = wire_unpack(zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]),
 	    why, sizeof(why));
 	if (e == NULL) {
-		sync_reject(env, "(sync socket)", why);
+		sync_reject(env, who, why);
 		return;
 	}
 	/*

@@ -122,6 +122,22 @@ $extra
 CONF
 }
 
+# http_node NAME [bare]: give NAME an HTTP API on a free loopback port
+# (bare: `listen = PORT`, which must bind 127.0.0.1) with a bearer token
+# in a 0600 file; sets HTTP_PORT[NAME], HTTP_TOKEN[NAME] and
+# HTTP_URL[NAME] (http://127.0.0.1:PORT).
+declare -A HTTP_PORT HTTP_TOKEN HTTP_URL
+http_node() {
+	local name=$1 host=127.0.0.1:
+	[ "${2:-}" = bare ] && host=
+	HTTP_PORT[$name]=$(free_port)
+	HTTP_URL[$name]=http://127.0.0.1:${HTTP_PORT[$name]}
+	HTTP_TOKEN[$name]=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
+	(umask 077 && echo "${HTTP_TOKEN[$name]}" >"$T/$name.token")
+	printf '\n[http]\nlisten = %s%s\ntoken_file = %s\n' "$host" \
+	    "${HTTP_PORT[$name]}" "$T/$name.token" >>"$T/$name.conf"
+}
+
 # peer A B [ROLE]: A connects to B (B's section in A's config)
 peer() {
 	local a=$1 b=$2 role=${3:-city}
