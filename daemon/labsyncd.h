@@ -106,6 +106,7 @@ struct labsyncd {
 	struct ratelimit	 reject_limit;	/* sources that are no peer */
 	uint8_t			 fingerprint[32];
 	int			 stopping;
+	int			 debug;		/* -d: debug whatever the config */
 };
 
 /* sync.c: the engine shared by every session. */

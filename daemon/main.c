@@ -36,10 +36,11 @@
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: labsyncd [-dn] [-c file]\n"
+	fprintf(stderr, "usage: labsyncd [-dnV] [-c file]\n"
 	    "  -c file  configuration (default /etc/labsync/labsync.conf)\n"
 	    "  -n       check the configuration and exit\n"
-	    "  -d       log debug messages\n");
+	    "  -d       log debug messages (kept across reloads)\n"
+	    "  -V       print the version and exit\n");
 	exit(2);
 }
 
@@ -209,6 +210,30 @@ main_reload_fixed(const struct config *a, const struct config *b)
 	return NULL;
 }
 
+static int
+main_streq(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	    (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* What a reload accepts but only a restart applies: say so. */
+static void
+main_reload_later(const struct config *a, const struct config *b)
+{
+	if (!main_streq(a->schema, b->schema))
+		log_warnx("reload: [node] schema takes effect at the next "
+		    "restart");
+	if (a->max_clock_skew_ms != b->max_clock_skew_ms ||
+	    a->cache_size_mib != b->cache_size_mib)
+		log_warnx("reload: [sync] max_clock_skew and cache_size take "
+		    "effect at the next restart");
+	if (!main_streq(a->http_host, b->http_host) ||
+	    a->http_port != b->http_port ||
+	    !main_streq(a->http_token_file, b->http_token_file))
+		log_warnx("reload: [http] takes effect at the next restart");
+}
+
 /*
  * SIGHUP: parse the file into a fresh config and swap it in only if it
  * is whole (relayd's parent_reload); a broken file leaves the running
@@ -230,6 +255,9 @@ main_hup_cb(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	log_info("SIGHUP: reloading %s", old->path);
 	if ((conf = config_load(old->path, &errors)) == NULL) {
+		if (errors != NULL && errors[0] != '\0' &&
+		    errors[strlen(errors) - 1] == '\n')
+			errors[strlen(errors) - 1] = '\0';
 		log_warnx("reload refused, keeping the running "
 		    "configuration:\n%s", errors != NULL ? errors : "");
 		free(errors);
@@ -241,6 +269,7 @@ main_hup_cb(evutil_socket_t sig, short what, void *arg)
 		config_free(conf);
 		return;
 	}
+	main_reload_later(old, conf);
 	env->conf = conf;
 	peers = calloc(conf->npeers + 1, sizeof(*peers));
 	for (size_t i = 0; i < conf->npeers; i++) {
@@ -273,9 +302,9 @@ main_hup_cb(evutil_socket_t sig, short what, void *arg)
 	env->peers = peers;
 	env->npeers = npeers;
 	config_free(old);
-	log_setlevel(conf->log_level);
+	log_setlevel(env->debug ? LOG_LEVEL_DEBUG : conf->log_level);
 	log_info("configuration reloaded: %zu peers, log level %s", npeers,
-	    log_level_name(conf->log_level));
+	    log_level_name(log_getlevel()));
 }
 
 static int
@@ -342,6 +371,7 @@ main(int argc, char *argv[])
 		config_free(env.conf);
 		return 0;
 	}
+	env.debug = debug;
 	log_init("labsyncd", debug ? LOG_LEVEL_DEBUG : env.conf->log_level);
 	log_info("labsyncd %s starting: node %s (%s), database %s",
 	    LABSYNC_VERSION, env.conf->node_id,
