@@ -249,7 +249,7 @@ http_rows(struct labsyncd *env, struct evhttp_request *req, const char *table,
     const char *id)
 {
 	enum evhttp_cmd_type	 m = evhttp_request_get_command(req);
-	int			 write, local, synced;
+	int			 write, local, synced, rc;
 	char			 newid[UUID_STRLEN + 1];
 	json_t			*row;
 
@@ -295,7 +295,11 @@ http_rows(struct labsyncd *env, struct evhttp_request *req, const char *table,
 		http_put(env, req, table, newid, 1);
 		return;
 	case EVHTTP_REQ_PUT:
-		http_put(env, req, table, id, 0);
+		/* 201 when the PUT creates the row, 200 when it updates */
+		row = NULL;
+		rc = rows_get_json(store_db(env->store), table, id, &row);
+		json_decref(row);
+		http_put(env, req, table, id, rc == 1);
 		return;
 	case EVHTTP_REQ_DELETE:
 		if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) >

@@ -65,7 +65,7 @@ if command -v ss >/dev/null; then	# (iproute2)
 	    "sport = :${HTTP_PORT[observer]}")"
 fi
 
-expect 200 dortmund PUT $ROW/act-http-1 -H "$TOK" -H "$JSON" \
+expect 201 dortmund PUT $ROW/act-http-1 -H "$TOK" -H "$JSON" \
     -d '{"kind":"workshop","title":"First title","participants":12}'
 assert_eq "$(jq -r .id "$B")" act-http-1 "PUT reply id"
 assert_eq "$(jq -r .row.title "$B")" "First title" "PUT reply row"
@@ -92,7 +92,7 @@ assert_eq "$(jq -r .id "$B")" "$NEWID" "GET of the POSTed row: id"
 
 # paging: 7 themes, pages of 3, then one page of exactly all of them
 for i in 1 2 3 4 5 6 7; do
-	expect 200 dortmund PUT /v1/tables/themes/rows/th-0$i -H "$TOK" \
+	expect 201 dortmund PUT /v1/tables/themes/rows/th-0$i -H "$TOK" \
 	    -H "$JSON" -d "{\"title\":\"Theme $i\"}"
 done
 ids="" after="" pages=0
@@ -124,7 +124,7 @@ assert_eq "$(jq -r '[.rows[].id] | sort | join(" ")' "$B")" \
 
 # ids may hold reserved characters, percent-encoded; the auth scheme's
 # case does not matter
-expect 200 dortmund PUT "$ROW/act%2Fslash%20id" -H "$JSON" \
+expect 201 dortmund PUT "$ROW/act%2Fslash%20id" -H "$JSON" \
     -H "authorization: bearer ${HTTP_TOKEN[dortmund]}" -d '{"title":"Slash"}'
 assert_eq "$(ctl dortmund get activities 'act/slash id' | jq -r .title)" Slash \
     "a row with a percent-encoded id"
@@ -136,7 +136,7 @@ expect 404 dortmund GET /v1/tables/themes/rows/th-07
 expect 404 dortmund DELETE /v1/tables/themes/rows/th-07 -H "$TOK"
 
 # local table: written and read with the token, never replicated
-expect 200 dortmund PUT /v1/tables/participants/rows/p-1 -H "$TOK" \
+expect 201 dortmund PUT /v1/tables/participants/rows/p-1 -H "$TOK" \
     -H "$JSON" -d '{"name":"Erika Mustermann","consent":1}'
 expect 200 dortmund GET /v1/tables/participants/rows/p-1 -H "$TOK"
 assert_eq "$(jq -r .name "$B")" "Erika Mustermann" "local row"
@@ -314,13 +314,13 @@ assert_eq "$(ctl observer status --json | jq -cS .vector)" "$VEC_OB" \
 assert_eq "$(ctl dortmund list participants)" "$LOCAL_DO" "the local table"
 
 # a 1 MiB body is not too large (local table: it stays home)
-expect 200 dortmund PUT /v1/tables/participants/rows/p-big -H "$TOK" \
+expect 201 dortmund PUT /v1/tables/participants/rows/p-big -H "$TOK" \
     -H "$JSON" --data-binary @"$T/mib.json"
 expect 200 dortmund GET /v1/tables/participants/rows/p-big -H "$TOK"
 assert_eq "$(jq -r '.name | length' "$B")" 1048565 "1 MiB body stored"
 
 # a marker written after the errors reaches wuppertal, the refused rows never
-expect 200 dortmund PUT $ROW/act-marker -H "$TOK" -H "$JSON" -d '{"title":"Marker"}'
+expect 201 dortmund PUT $ROW/act-marker -H "$TOK" -H "$JSON" -d '{"title":"Marker"}'
 wait_for 15 "marker reaches wuppertal" title_is wuppertal act-marker Marker
 assert_eq "$(title_at wuppertal act-http-1)" "Second title" "act-http-1 at wuppertal"
 ctl wuppertal get activities act-never >/dev/null 2>&1 &&
