@@ -1403,6 +1403,12 @@ store_validate(struct store *s, const Labsync__Change *c, int allow_own,
 		    "this node (%s)", s->node_id);
 		return -1;
 	}
+	if (store_origin_find(s, c->origin) == NULL &&
+	    s->norigins >= STORE_MAX_ORIGINS) {
+		store_seterr(why, whylen, "too many origins (%d): %s refused",
+		    STORE_MAX_ORIGINS, c->origin);
+		return -1;
+	}
 	if (c->seq == 0 || c->seq >= (1ULL << ORIGIN_SHIFT)) {
 		store_seterr(why, whylen, "sequence %" PRIu64 " out of range",
 		    c->seq);

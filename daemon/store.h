@@ -16,6 +16,7 @@
 #define STORE_MAX_PK		1024	/* bytes in a primary key */
 #define STORE_MAX_VALUE		(1024 * 1024)	/* bytes in a text or blob */
 #define STORE_MAX_COLUMNS	63	/* non-key columns per synced table */
+#define STORE_MAX_ORIGINS	4096	/* nodes a federation may have */
 
 struct clock;
 struct store;

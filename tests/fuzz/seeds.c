@@ -3,8 +3,9 @@
  * into the directory given as the argument (created if missing): every
  * body type, upserts of every value type into real columns of
  * config/schema.sql, deletes, a revive, a gap, a change from the future,
- * one of the fuzz node's own changes, and a batch packed as the daemon
- * forwards it (wire_batch_pack). Fixed clocks: the same bytes every time.
+ * changes of the fuzz node's own (a catch-up answer: `more` set), and a
+ * batch packed as the daemon forwards it (wire_batch_pack). Fixed clocks:
+ * the same bytes every time.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -164,7 +165,7 @@ write_envelope(const char *name, Labsync__Envelope *e, const char *sender)
 }
 
 static void
-write_batch(const char *name, const char *sender, size_t n, ...)
+write_batch(const char *name, const char *sender, int more, size_t n, ...)
 {
 	Labsync__Envelope	 e = LABSYNC__ENVELOPE__INIT;
 	Labsync__ChangeBatch	 b = LABSYNC__CHANGE_BATCH__INIT;
@@ -177,6 +178,7 @@ write_batch(const char *name, const char *sender, size_t n, ...)
 	va_end(ap);
 	b.changes = c;
 	b.n_changes = n;
+	b.more = more;
 	e.body_case = LABSYNC__ENVELOPE__BODY_BATCH;
 	e.batch = &b;
 	write_envelope(name, &e, sender);
@@ -251,32 +253,35 @@ main(int argc, char *argv[])
 	}
 
 	write_hello("hello-vector", "wuppertal",
-	    vector(3, "dortmund", (uint64_t)4, "wuppertal", (uint64_t)7,
+	    vector(3, "dortmund", (uint64_t)1, "wuppertal", (uint64_t)4,
 	    "fuzz", (uint64_t)2));
 	write_hello("hello-empty", "observer", NULL);
 
-	/* dortmund 1..5: text, integer, null, real, delete */
-	write_batch("batch-labs-text", "dortmund", 1,
+	/*
+	 * libFuzzer runs seeds in its own order, so each batch starts its
+	 * origin at sequence 1; they share rows, so their merges meet.
+	 */
+	write_batch("batch-labs-text", "dortmund", 0, 1,
 	    change("dortmund", 1, CLOCK_MAKE(T0, 0), "labs", "lab-do", UP,
 	    "city", val_text("Dortmund"), "name", val_text("KoSI-Lab Dortmund"),
 	    "description", val_text("Quartier Nordstadt \xc3\xa4"), NULL));
-	write_batch("batch-activity-int-null", "dortmund", 2,
-	    change("dortmund", 2, CLOCK_MAKE(T0 + 10, 0), "activities",
+	write_batch("batch-activity-int-null", "essen", 0, 2,
+	    change("essen", 1, CLOCK_MAKE(T0 + 10, 0), "activities",
 	    "act-do-1", UP, "lab_id", val_text("lab-do"), "kind",
 	    val_text("workshop"), "title", val_text("School and business"),
 	    "participants", val_int(23), "summary", val_null(), NULL),
-	    change("dortmund", 3, CLOCK_MAKE(T0 + 10, 1), "themes", "th-demo",
+	    change("essen", 2, CLOCK_MAKE(T0 + 10, 1), "themes", "th-demo",
 	    UP, "title", val_text("demographic change"), NULL));
-	write_batch("batch-volunteer-real", "dortmund", 1,
-	    change("dortmund", 4, CLOCK_MAKE(T0 + 20, 0), "volunteer_offers",
+	write_batch("batch-volunteer-real", "hagen", 0, 1,
+	    change("hagen", 1, CLOCK_MAKE(T0 + 20, 0), "volunteer_offers",
 	    "vo-1", UP, "organisation", val_text("Caritas"),
 	    "hours_per_week", val_real(2.5), "status", val_text("open"), NULL));
-	write_batch("batch-delete", "dortmund", 1,
-	    change("dortmund", 5, CLOCK_MAKE(T0 + 30, 0), "activities",
+	write_batch("batch-delete", "bochum", 0, 1,
+	    change("bochum", 1, CLOCK_MAKE(T0 + 30, 0), "activities",
 	    "act-do-1", DEL, NULL));
 
-	/* wuppertal: integer into a REAL column, edit, delete, revive */
-	write_batch("batch-multi", "wuppertal", 4,
+	/* integer into a REAL column, edit, delete, revive */
+	write_batch("batch-multi", "wuppertal", 0, 4,
 	    change("wuppertal", 1, CLOCK_MAKE(T0 + 5, 0), "observations",
 	    "obs-1", UP, "activity_id", val_text("act-do-1"), "value",
 	    val_int(7), "indicator", val_text("attendance"), NULL),
@@ -287,48 +292,51 @@ main(int argc, char *argv[])
 	    "ini-1", DEL, NULL),
 	    change("wuppertal", 4, CLOCK_MAKE(T0 + 50, 0), "initiatives",
 	    "ini-1", UP, "stage", val_text("running"), NULL));
-	/* two origins edit different columns of one row at the same hlc */
-	write_batch("batch-concurrent", "wuppertal", 2,
-	    change("wuppertal", 5, CLOCK_MAKE(T0 + 60, 0), "labs", "lab-do",
+	/* two origins edit columns of one row at the same hlc */
+	write_batch("batch-concurrent", "unna", 0, 2,
+	    change("unna", 1, CLOCK_MAKE(T0 + 60, 0), "labs", "lab-do",
 	    UP, "name", val_text("Lab Nord"), NULL),
-	    change("dortmund", 6, CLOCK_MAKE(T0 + 60, 0), "labs", "lab-do",
+	    change("witten", 1, CLOCK_MAKE(T0 + 60, 0), "labs", "lab-do",
 	    UP, "description", val_text("renamed"), "name", val_text("Lab N"),
 	    NULL));
-	write_packed("packed-batch-more", "wuppertal", 1, 3,
-	    change("wuppertal", 6, CLOCK_MAKE(T0 + 70, 0), "themes", "th-urb",
+	write_packed("packed-batch-more", "herne", 1, 3,
+	    change("herne", 1, CLOCK_MAKE(T0 + 70, 0), "themes", "th-urb",
 	    UP, "title", val_text("urban development"), "description",
 	    val_null(), NULL),
-	    change("wuppertal", 7, CLOCK_MAKE(T0 + 71, 0), "observations",
-	    "obs-2", UP, "value", val_real(-0.125), "observed_at",
+	    change("herne", 2, CLOCK_MAKE(T0 + 71, 0), "observations",
+	    "obs-1", UP, "value", val_real(-0.125), "observed_at",
 	    val_text("2024-03-01T10:00:00Z"), NULL),
-	    change("wuppertal", 8, CLOCK_MAKE(T0 + 72, 3), "volunteer_offers",
+	    change("herne", 3, CLOCK_MAKE(T0 + 72, 3), "volunteer_offers",
 	    "vo-1", DEL, NULL));
-	write_packed("packed-batch-empty", "wuppertal", 0, 0);
+	write_packed("packed-batch-empty", "herne", 0, 0);
 
-	/* a relayed third city, a gap, the future, our own, a bad type */
-	write_batch("batch-relayed-gap", "wuppertal", 2,
-	    change("bochum", 1, CLOCK_MAKE(T0 + 80, 0), "activities", "act-bo",
-	    UP, "participants", val_int(-9223372036854775807LL - 1), NULL),
-	    change("bochum", 3, CLOCK_MAKE(T0 + 81, 0), "activities", "act-bo",
-	    UP, "status", val_text("done"), NULL));
-	write_batch("batch-future", "dortmund", 1,
-	    change("dortmund", 7, CLOCK_MAKE(T0 * 3, 0), "labs", "lab-fut",
+	/* a gap, the future, our own (catch-up: more), a refused blob */
+	write_batch("batch-gap", "bottrop", 0, 2,
+	    change("bottrop", 1, CLOCK_MAKE(T0 + 80, 0), "activities",
+	    "act-bo", UP, "participants",
+	    val_int(-9223372036854775807LL - 1), NULL),
+	    change("bottrop", 3, CLOCK_MAKE(T0 + 81, 0), "activities",
+	    "act-bo", UP, "status", val_text("done"), NULL));
+	write_batch("batch-future", "moers", 0, 1,
+	    change("moers", 1, CLOCK_MAKE(T0 * 3, 0), "labs", "lab-fut",
 	    UP, "name", val_text("from the future"), NULL));
-	write_batch("batch-own-fetched-back", "wuppertal", 1,
+	write_batch("batch-own-fetched-back", "wuppertal", 1, 2,
 	    change("fuzz", 1, CLOCK_MAKE(T0 + 90, 0), "themes", "th-own", UP,
-	    "title", val_text("ours"), NULL));
-	write_batch("batch-blob-refused", "dortmund", 1,
-	    change("dortmund", 8, CLOCK_MAKE(T0 + 100, 0), "labs", "lab-bl",
+	    "title", val_text("ours"), NULL),
+	    change("fuzz", 2, CLOCK_MAKE(T0 + 91, 0), "labs", "lab-do", DEL,
+	    NULL));
+	write_batch("batch-blob-refused", "soest", 0, 1,
+	    change("soest", 1, CLOCK_MAKE(T0 + 100, 0), "labs", "lab-bl",
 	    UP, "name", val_blob(blob, sizeof(blob)), NULL));
 
-	ack.vector = vector(2, "dortmund", (uint64_t)2, "bochum", (uint64_t)1);
+	ack.vector = vector(2, "dortmund", (uint64_t)1, "bottrop", (uint64_t)1);
 	e.body_case = LABSYNC__ENVELOPE__BODY_ACK;
 	e.ack = &ack;
 	write_envelope("ack-vector", &e, "wuppertal");
 
 	hb.node_id = UNCONST("dortmund");
 	hb.hlc = CLOCK_MAKE(T0 + 200, 0);
-	hb.vector = vector(1, "dortmund", (uint64_t)8);
+	hb.vector = vector(2, "dortmund", (uint64_t)3, "herne", (uint64_t)1);
 	e.body_case = LABSYNC__ENVELOPE__BODY_HEARTBEAT;
 	e.heartbeat = &hb;
 	write_envelope("heartbeat", &e, "dortmund");
