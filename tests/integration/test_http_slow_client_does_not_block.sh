@@ -116,7 +116,7 @@ for round in 1 2 3; do
 	assert_eq "$(http_code "$U/healthz")" 200 "/healthz while clients hang"
 	assert_eq "$(http_code "$U/metrics")" 200 "/metrics while clients hang"
 	assert_eq "$(http_code -X PUT -H "$TOK" -d "{\"title\":\"HTTP $round\"}" \
-	    "$U/v1/tables/activities/rows/http-$round")" 200 \
+	    "$U/v1/tables/activities/rows/http-$round")" 201 \
 	    "PUT while clients hang"
 	wait_for 5 "dortmund's write $round reaches wuppertal" \
 	    title_is wuppertal do-$round "Dortmund $round"

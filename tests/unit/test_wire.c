@@ -71,7 +71,8 @@ sample_init(struct sample *s)
 	s->vals[5].text = UNCONST("Workshop");
 	sample_column(s, 6, "city");
 	s->vals[6].kind_case = LABSYNC__VALUE__KIND_TEXT;
-	s->vals[6].text = UNCONST("Gr\xc3\xbc\xc3\x9f" "e aus K\xc3\xb6ln \xe2\x82\xac");
+	s->vals[6].text = UNCONST("Gr\xc3\xbc\xc3\x9f" "e aus K\xc3\xb6ln "
+	    "\xe2\x82\xac");
 	sample_column(s, 7, "photo");
 	s->vals[7].kind_case = LABSYNC__VALUE__KIND_BLOB;
 	s->vals[7].blob.data = UNCONST(blob_bytes);

@@ -1,0 +1,1484 @@
+/*
+ * test_merge.c: the merge is a function of the set of changes.
+ *
+ * For each of 200 fixed seeds a random history of three origins (dense
+ * conflicts over a few keys, equal HLCs across origins, partial and full
+ * upserts with every kind of value, deletes) is delivered to three stores,
+ * each in its own random order with duplicates and premature changes
+ * (skipped as gaps, delivered again later), in batches of 1 to 8. The
+ * three dumps must be byte-identical, and identical to a reference model
+ * of the merge rule (README.md, "Merge rules"):
+ *
+ *   clock = (hlc, origin name), compared lexicographically;
+ *   a row is alive iff its newest upsert is newer than its newest delete;
+ *   a column holds the value of the newest upsert newer than the newest
+ *   delete that carries the column, else NULL.
+ *
+ * A second property (60 seeds) mixes in local writes: a store that is
+ * origin o1 writes with plain SQL (upserts, updates, deletes, key changes)
+ * between remote batches; its stamped changes go to the other stores, and
+ * all of them converge on the model. A third check restores o1 from
+ * nothing: it fetches its own changes back, refusing local writes until
+ * then, and numbers its next change after them.
+ *
+ * Opening a store and compiling its statements costs more than a seed's
+ * merging; so CHUNK seeds share the same
+ * stores, each seed with its own origins (sNNNN-o1...) and keys
+ * (sNNNN-k0...) and its own HLC range, so seeds cannot interact. A failure
+ * names its seed; `build/test_merge SEED` (or `-l SEED` for the local
+ * property) reruns that seed alone in fresh stores. For a longer soak,
+ * LABSYNC_TEST_SEEDS=5000 build/test_merge runs 5000 seeds (and local
+ * seeds in proportion).
+ *
+ * Also: store_validate's refusals, idempotent apply, and changes stamped
+ * too far in the future held back until the clock allows.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "unit.h"
+
+#include "clock.h"
+#include "rows.h"
+#include "store.h"
+#include "wire.h"
+
+#define SEEDS		200	/* histories of the pure merge property */
+#define LOCAL_SEEDS	60	/* histories with local writes */
+#define CHUNK		50	/* seeds that share stores */
+#define NKEYS		5	/* keys per table and seed: dense conflicts */
+#define MAX_STREAMS	3	/* origins per seed */
+#define MAX_BATCH	8
+#define BASE_MS		1700000000000ULL
+#define SEED_MS(seed)	(BASE_MS + (seed) * 1000)	/* a seed's HLCs */
+#define SKEW_MS		(60 * 1000)
+
+#define CHECK(cond, ...) do {						\
+	if (!(cond)) {							\
+		snprintf(why, whylen, __VA_ARGS__);			\
+		goto done;						\
+	}								\
+} while (0)
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS t1(id TEXT PRIMARY KEY, a INTEGER, b TEXT,"
+    " c REAL) STRICT;\n"
+    "CREATE TABLE IF NOT EXISTS t2(id TEXT PRIMARY KEY, x TEXT, y BLOB);\n";
+
+static char schema_path[] = "/tmp/labsync-test-merge.XXXXXX";
+static char t1_name[] = "t1", t2_name[] = "t2";
+static char *table_names[] = { t1_name, t2_name };
+
+struct table_def {
+	const char	*name;
+	int		 ncols;
+	const char	*cols[3];
+};
+
+/* in name order, like rows_dump */
+static const struct table_def table_defs[] = {
+	{ "t1", 3, { "a", "b", "c" } },
+	{ "t2", 2, { "x", "y" } },
+};
+
+/* The physical clocks the stores see. */
+static uint64_t fake_ms = BASE_MS;
+static uint64_t fake_local_ms = BASE_MS;
+
+static uint64_t
+fake_now(void)
+{
+	return fake_ms;
+}
+
+static uint64_t
+fake_local_now(void)
+{
+	return fake_local_ms;
+}
+
+/* --- values ------------------------------------------------------------ */
+
+static const int64_t int_pool[] = { 0, 1, -1, 42, -7, 1000000007,
+    INT64_MAX, INT64_MIN };
+static const char *const text_pool[] = { "", "a", "hello",
+    "Gr\xc3\xbc\xc3\x9f" "e", "\xe6\x97\xa5\xe6\x9c\xac", "tab\there",
+    "\"quoted\"\n" };
+static const double real_pool[] = { 0.5, -2.25, 3.0, 1e300, -1e-300,
+    12345.678 };
+static const uint8_t blob_a[] = { 0x00 };
+static const uint8_t blob_b[] = { 0x00, 0x01, 0x02 };
+static const uint8_t blob_c[] = { 0xff, 0x00, 0x00, 0xfe };
+static const uint8_t blob_d[] = { 'a', 'b', 'c' };
+static const struct {
+	const uint8_t	*data;
+	size_t		 len;
+} blob_pool[] = {
+	{ blob_a, 0 },		/* the empty blob */
+	{ blob_a, sizeof(blob_a) }, { blob_b, sizeof(blob_b) },
+	{ blob_c, sizeof(blob_c) }, { blob_d, sizeof(blob_d) },
+};
+
+#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+
+enum kind { K_NULL, K_INT, K_REAL, K_TEXT, K_BLOB };
+
+static void
+value_set(Labsync__Value *v, struct unit_rng *r, enum kind k)
+{
+	labsync__value__init(v);
+	switch (k) {
+	case K_NULL:
+		v->kind_case = LABSYNC__VALUE__KIND_NULL;
+		v->null = 1;
+		break;
+	case K_INT:
+		v->kind_case = LABSYNC__VALUE__KIND_INTEGER;
+		v->integer = int_pool[unit_rng_below(r, NELEM(int_pool))];
+		break;
+	case K_REAL:
+		v->kind_case = LABSYNC__VALUE__KIND_REAL;
+		v->real = real_pool[unit_rng_below(r, NELEM(real_pool))];
+		break;
+	case K_TEXT:
+		v->kind_case = LABSYNC__VALUE__KIND_TEXT;
+		v->text = UNCONST(text_pool[unit_rng_below(r,
+		    NELEM(text_pool))]);
+		break;
+	case K_BLOB: {
+		uint32_t i = unit_rng_below(r, NELEM(blob_pool));
+
+		v->kind_case = LABSYNC__VALUE__KIND_BLOB;
+		v->blob.data = UNCONST(blob_pool[i].data);
+		v->blob.len = blob_pool[i].len;
+		break;
+	}
+	}
+}
+
+/* A random value that fits column col of table t (NULL one time in 5). */
+static void
+value_random(Labsync__Value *v, struct unit_rng *r, int t, int col)
+{
+	static const enum kind typed[2][3] = {
+		{ K_INT, K_TEXT, K_REAL },	/* t1: a INTEGER, b TEXT, c REAL */
+		{ K_TEXT, K_BLOB, K_NULL },	/* t2: x TEXT, y BLOB (any) */
+	};
+
+	if (unit_rng_below(r, 5) == 0)
+		value_set(v, r, K_NULL);
+	else if (t == 1 && col == 1)
+		value_set(v, r, (enum kind)unit_rng_range(r, K_INT, K_BLOB));
+	else
+		value_set(v, r, typed[t][col]);
+}
+
+/* --- histories --------------------------------------------------------- */
+
+/*
+ * Changes of one origin, as received from the wire (unpacked): c[j] has
+ * sequence base + j + 1.
+ */
+struct stream {
+	char		 name[24];
+	uint64_t	 base;
+	Labsync__Change	**c;
+	size_t		 n, cap;
+};
+
+/* One seed's changes. */
+struct history {
+	uint64_t	 seed;
+	struct stream	 s[MAX_STREAMS];
+	int		 n;
+};
+
+static void
+stream_push(struct stream *s, Labsync__Change *c)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 16;
+		s->c = reallocarray(s->c, s->cap, sizeof(*s->c));
+		assert_non_null(s->c);
+	}
+	s->c[s->n++] = c;
+}
+
+static void
+history_free(struct history *h)
+{
+	for (int i = 0; i < h->n; i++) {
+		for (size_t j = 0; j < h->s[i].n; j++)
+			labsync__change__free_unpacked(h->s[i].c[j], NULL);
+		free(h->s[i].c);
+	}
+	memset(h, 0, sizeof(*h));
+}
+
+/* Through the wire: pack c and hand back the decoded copy. */
+static Labsync__Change *
+wire_copy(const Labsync__Change *c)
+{
+	size_t		 len = labsync__change__get_packed_size(c);
+	uint8_t		*buf = malloc(len ? len : 1);
+	Labsync__Change	*out;
+
+	assert_non_null(buf);
+	labsync__change__pack(c, buf);
+	out = labsync__change__unpack(NULL, len, buf);
+	free(buf);
+	assert_non_null(out);
+	return out;
+}
+
+/* A key of seed h->seed. */
+static void
+seed_pk(char *pk, size_t len, uint64_t seed, struct unit_rng *r)
+{
+	snprintf(pk, len, "s%04llu-k%u", (unsigned long long)seed,
+	    unit_rng_below(r, NKEYS));
+}
+
+/*
+ * A random history of origin sNNNN-oX: k changes, seq 1..k, HLCs strictly
+ * increasing on a coarse grid (half-millisecond steps of one to three), so
+ * that different origins often share an HLC and the origin breaks the tie.
+ */
+static void
+history_add_origin(struct history *h, const char *origin, int k,
+    struct unit_rng *r)
+{
+	struct stream	*s = &h->s[h->n++];
+	uint64_t	 v = unit_rng_below(r, 3);
+
+	snprintf(s->name, sizeof(s->name), "s%04llu-%s",
+	    (unsigned long long)h->seed, origin);
+	for (int seq = 1; seq <= k; seq++) {
+		Labsync__Change	 c = LABSYNC__CHANGE__INIT;
+		Labsync__Column	 cols[3], *colp[3];
+		Labsync__Value	 vals[3];
+		char		 pk[32];
+		int		 t = (int)unit_rng_below(r, 2), op;
+		const struct table_def *td = &table_defs[t];
+
+		v += unit_rng_range(r, 1, 3);
+		seed_pk(pk, sizeof(pk), h->seed, r);
+		c.origin = s->name;
+		c.seq = (uint64_t)seq;
+		c.hlc = CLOCK_MAKE(SEED_MS(h->seed) + v / 2, v % 2);
+		c.table = UNCONST(td->name);
+		c.pk = pk;
+		c.columns = colp;
+		op = (int)unit_rng_below(r, 10);
+		if (op < 2)
+			c.op = LABSYNC__OP__OP_DELETE;
+		else {
+			c.op = LABSYNC__OP__OP_UPSERT;
+			for (int i = 0; i < td->ncols; i++) {
+				/* 2, 3: full rows; else each column by chance
+				   (an upsert may carry no column at all) */
+				if (op >= 4 && unit_rng_below(r, 2) == 0)
+					continue;
+				labsync__column__init(&cols[c.n_columns]);
+				cols[c.n_columns].name = UNCONST(td->cols[i]);
+				value_random(&vals[c.n_columns], r, t, i);
+				cols[c.n_columns].value = &vals[c.n_columns];
+				colp[c.n_columns] = &cols[c.n_columns];
+				c.n_columns++;
+			}
+		}
+		stream_push(s, wire_copy(&c));
+	}
+}
+
+/* --- stores ------------------------------------------------------------ */
+
+static struct store *
+merge_store_open(const char *node_id, struct clock *clock, uint64_t skew_ms)
+{
+	struct store_options	 opt;
+	struct store		*s;
+	char			 err[512] = "";
+
+	memset(&opt, 0, sizeof(opt));
+	opt.path = ":memory:";
+	opt.node_id = node_id;
+	opt.schema_path = schema_path;
+	opt.tables = table_names;
+	opt.ntables = 2;
+	opt.cache_size_mib = 1;
+	opt.max_clock_skew_ms = skew_ms;
+	opt.mode = STORE_DAEMON;
+	if ((s = store_open(&opt, clock, err, sizeof(err))) == NULL)
+		fail_msg("store_open %s: %s", node_id, err);
+	return s;
+}
+
+/* rows_dump of both tables; malloc'd. */
+static char *
+dump_store(struct store *s)
+{
+	char	*buf = NULL, err[256] = "";
+	size_t	 len = 0;
+	FILE	*f = open_memstream(&buf, &len);
+	int	 rc;
+
+	assert_non_null(f);
+	rc = rows_dump(store_db(s), table_names, 2, f, err, sizeof(err));
+	fclose(f);
+	if (rc != 0) {
+		free(buf);
+		fail_msg("rows_dump: %s", err);
+	}
+	return buf;
+}
+
+/* How many changes of stream st the store holds. */
+static uint64_t
+stream_held(struct store *s, const struct stream *st)
+{
+	uint64_t	 seq = store_origin_seq(s, st->name);
+
+	assert_true(seq >= st->base);
+	return seq - st->base;
+}
+
+static int
+history_done(struct store *s, const struct history *h)
+{
+	for (int i = 0; i < h->n; i++)
+		if (stream_held(s, &h->s[i]) != h->s[i].n)
+			return 0;
+	return 1;
+}
+
+/*
+ * One store_apply call of 1..8 changes from h: mostly each origin's next
+ * change, some duplicates of what the store holds, some changes ahead of a
+ * missing predecessor. The stats must match what the vector predicts.
+ * allow_own: the store takes its own changes back (a restored node).
+ */
+static int
+deliver_batch(struct store *s, const struct history *h, int allow_own,
+    struct unit_rng *r, char *why, size_t whylen)
+{
+	Labsync__Change		*batch[MAX_BATCH];
+	struct store_apply_stats st;
+	uint64_t		 cur[MAX_STREAMS], vec[MAX_STREAMS];
+	int			 n = (int)unit_rng_range(r, 1, MAX_BATCH);
+	int			 nb = 0, open[MAX_STREAMS], nopen, dup = 0;
+	int			 gap = 0, applied = 0, own = 0, ret = -1;
+	int			 from[MAX_BATCH];
+	char			 vwhy[256];
+
+	for (int i = 0; i < h->n; i++)
+		cur[i] = vec[i] = stream_held(s, &h->s[i]);
+	while (nb < n) {
+		uint32_t pick = unit_rng_below(r, 100);
+		const struct stream *str;
+		int o;
+
+		nopen = 0;
+		for (int i = 0; i < h->n; i++)
+			if (cur[i] < h->s[i].n)
+				open[nopen++] = i;
+		if (pick < 70 && nopen > 0) {		/* the next one */
+			o = open[unit_rng_below(r, nopen)];
+			batch[nb] = h->s[o].c[cur[o]++];
+		} else if (pick < 85 || nopen == 0) {	/* a duplicate */
+			o = (int)unit_rng_below(r, h->n);
+			if (cur[o] == 0)
+				continue;
+			batch[nb] = h->s[o].c[unit_rng_below(r, cur[o])];
+		} else {				/* too early */
+			o = open[unit_rng_below(r, nopen)];
+			str = &h->s[o];
+			if (cur[o] + 1 >= str->n)
+				continue;
+			batch[nb] = str->c[unit_rng_range(r, cur[o] + 1,
+			    cur[o] + 3 < str->n ? cur[o] + 3 : str->n - 1)];
+		}
+		from[nb++] = o;
+	}
+	for (int i = 0; i < nb; i++) {
+		uint64_t seq = batch[i]->seq - h->s[from[i]].base;
+
+		CHECK(store_validate(s, batch[i], allow_own, vwhy,
+		    sizeof(vwhy)) == 0,
+		    "store_validate refused %s/%llu: %s", batch[i]->origin,
+		    (unsigned long long)batch[i]->seq, vwhy);
+		if (seq <= vec[from[i]])
+			dup++;
+		else if (seq > vec[from[i]] + 1)
+			gap++;
+		else {
+			applied++;
+			if (strcmp(batch[i]->origin, store_node_id(s)) == 0)
+				own++;
+			vec[from[i]] = seq;
+		}
+	}
+	CHECK(store_apply(s, batch, (size_t)nb, allow_own, &st) == 0,
+	    "store_apply failed");
+	CHECK(st.applied == applied && st.duplicates == dup && st.gaps == gap &&
+	    st.held == 0 && st.own == own, "store_apply counted applied %d "
+	    "duplicates %d gaps %d held %d own %d, expected %d %d %d 0 %d",
+	    st.applied, st.duplicates, st.gaps, st.held, st.own, applied, dup,
+	    gap, own);
+	for (int i = 0; i < h->n; i++)
+		CHECK(stream_held(s, &h->s[i]) == vec[i],
+		    "vector of %s is %llu, expected %llu", h->s[i].name,
+		    (unsigned long long)store_origin_seq(s, h->s[i].name),
+		    (unsigned long long)(h->s[i].base + vec[i]));
+	ret = 0;
+done:
+	return ret;
+}
+
+/* Deliver until the store holds every change of h. */
+static int
+deliver_all(struct store *s, const struct history *h, int allow_own,
+    struct unit_rng *r, char *why, size_t whylen)
+{
+	for (int round = 0; !history_done(s, h); round++) {
+		if (round == 10000) {
+			snprintf(why, whylen, "delivery does not end");
+			return -1;
+		}
+		if (deliver_batch(s, h, allow_own, r, why, whylen) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* --- the reference model ----------------------------------------------- */
+
+/* (hlc, origin) order. */
+static int
+clock_cmp(const Labsync__Change *a, const Labsync__Change *b)
+{
+	if (a->hlc != b->hlc)
+		return a->hlc < b->hlc ? -1 : 1;
+	return strcmp(a->origin, b->origin);
+}
+
+static json_t *
+model_json_value(const Labsync__Value *v)
+{
+	json_t	*o;
+	char	*enc;
+	size_t	 elen;
+
+	switch (v->kind_case) {
+	case LABSYNC__VALUE__KIND_INTEGER:
+		return json_integer(v->integer);
+	case LABSYNC__VALUE__KIND_REAL:
+		return json_real(v->real);
+	case LABSYNC__VALUE__KIND_TEXT:
+		return json_string(v->text);
+	case LABSYNC__VALUE__KIND_BLOB:
+		elen = sodium_base64_encoded_len(v->blob.len,
+		    sodium_base64_VARIANT_ORIGINAL);
+		enc = malloc(elen);
+		assert_non_null(enc);
+		sodium_bin2base64(enc, elen, v->blob.data, v->blob.len,
+		    sodium_base64_VARIANT_ORIGINAL);
+		o = json_pack("{s:s}", "base64", enc);
+		free(enc);
+		return o;
+	default:
+		return json_null();
+	}
+}
+
+/* Order of changes by table, then key. */
+static int
+model_row_cmp(const void *a, const void *b)
+{
+	const Labsync__Change	*x = *(const Labsync__Change *const *)a;
+	const Labsync__Change	*y = *(const Labsync__Change *const *)b;
+	int			 c = strcmp(x->table, y->table);
+
+	return c != 0 ? c : strcmp(x->pk, y->pk);
+}
+
+/* The row the merge rule predicts from all changes of one row; or NULL. */
+static json_t *
+model_row(const struct table_def *td, const Labsync__Change *const *row,
+    size_t n)
+{
+	const Labsync__Change	*del = NULL, *best[3] = { NULL };
+	const Labsync__Value	*val[3] = { NULL };
+	json_t			*o;
+	int			 alive = 0;
+
+	for (size_t j = 0; j < n; j++)
+		if (row[j]->op == LABSYNC__OP__OP_DELETE &&
+		    (del == NULL || clock_cmp(row[j], del) > 0))
+			del = row[j];
+	for (size_t j = 0; j < n; j++) {
+		const Labsync__Change *c = row[j];
+
+		if (c->op != LABSYNC__OP__OP_UPSERT ||
+		    (del != NULL && clock_cmp(c, del) <= 0))
+			continue;
+		alive = 1;
+		for (size_t m = 0; m < c->n_columns; m++)
+			for (int ci = 0; ci < td->ncols; ci++)
+				if (strcmp(td->cols[ci],
+				    c->columns[m]->name) == 0 &&
+				    (best[ci] == NULL ||
+				    clock_cmp(c, best[ci]) > 0)) {
+					best[ci] = c;
+					val[ci] = c->columns[m]->value;
+				}
+	}
+	if (!alive)
+		return NULL;
+	o = json_object();
+	for (int ci = 0; ci < td->ncols; ci++)
+		json_object_set_new(o, td->cols[ci], val[ci] != NULL ?
+		    model_json_value(val[ci]) : json_null());
+	return o;
+}
+
+/* The dump the merge rule predicts for the set of changes in hs. */
+static char *
+model_dump(const struct history *hs, int nh)
+{
+	const Labsync__Change	**all = NULL;
+	size_t			 nall = 0, len = 0;
+	char			*buf = NULL;
+	FILE			*f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	for (int k = 0; k < nh; k++)
+		for (int i = 0; i < hs[k].n; i++)
+			for (size_t j = 0; j < hs[k].s[i].n; j++) {
+				all = reallocarray(all, nall + 1,
+				    sizeof(*all));
+				assert_non_null(all);
+				all[nall++] = hs[k].s[i].c[j];
+			}
+	/* table names sort like rows_dump's tables, keys bytewise */
+	qsort(all, nall, sizeof(*all), model_row_cmp);
+	for (size_t j = 0, end; j < nall; j = end) {
+		const struct table_def *td = NULL;
+		json_t *o;
+		char *s;
+
+		for (end = j + 1; end < nall &&
+		    model_row_cmp(&all[j], &all[end]) == 0; end++)
+			;
+		for (size_t t = 0; t < NELEM(table_defs); t++)
+			if (strcmp(table_defs[t].name, all[j]->table) == 0)
+				td = &table_defs[t];
+		assert_non_null(td);
+		if ((o = model_row(td, &all[j], end - j)) == NULL)
+			continue;
+		s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+		assert_non_null(s);
+		fprintf(f, "%s\t%s\t%s\n", td->name, all[j]->pk, s);
+		free(s);
+		json_decref(o);
+	}
+	fclose(f);
+	free(all);
+	return buf;
+}
+
+/* --- the properties ---------------------------------------------------- */
+
+/* The seed of the first line where a and b differ (keys are sNNNN-kX). */
+static unsigned long long
+first_diff_seed(const char *a, const char *b)
+{
+	const char	*line = a, *tab;
+
+	while (*a != '\0' && *a == *b) {
+		if (*a == '\n')
+			line = a + 1;
+		a++;
+		b++;
+	}
+	if ((tab = strchr(line, '\t')) != NULL && tab[1] == 's')
+		return strtoull(tab + 2, NULL, 10);
+	return 0;
+}
+
+/* All dumps equal to the model's; on a difference, print them. */
+static int
+compare_dumps(char *const *dumps, const char *const *names, int n,
+    const char *model, char *why, size_t whylen)
+{
+	for (int i = 0; i < n; i++) {
+		int agree = 1;
+
+		if (strcmp(dumps[i], model) == 0)
+			continue;
+		fprintf(stderr, "--- model\n%s--- %s\n%s", model, names[i],
+		    dumps[i]);
+		for (int j = 0; j < n; j++) {
+			if (j != i)
+				fprintf(stderr, "--- %s\n%s", names[j],
+				    dumps[j]);
+			if (strcmp(dumps[j], dumps[0]) != 0)
+				agree = 0;
+		}
+		snprintf(why, whylen, "seed %llu: %s differs from the model; "
+		    "the stores %s (rerun: build/test_merge %s%llu)",
+		    first_diff_seed(dumps[i], model), names[i],
+		    agree ? "agree with each other" :
+		    "differ among themselves too", names[0][0] == 'o' ?
+		    "-l " : "", first_diff_seed(dumps[i], model));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Seeds first .. first+count-1: three stores, three origins per seed,
+ * three delivery orders.
+ */
+static int
+merge_chunk(uint64_t first, int count, char *why, size_t whylen)
+{
+	static const char *const nodes[] = { "n1", "n2", "n3" };
+	struct history	*hs = calloc(count, sizeof(*hs));
+	struct clock	*clock = clock_new(fake_now);
+	struct store	*s[3] = { NULL };
+	char		*dumps[3] = { NULL }, *model = NULL;
+	int		 ret = -1;
+
+	assert_non_null(hs);
+	for (int i = 0; i < 3; i++)
+		s[i] = merge_store_open(nodes[i], clock, SKEW_MS);
+	for (int k = 0; k < count; k++) {
+		struct history	*h = &hs[k];
+		struct unit_rng	 r;
+
+		h->seed = first + (uint64_t)k;
+		fake_ms = SEED_MS(h->seed);
+		unit_rng_seed(&r, h->seed);
+		history_add_origin(h, "o1", (int)unit_rng_range(&r, 6, 12), &r);
+		history_add_origin(h, "o2", (int)unit_rng_range(&r, 6, 12), &r);
+		history_add_origin(h, "o3", (int)unit_rng_range(&r, 6, 12), &r);
+		for (int i = 0; i < 3; i++) {
+			struct unit_rng order;
+
+			unit_rng_seed(&order, h->seed * 7919 + (uint64_t)i + 1);
+			if (deliver_all(s[i], h, 0, &order, why, whylen) == -1) {
+				/* name the seed, keep the reason */
+				char tmp[256];
+
+				snprintf(tmp, sizeof(tmp), "%s", why);
+				snprintf(why, whylen, "seed %llu: %s: %s",
+				    (unsigned long long)h->seed, nodes[i], tmp);
+				goto done;
+			}
+		}
+	}
+	for (int i = 0; i < 3; i++)
+		dumps[i] = dump_store(s[i]);
+	model = model_dump(hs, count);
+	ret = compare_dumps(dumps, nodes, 3, model, why, whylen);
+done:
+	for (int i = 0; i < 3; i++) {
+		store_free(s[i]);
+		free(dumps[i]);
+	}
+	free(model);
+	for (int k = 0; k < count; k++)
+		history_free(&hs[k]);
+	free(hs);
+	clock_free(clock);
+	return ret;
+}
+
+/* Bind a generated value to a local write. */
+static void
+bind_value(sqlite3_stmt *st, int idx, const Labsync__Value *v)
+{
+	switch (v->kind_case) {
+	case LABSYNC__VALUE__KIND_INTEGER:
+		sqlite3_bind_int64(st, idx, v->integer);
+		break;
+	case LABSYNC__VALUE__KIND_REAL:
+		sqlite3_bind_double(st, idx, v->real);
+		break;
+	case LABSYNC__VALUE__KIND_TEXT:
+		sqlite3_bind_text(st, idx, v->text, -1, SQLITE_TRANSIENT);
+		break;
+	case LABSYNC__VALUE__KIND_BLOB:
+		/* a non-NULL pointer: x'' rather than NULL */
+		sqlite3_bind_blob(st, idx, v->blob.len ? v->blob.data : blob_a,
+		    (int)v->blob.len, SQLITE_TRANSIENT);
+		break;
+	default:
+		sqlite3_bind_null(st, idx);
+		break;
+	}
+}
+
+/* Local writers' statements by their SQL (compiling them is costly). */
+struct stmt_cache {
+	char		*sql[32];
+	sqlite3_stmt	*st[32];
+	int		 n;
+};
+
+static sqlite3_stmt *
+stmt_cache_get(struct stmt_cache *sc, sqlite3 *db, const char *sql)
+{
+	for (int i = 0; i < sc->n; i++)
+		if (strcmp(sc->sql[i], sql) == 0)
+			return sc->st[i];
+	assert_true(sc->n < 32);
+	if (sqlite3_prepare_v2(db, sql, -1, &sc->st[sc->n], NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	sc->sql[sc->n] = strdup(sql);
+	return sc->st[sc->n++];
+}
+
+static void
+stmt_cache_clear(struct stmt_cache *sc)
+{
+	for (int i = 0; i < sc->n; i++) {
+		sqlite3_finalize(sc->st[i]);
+		free(sc->sql[i]);
+	}
+	sc->n = 0;
+}
+
+/*
+ * One local write with plain SQL, as any SQLite client would make it: an
+ * insert-or-update of all or some columns, an UPDATE of some columns
+ * (perhaps of no row), a DELETE (perhaps of no row), or a change of key.
+ */
+static int
+local_write(struct store *s, struct stmt_cache *sc, uint64_t seed,
+    struct unit_rng *r, char *why, size_t whylen)
+{
+	int			 t = (int)unit_rng_below(r, 2);
+	const struct table_def	*td = &table_defs[t];
+	Labsync__Value		 vals[3];
+	int			 set[3], nset = 0;
+	int			 kind = (int)unit_rng_below(r, 100);
+	char			*sql = NULL, *tmp;
+	char			 pk[32], newpk[32];
+	sqlite3_stmt		*st;
+	int			 rc, rekey = 0, ret = -1;
+
+	seed_pk(pk, sizeof(pk), seed, r);
+	for (int i = 0; i < td->ncols; i++)
+		if (kind < 35 || unit_rng_below(r, 2) == 0) {
+			value_random(&vals[nset], r, t, i);
+			set[nset++] = i;
+		}
+	if (kind < 80 && nset == 0) {
+		value_random(&vals[0], r, t, 0);
+		set[nset++] = 0;
+	}
+	if (kind < 55) {
+		char *cols = sqlite3_mprintf("id"), *qs = sqlite3_mprintf("?1");
+		char *upd = sqlite3_mprintf("");
+
+		for (int i = 0; i < nset; i++) {
+			tmp = sqlite3_mprintf("%s, %s", cols, td->cols[set[i]]);
+			sqlite3_free(cols);
+			cols = tmp;
+			tmp = sqlite3_mprintf("%s, ?%d", qs, i + 2);
+			sqlite3_free(qs);
+			qs = tmp;
+			tmp = sqlite3_mprintf("%s%s%s = excluded.%s", upd,
+			    i ? ", " : "", td->cols[set[i]], td->cols[set[i]]);
+			sqlite3_free(upd);
+			upd = tmp;
+		}
+		sql = sqlite3_mprintf("INSERT INTO %s(%s) VALUES (%s) "
+		    "ON CONFLICT(id) DO UPDATE SET %s", td->name, cols, qs, upd);
+		sqlite3_free(cols);
+		sqlite3_free(qs);
+		sqlite3_free(upd);
+	} else if (kind < 80) {
+		char *upd = sqlite3_mprintf("");
+
+		for (int i = 0; i < nset; i++) {
+			tmp = sqlite3_mprintf("%s%s%s = ?%d", upd, i ? ", " : "",
+			    td->cols[set[i]], i + 2);
+			sqlite3_free(upd);
+			upd = tmp;
+		}
+		sql = sqlite3_mprintf("UPDATE %s SET %s WHERE id = ?1",
+		    td->name, upd);
+		sqlite3_free(upd);
+	} else if (kind < 92) {
+		nset = 0;
+		sql = sqlite3_mprintf("DELETE FROM %s WHERE id = ?1", td->name);
+	} else {
+		/* a new key: the triggers see a delete and an insert */
+		nset = 0;
+		rekey = 1;
+		seed_pk(newpk, sizeof(newpk), seed, r);
+		sql = sqlite3_mprintf("UPDATE %s SET id = ?2 WHERE id = ?1",
+		    td->name);
+	}
+	st = stmt_cache_get(sc, store_db(s), sql);
+	sqlite3_bind_text(st, 1, pk, -1, SQLITE_TRANSIENT);
+	for (int i = 0; i < nset; i++)
+		bind_value(st, i + 2, &vals[i]);
+	if (rekey)
+		sqlite3_bind_text(st, 2, newpk, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	/* a new key that is taken: refused, and nothing captured */
+	CHECK(rc == SQLITE_DONE || (rekey && rc == SQLITE_CONSTRAINT),
+	    "%s: %s", sql, sqlite3_errmsg(store_db(s)));
+	ret = 0;
+done:
+	sqlite3_free(sql);
+	return ret;
+}
+
+/* Collects the outbox: our own changes into a stream, in order. */
+static int
+collect_own_cb(void *arg, const uint8_t *data, size_t len)
+{
+	struct stream	*s = arg;
+	Labsync__Change	*c = labsync__change__unpack(NULL, len, data);
+
+	if (c == NULL)
+		return -1;
+	if (strcmp(c->origin, s->name) != 0) {
+		labsync__change__free_unpacked(c, NULL);	/* relayed */
+		return 0;
+	}
+	stream_push(s, c);
+	return 0;
+}
+
+/*
+ * One seed of the local property: store L (origin o1) takes local writes
+ * between remote batches of sNNNN-o2 and sNNNN-o3, then h holds o1's new
+ * changes (sequences after own_base) and the two remote histories.
+ */
+static int
+local_seed_write(struct store *L, struct stmt_cache *sc, struct history *h,
+    uint64_t own_base, char *why, size_t whylen)
+{
+	struct history	 remote;
+	struct unit_rng	 r;
+	uint64_t	 last_hlc = 0;
+	int		 steps, n, ret = -1;
+
+	memset(&remote, 0, sizeof(remote));
+	remote.seed = h->seed;
+	fake_ms = fake_local_ms = SEED_MS(h->seed);
+	unit_rng_seed(&r, h->seed + 1000000);
+	history_add_origin(&remote, "o2", (int)unit_rng_range(&r, 6, 12), &r);
+	history_add_origin(&remote, "o3", (int)unit_rng_range(&r, 6, 12), &r);
+
+	steps = (int)unit_rng_range(&r, 10, 20);
+	for (int i = 0; i < steps; i++) {
+		uint32_t pick = unit_rng_below(&r, 100);
+
+		if (pick < 15)
+			fake_local_ms += unit_rng_below(&r, 3);
+		else if (pick < 20)
+			fake_local_ms -= 1;	/* the clock steps back */
+		if (unit_rng_below(&r, 100) < 40 && !history_done(L, &remote)) {
+			if (deliver_batch(L, &remote, 0, &r, why, whylen) == -1)
+				goto done;
+			continue;
+		}
+		if (local_write(L, sc, h->seed, &r, why, whylen) == -1)
+			goto done;
+		if (unit_rng_below(&r, 2) == 0)
+			CHECK(store_stamp(L, (int)unit_rng_range(&r, 1, 3),
+			    &n) == 0, "store_stamp failed");
+	}
+	if (deliver_all(L, &remote, 0, &r, why, whylen) == -1)
+		goto done;
+	CHECK(store_stamp(L, 1 << 30, &n) == 0, "store_stamp failed");
+	CHECK(store_pending_count(L) == 0, "local writes left unstamped");
+
+	/* o1's new changes, as its peers receive them */
+	h->n = 3;
+	snprintf(h->s[0].name, sizeof(h->s[0].name), "o1");
+	h->s[0].base = own_base;
+	CHECK(store_outbox_drain(L, collect_own_cb, &h->s[0]) == 0,
+	    "outbox drain failed");
+	CHECK(store_own_seq(L) == own_base + h->s[0].n, "own seq %llu but "
+	    "%zu new changes of ours in the outbox",
+	    (unsigned long long)store_own_seq(L), h->s[0].n);
+	for (size_t j = 0; j < h->s[0].n; j++) {
+		CHECK(h->s[0].c[j]->seq == own_base + j + 1, "own change %zu "
+		    "has seq %llu", j, (unsigned long long)h->s[0].c[j]->seq);
+		CHECK(h->s[0].c[j]->hlc > last_hlc, "own HLCs not increasing");
+		last_hlc = h->s[0].c[j]->hlc;
+	}
+	h->s[1] = remote.s[0];
+	h->s[2] = remote.s[1];
+	memset(&remote, 0, sizeof(remote));	/* h owns them now */
+	ret = 0;
+done:
+	history_free(&remote);
+	return ret;
+}
+
+/*
+ * o1 lost its database: a fresh store for o1 takes every change back from
+ * its peers (its own included) while it refuses local writes, then takes
+ * local writes again, numbered after its old ones and stamped after them.
+ */
+static int
+local_restore(const struct history *hs, int count, uint64_t own_seq,
+    char **dump, char *why, size_t whylen)
+{
+	struct clock	*clock = clock_new(fake_local_now);
+	struct store	*R = merge_store_open("o1", clock, SKEW_MS);
+	struct stream	 mine;
+	uint64_t	 own_hlc = 0;
+	char		*msg = NULL;
+	int		 n, ret = -1;
+
+	memset(&mine, 0, sizeof(mine));
+	snprintf(mine.name, sizeof(mine.name), "o1");
+	mine.base = own_seq;
+	CHECK(store_set_writable(R, STORE_RECOVERING) == 0,
+	    "store_set_writable failed");
+	CHECK(sqlite3_exec(store_db(R), "INSERT INTO t1(id, a) VALUES "
+	    "('early', 1)", NULL, NULL, &msg) != SQLITE_OK && msg != NULL &&
+	    strstr(msg, "refused") != NULL, "a local write while recovering "
+	    "was not refused (%s)", msg != NULL ? msg : "accepted");
+	for (int k = 0; k < count; k++) {
+		struct unit_rng order;
+
+		unit_rng_seed(&order, hs[k].seed * 7919 + 2000000);
+		if (deliver_all(R, &hs[k], 1, &order, why, whylen) == -1)
+			goto done;
+		for (size_t j = 0; j < hs[k].s[0].n; j++)
+			if (hs[k].s[0].c[j]->hlc > own_hlc)
+				own_hlc = hs[k].s[0].c[j]->hlc;
+	}
+	CHECK(store_own_seq(R) == own_seq, "restored own seq %llu, expected "
+	    "%llu", (unsigned long long)store_own_seq(R),
+	    (unsigned long long)own_seq);
+	*dump = dump_store(R);
+
+	CHECK(store_set_writable(R, STORE_WRITABLE) == 0,
+	    "store_set_writable failed");
+	/* the fetched changes, relayed on */
+	store_outbox_drain(R, collect_own_cb, &mine);
+	for (size_t j = 0; j < mine.n; j++)
+		labsync__change__free_unpacked(mine.c[j], NULL);
+	mine.n = 0;
+	CHECK(sqlite3_exec(store_db(R), "INSERT INTO t1(id, a) VALUES "
+	    "('after-restore', 1)", NULL, NULL, NULL) == SQLITE_OK,
+	    "local write after recovery refused");
+	CHECK(store_stamp(R, 100, &n) == 0 && n == 1, "stamp after recovery");
+	CHECK(store_outbox_drain(R, collect_own_cb, &mine) == 0 &&
+	    mine.n == 1, "no new change of ours after recovery");
+	CHECK(mine.c[0]->seq == own_seq + 1, "new change has seq %llu, "
+	    "expected %llu", (unsigned long long)mine.c[0]->seq,
+	    (unsigned long long)own_seq + 1);
+	CHECK(mine.c[0]->hlc > own_hlc, "new change stamped before the old "
+	    "ones");
+	ret = 0;
+done:
+	for (size_t j = 0; j < mine.n; j++)
+		labsync__change__free_unpacked(mine.c[j], NULL);
+	free(mine.c);
+	sqlite3_free(msg);
+	store_free(R);
+	clock_free(clock);
+	return ret;
+}
+
+/*
+ * Seeds first .. first+count-1 of the local property: L writes and takes
+ * remote changes, then three more stores get o1, o2 and o3 in random
+ * orders; all four agree with the model. With restore, a fifth store
+ * plays o1 restored from nothing (local_restore) and agrees too.
+ */
+static int
+local_chunk(uint64_t first, int count, int restore, char *why,
+    size_t whylen)
+{
+	static const char *const names[] = { "o1", "n1", "n2", "n3",
+	    "o1 (restored)" };
+	struct history	*hs = calloc(count, sizeof(*hs));
+	struct clock	*clock = clock_new(fake_now);
+	struct clock	*local_clock = clock_new(fake_local_now);
+	struct stmt_cache sc = { .n = 0 };
+	struct store	*s[4] = { NULL };
+	char		*dumps[5] = { NULL }, *model = NULL, tmp[256];
+	uint64_t	 own_base = 0;
+	int		 ret = -1;
+
+	assert_non_null(hs);
+	s[0] = merge_store_open("o1", local_clock, SKEW_MS);
+	for (int i = 1; i < 4; i++)
+		s[i] = merge_store_open(names[i], clock, SKEW_MS);
+	for (int k = 0; k < count; k++) {
+		struct history *h = &hs[k];
+
+		h->seed = first + (uint64_t)k;
+		if (local_seed_write(s[0], &sc, h, own_base, why,
+		    whylen) == -1) {
+			snprintf(tmp, sizeof(tmp), "%s", why);
+			snprintf(why, whylen, "seed %llu: o1: %s",
+			    (unsigned long long)h->seed, tmp);
+			goto done;
+		}
+		own_base += h->s[0].n;
+		for (int i = 1; i < 4; i++) {
+			struct unit_rng order;
+
+			unit_rng_seed(&order, h->seed * 7919 + (uint64_t)i +
+			    1000000);
+			if (deliver_all(s[i], h, 0, &order, why, whylen) == -1) {
+				snprintf(tmp, sizeof(tmp), "%s", why);
+				snprintf(why, whylen, "seed %llu: %s: %s",
+				    (unsigned long long)h->seed, names[i], tmp);
+				goto done;
+			}
+		}
+	}
+	for (int i = 0; i < 4; i++)
+		dumps[i] = dump_store(s[i]);
+	if (restore && local_restore(hs, count, own_base, &dumps[4], why,
+	    whylen) == -1) {
+		snprintf(tmp, sizeof(tmp), "%s", why);
+		snprintf(why, whylen, "seeds %llu-%llu: restored o1: %s",
+		    (unsigned long long)first,
+		    (unsigned long long)first + count - 1, tmp);
+		goto done;
+	}
+	model = model_dump(hs, count);
+	ret = compare_dumps(dumps, names, restore ? 5 : 4, model, why, whylen);
+done:
+	stmt_cache_clear(&sc);
+	for (int i = 0; i < 4; i++)
+		store_free(s[i]);
+	for (int i = 0; i < 5; i++)
+		free(dumps[i]);
+	free(model);
+	for (int k = 0; k < count; k++)
+		history_free(&hs[k]);
+	free(hs);
+	clock_free(clock);
+	clock_free(local_clock);
+	return ret;
+}
+
+/* How many seeds: n, or $LABSYNC_TEST_SEEDS times n / SEEDS (soak runs). */
+static uint64_t
+seed_count(uint64_t n)
+{
+	const char	*env = getenv("LABSYNC_TEST_SEEDS");
+	uint64_t	 want;
+
+	if (env == NULL || (want = strtoull(env, NULL, 10)) == 0)
+		return n;
+	return want * n / SEEDS > 0 ? want * n / SEEDS : 1;
+}
+
+static void
+test_merge_is_a_function_of_the_set_of_changes(void **state)
+{
+	uint64_t	 last = seed_count(SEEDS);
+	char		 why[512];
+
+	(void)state;
+	for (uint64_t seed = 1; seed <= last; seed += CHUNK) {
+		why[0] = '\0';
+		if (merge_chunk(seed, last - seed + 1 < CHUNK ?
+		    (int)(last - seed + 1) : CHUNK, why, sizeof(why)) == -1)
+			fail_msg("%s", why);
+	}
+}
+
+static void
+test_local_writes_interleaved_converge(void **state)
+{
+	uint64_t	 last = seed_count(LOCAL_SEEDS);
+	char		 why[512];
+
+	(void)state;
+	for (uint64_t seed = 1; seed <= last; seed += CHUNK) {
+		why[0] = '\0';
+		if (local_chunk(seed, last - seed + 1 < CHUNK ?
+		    (int)(last - seed + 1) : CHUNK, 0, why, sizeof(why)) == -1)
+			fail_msg("%s", why);
+	}
+}
+
+static void
+test_restored_node_fetches_its_own_changes_back(void **state)
+{
+	char	 why[512] = "";
+
+	(void)state;
+	/* other seeds than the local property's */
+	if (local_chunk(5001, 10, 1, why, sizeof(why)) == -1)
+		fail_msg("%s", why);
+}
+
+/* --- small store behaviours -------------------------------------------- */
+
+struct fixture {
+	struct clock	*clock;
+	struct store	*store;
+};
+
+static int
+setup_store(void **state)
+{
+	struct fixture	*f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	fake_ms = BASE_MS;
+	f->clock = clock_new(fake_now);
+	f->store = merge_store_open("n1", f->clock, 1000);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown_store(void **state)
+{
+	struct fixture	*f = *state;
+
+	store_free(f->store);
+	clock_free(f->clock);
+	free(f);
+	return 0;
+}
+
+/* A change of one column, on the stack. */
+struct one_change {
+	Labsync__Change	 c;
+	Labsync__Column	 col, *colp;
+	Labsync__Value	 val;
+};
+
+static void
+one_change_init(struct one_change *o, const char *origin, uint64_t seq,
+    uint64_t hlc, const char *table, const char *pk, const char *col)
+{
+	labsync__change__init(&o->c);
+	labsync__column__init(&o->col);
+	labsync__value__init(&o->val);
+	o->c.origin = UNCONST(origin);
+	o->c.seq = seq;
+	o->c.hlc = hlc;
+	o->c.table = UNCONST(table);
+	o->c.pk = UNCONST(pk);
+	o->c.op = LABSYNC__OP__OP_UPSERT;
+	o->val.kind_case = LABSYNC__VALUE__KIND_INTEGER;
+	o->val.integer = 7;
+	o->col.name = UNCONST(col);
+	o->col.value = &o->val;
+	o->colp = &o->col;
+	o->c.columns = &o->colp;
+	o->c.n_columns = 1;
+}
+
+static void
+assert_invalid(struct store *s, const Labsync__Change *c, int allow_own,
+    const char *reason)
+{
+	char	 why[256] = "";
+
+	assert_int_equal(store_validate(s, c, allow_own, why, sizeof(why)),
+	    -1);
+	if (strstr(why, reason) == NULL)
+		fail_msg("reason '%s' lacks '%s'", why, reason);
+}
+
+static void
+test_validate_refuses_what_the_schema_does_not_allow(void **state)
+{
+	struct fixture		*f = *state;
+	struct one_change	 o;
+	char			 why[256] = "", *bigpk;
+	uint64_t		 hlc = CLOCK_MAKE(BASE_MS, 0);
+
+	one_change_init(&o, "o1", 1, hlc, "t1", "k1", "a");
+	assert_int_equal(store_validate(f->store, &o.c, 0, why, sizeof(why)),
+	    0);
+
+	o.c.table = UNCONST("t3");
+	assert_invalid(f->store, &o.c, 0, "unknown table");
+	o.c.table = UNCONST("labsync_log");
+	assert_invalid(f->store, &o.c, 0, "unknown table");
+	o.c.table = UNCONST("t1");
+
+	o.col.name = UNCONST("z");
+	assert_invalid(f->store, &o.c, 0, "unknown column");
+	o.col.name = UNCONST("id");	/* the key is not a column */
+	assert_invalid(f->store, &o.c, 0, "unknown column");
+	o.col.name = UNCONST("a");
+
+	o.val.kind_case = LABSYNC__VALUE__KIND_TEXT;	/* into INTEGER */
+	o.val.text = UNCONST("seven");
+	assert_invalid(f->store, &o.c, 0, "wrong type");
+	o.val.kind_case = LABSYNC__VALUE__KIND_REAL;
+	o.val.real = 7.5;
+	assert_invalid(f->store, &o.c, 0, "wrong type");
+	o.col.name = UNCONST("b");			/* TEXT */
+	o.val.kind_case = LABSYNC__VALUE__KIND_INTEGER;
+	o.val.integer = 7;
+	assert_invalid(f->store, &o.c, 0, "wrong type");
+	o.val.kind_case = LABSYNC__VALUE__KIND_BLOB;
+	o.val.blob.data = UNCONST(blob_b);
+	o.val.blob.len = sizeof(blob_b);
+	assert_invalid(f->store, &o.c, 0, "wrong type");
+	o.val.kind_case = LABSYNC__VALUE__KIND_NULL;	/* NULL fits all */
+	o.val.null = 1;
+	assert_int_equal(store_validate(f->store, &o.c, 0, why, sizeof(why)),
+	    0);
+
+	o.c.origin = UNCONST("n1");			/* ourselves */
+	assert_invalid(f->store, &o.c, 0, "this node");
+	assert_int_equal(store_validate(f->store, &o.c, 1, why, sizeof(why)),
+	    0);
+	o.c.origin = UNCONST("O1");
+	assert_invalid(f->store, &o.c, 0, "origin");
+	o.c.origin = UNCONST("");
+	assert_invalid(f->store, &o.c, 0, "origin");
+	o.c.origin = UNCONST("o1");
+
+	o.c.seq = 0;
+	assert_invalid(f->store, &o.c, 0, "sequence");
+	o.c.seq = 1;
+	o.c.hlc = 0;
+	assert_invalid(f->store, &o.c, 0, "hlc");
+	o.c.hlc = hlc;
+
+	bigpk = malloc(STORE_MAX_PK + 2);
+	assert_non_null(bigpk);
+	memset(bigpk, 'k', STORE_MAX_PK + 1);
+	bigpk[STORE_MAX_PK + 1] = '\0';
+	o.c.pk = bigpk;
+	assert_invalid(f->store, &o.c, 0, "primary key");
+	bigpk[STORE_MAX_PK] = '\0';			/* exactly the limit */
+	assert_int_equal(store_validate(f->store, &o.c, 0, why, sizeof(why)),
+	    0);
+	free(bigpk);
+	o.c.pk = UNCONST("");
+	assert_invalid(f->store, &o.c, 0, "primary key");
+	o.c.pk = UNCONST("k1");
+
+	o.c.op = LABSYNC__OP__OP_DELETE;		/* delete with columns */
+	assert_invalid(f->store, &o.c, 0, "delete");
+	o.c.op = LABSYNC__OP__OP_UPSERT;
+}
+
+static int
+count_cb(void *arg, const uint8_t *data, size_t len)
+{
+	(void)data;
+	(void)len;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+static void
+test_apply_twice_is_idempotent(void **state)
+{
+	struct fixture		*f = *state;
+	struct store_apply_stats st;
+	struct history		 h;
+	struct unit_rng		 r;
+	Labsync__Change		*batch[16];
+	char			*before, *after;
+	size_t			 n = 0, drained = 0;
+	int64_t			 logged;
+
+	memset(&h, 0, sizeof(h));
+	unit_rng_seed(&r, 99);
+	history_add_origin(&h, "o1", 8, &r);
+	history_add_origin(&h, "o2", 8, &r);
+	for (int i = 0; i < 2; i++)
+		for (size_t j = 0; j < h.s[i].n; j++)
+			batch[n++] = h.s[i].c[j];
+	assert_int_equal(store_apply(f->store, batch, n, 0, &st), 0);
+	assert_int_equal(st.applied, 16);
+	assert_int_equal(st.duplicates, 0);
+	before = dump_store(f->store);
+	logged = store_log_count(f->store);
+	assert_int_equal(store_outbox_len(f->store), 16);	/* to relay */
+	assert_int_equal(store_outbox_drain(f->store, count_cb, &drained), 0);
+	assert_int_equal(drained, 16);
+
+	assert_int_equal(store_apply(f->store, batch, n, 0, &st), 0);
+	assert_int_equal(st.applied, 0);
+	assert_int_equal(st.duplicates, 16);
+	assert_int_equal(st.gaps, 0);
+	after = dump_store(f->store);
+	assert_string_equal(before, after);
+	assert_int_equal(store_log_count(f->store), logged);
+	assert_int_equal(store_outbox_len(f->store), 0);	/* nothing new */
+	/* remote changes are not captured as local ones */
+	assert_int_equal(store_pending_count(f->store), 0);
+	assert_int_equal(store_own_seq(f->store), 0);
+	free(before);
+	free(after);
+	history_free(&h);
+}
+
+static void
+test_future_change_is_held_until_the_clock_allows(void **state)
+{
+	struct fixture		*f = *state;
+	struct store_apply_stats st;
+	struct one_change	 o1, o2;
+	Labsync__Change		*batch[2] = { &o1.c, &o2.c };
+	uint64_t		 far = CLOCK_MAKE(BASE_MS + 5000, 3);
+	char			*d;
+
+	/* max_clock_skew is 1 s; this change is 5 s ahead */
+	one_change_init(&o1, "o2", 1, far, "t1", "k1", "a");
+	one_change_init(&o2, "o2", 2, far + 1, "t1", "k2", "a");
+	assert_int_equal(store_apply(f->store, batch, 2, 0, &st), 0);
+	assert_int_equal(st.held, 1);
+	assert_int_equal(st.applied, 0);
+	assert_int_equal(st.gaps, 1);		/* waits for its predecessor */
+	assert_int_equal(store_origin_seq(f->store, "o2"), 0);
+	assert_true(clock_last(f->clock) < far);	/* not absorbed */
+	d = dump_store(f->store);
+	assert_string_equal(d, "");
+	free(d);
+
+	fake_ms += 3999;			/* still 1.001 s too early */
+	assert_int_equal(store_apply(f->store, batch, 2, 0, &st), 0);
+	assert_int_equal(st.held, 1);
+	assert_int_equal(st.applied, 0);
+
+	fake_ms += 1;				/* now within the skew */
+	assert_int_equal(store_apply(f->store, batch, 2, 0, &st), 0);
+	assert_int_equal(st.held, 0);
+	assert_int_equal(st.applied, 2);
+	assert_int_equal(store_origin_seq(f->store, "o2"), 2);
+	assert_true(clock_last(f->clock) >= far + 1);	/* absorbed */
+	assert_true(clock_now(f->clock) > far + 1);
+	d = dump_store(f->store);
+	assert_string_equal(d, "t1\tk1\t{\"a\":7,\"b\":null,\"c\":null}\n"
+	    "t1\tk2\t{\"a\":7,\"b\":null,\"c\":null}\n");
+	free(d);
+}
+
+/* A local write made after seeing a remote change wins over it. */
+static void
+test_local_write_after_remote_change_wins(void **state)
+{
+	struct fixture		*f = *state;
+	struct store_apply_stats st;
+	struct one_change	 o;
+	Labsync__Change		*batch[1] = { &o.c };
+	char			*d;
+	int			 n;
+
+	/* remote stamp 500 ms ahead of our physical clock (skew is 1 s) */
+	one_change_init(&o, "o2", 1, CLOCK_MAKE(BASE_MS + 500, 0), "t1", "k1",
+	    "a");
+	assert_int_equal(store_apply(f->store, batch, 1, 0, &st), 0);
+	assert_int_equal(st.applied, 1);
+	assert_int_equal(sqlite3_exec(store_db(f->store),
+	    "UPDATE t1 SET a = 8 WHERE id = 'k1'", NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_int_equal(store_stamp(f->store, 100, &n), 0);
+	assert_int_equal(n, 1);
+	assert_true(clock_last(f->clock) > CLOCK_MAKE(BASE_MS + 500, 0));
+	/* the same remote change again changes nothing */
+	assert_int_equal(store_apply(f->store, batch, 1, 0, &st), 0);
+	assert_int_equal(st.duplicates, 1);
+	d = dump_store(f->store);
+	assert_string_equal(d, "t1\tk1\t{\"a\":8,\"b\":null,\"c\":null}\n");
+	free(d);
+}
+
+/* --- main -------------------------------------------------------------- */
+
+static int
+setup_schema(void **state)
+{
+	int	 fd;
+
+	(void)state;
+	if ((fd = mkstemp(schema_path)) == -1)
+		return -1;
+	if (write(fd, schema_sql, sizeof(schema_sql) - 1) !=
+	    (ssize_t)(sizeof(schema_sql) - 1)) {
+		close(fd);
+		unlink(schema_path);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int
+teardown_schema(void **state)
+{
+	(void)state;
+	unlink(schema_path);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_validate_refuses_what_the_schema_does_not_allow,
+		    setup_store, teardown_store),
+		cmocka_unit_test_setup_teardown(test_apply_twice_is_idempotent,
+		    setup_store, teardown_store),
+		cmocka_unit_test_setup_teardown(
+		    test_future_change_is_held_until_the_clock_allows,
+		    setup_store, teardown_store),
+		cmocka_unit_test_setup_teardown(
+		    test_local_write_after_remote_change_wins,
+		    setup_store, teardown_store),
+		cmocka_unit_test(test_merge_is_a_function_of_the_set_of_changes),
+		cmocka_unit_test(test_local_writes_interleaved_converge),
+		cmocka_unit_test(test_restored_node_fetches_its_own_changes_back),
+	};
+	char	 why[512] = "";
+	int	 local = 0, rc;
+
+	/* rerun one seed: test_merge SEED, or test_merge -l SEED */
+	if (argc > 1 && strcmp(argv[1], "-l") == 0) {
+		local = 1;
+		argc--;
+		argv++;
+	}
+	if (argc == 2) {
+		uint64_t seed = strtoull(argv[1], NULL, 10);
+
+		if (setup_schema(NULL) == -1)
+			return 1;
+		rc = local ? local_chunk(seed, 1, 1, why, sizeof(why)) :
+		    merge_chunk(seed, 1, why, sizeof(why));
+		teardown_schema(NULL);
+		if (rc == 0)
+			printf("%s seed %llu: ok\n", local ? "local" : "merge",
+			    (unsigned long long)seed);
+		else
+			printf("%s\n", why);
+		return rc == 0 ? 0 : 1;
+	}
+	return cmocka_run_group_tests_name("merge", tests, setup_schema,
+	    teardown_schema);
+}
