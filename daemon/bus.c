@@ -24,6 +24,7 @@ struct bus {
 	char		*name;
 	struct event	*ev;
 	bus_msg_cb	 cb;
+	bus_flush_cb	 flush;
 	void		*arg;
 	int		 in_cb;
 };
@@ -73,6 +74,12 @@ bus_free(struct bus *b)
 	}
 	free(b->name);
 	free(b);
+}
+
+void
+bus_set_flush(struct bus *b, bus_flush_cb flush)
+{
+	b->flush = flush;
 }
 
 void *
@@ -148,6 +155,8 @@ bus_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 out:
 	b->in_cb = 0;
+	if (count > 0 && b->flush != NULL)
+		b->flush(b, b->arg);
 	if (bus_readable(b))
 		event_active(b->ev, EV_READ, 0);
 }

@@ -17,10 +17,14 @@ struct bus;
 typedef void	(*bus_msg_cb)(struct bus *, zmq_msg_t *frames, int nframes,
 		    void *arg);
 
+/* Called after a burst of received messages: work batched across them. */
+typedef void	(*bus_flush_cb)(struct bus *, void *arg);
+
 /* Takes ownership of the socket; it is closed by bus_free. */
 struct bus	*bus_new(struct event_base *, void *zsock, const char *name,
 		    bus_msg_cb, void *arg);
 void		 bus_free(struct bus *);
+void		 bus_set_flush(struct bus *, bus_flush_cb);
 void		*bus_socket(struct bus *);
 const char	*bus_name(struct bus *);
 /* Send one message of n frames without blocking; -1 (errno) if not sent. */

@@ -109,7 +109,17 @@ struct labsyncd {
 	int			 debug;		/* -d: debug whatever the config */
 };
 
+/* Changes accepted from one or more messages, waiting to be applied. */
+struct sync_changes {
+	Labsync__Change	**v;
+	size_t		  n, cap;
+};
+
 /* sync.c: the engine shared by every session. */
+int	sync_accept(struct labsyncd *, const char *peer,
+	    Labsync__ChangeBatch *, int from_catchup, struct sync_changes *);
+int	sync_commit(struct labsyncd *, const char *peer, struct sync_changes *,
+	    int from_catchup, int *gaps);
 int	sync_apply(struct labsyncd *, const char *peer,
 	    Labsync__ChangeBatch *, int from_catchup, int *gaps);
 void	sync_publish(struct labsyncd *);

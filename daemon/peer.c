@@ -39,9 +39,17 @@ struct peer {
 	uint64_t		 lag;		/* changes it has that we lack */
 	char			 last_error[160];
 	struct ratelimit	 reject_limit;
+	/* live changes accepted during one burst of messages, applied
+	   together: batches grow under load, stay small when it is light */
+	struct sync_changes	 live;
+	struct wire_arena	*live_arena;	/* what they point into */
+	struct wire_arena	*sync_arena;	/* catch-up answers */
 };
 
+#define PEER_LIVE_MAX	20000	/* changes per transaction, at most */
+
 static void	peer_sub_cb(struct bus *, zmq_msg_t *, int, void *);
+static void	peer_sub_flush_cb(struct bus *, void *);
 static void	peer_dealer_cb(struct bus *, zmq_msg_t *, int, void *);
 static void	peer_reopen(struct peer *, int);
 
@@ -120,10 +128,14 @@ peer_new(struct labsyncd *env, const struct config_peer *cp)
 		p->settled = 1;		/* it connects to us */
 		return p;
 	}
+	if ((p->live_arena = wire_arena_new()) == NULL ||
+	    (p->sync_arena = wire_arena_new()) == NULL)
+		goto fail;
 	snprintf(name, sizeof(name), "%s/sub", cp->name);
 	if ((z = peer_socket(p, ZMQ_SUB, cp->publish)) == NULL ||
 	    (p->sub = bus_new(env->base, z, name, peer_sub_cb, p)) == NULL)
 		goto fail;
+	bus_set_flush(p->sub, peer_sub_flush_cb);
 	snprintf(name, sizeof(name), "%s/dealer", cp->name);
 	if ((z = peer_socket(p, ZMQ_DEALER, cp->sync)) == NULL ||
 	    (p->dealer = bus_new(env->base, z, name, peer_dealer_cb, p)) ==
@@ -145,6 +157,9 @@ peer_free(struct peer *p)
 		return;
 	bus_free(p->sub);
 	bus_free(p->dealer);
+	wire_arena_free(p->live_arena);
+	wire_arena_free(p->sync_arena);
+	free(p->live.v);
 	free(p->conf.publish);
 	free(p->conf.sync);
 	free(p);
@@ -346,27 +361,60 @@ peer_reopen(struct peer *p, int type)
 	if ((nb = bus_new(p->env->base, z, name, type == ZMQ_SUB ?
 	    peer_sub_cb : peer_dealer_cb, p)) == NULL)
 		return;
+	if (type == ZMQ_SUB)
+		bus_set_flush(nb, peer_sub_flush_cb);
 	bus_free(*bp);
 	*bp = nb;
 	log_debug("peer %s: %s reopened", p->conf.name, name);
 }
 
+/* Apply what the last burst of live messages brought, in one go. */
+static void
+peer_live_flush(struct peer *p)
+{
+	int	 gaps = 0;
+
+	if (p->live.n > 0 &&
+	    sync_commit(p->env, p->conf.name, &p->live, 0, &gaps) == 0 &&
+	    gaps > 0)
+		peer_request(p);	/* we missed some: catch up */
+	wire_arena_reset(p->live_arena);
+}
+
+static void
+peer_sub_flush_cb(struct bus *b, void *arg)
+{
+	(void)b;
+	peer_live_flush(arg);
+}
+
+/*
+ * The live feed: [topic, envelope]; the topic is the origin of a batch's
+ * changes (empty for heartbeats), so our own changes echoed back by
+ * relays are dropped undecoded. A single frame is taken as an envelope.
+ */
 static void
 peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 {
 	struct peer		*p = arg;
 	Labsync__Envelope	*e;
+	zmq_msg_t		*body = &frames[n - 1];
 	char			 why[256];
-	int			 gaps = 0;
 
 	(void)b;
 	p->sub_heard_ms = clock_system_ms();
-	if (n != 1) {
+	if (n > 2) {
 		sync_reject(p->env, p->conf.name, "multi-frame message on the "
 		    "live feed");
 		return;
 	}
-	e = wire_unpack(zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]),
+	if (n == 2 && zmq_msg_size(&frames[0]) ==
+	    strlen(p->env->conf->node_id) && memcmp(zmq_msg_data(&frames[0]),
+	    p->env->conf->node_id, zmq_msg_size(&frames[0])) == 0) {
+		peer_heard(p, NULL);
+		return;
+	}
+	e = wire_unpack(zmq_msg_data(body), zmq_msg_size(body), p->live_arena,
 	    why, sizeof(why));
 	if (e == NULL) {
 		sync_reject(p->env, p->conf.name, why);
@@ -385,16 +433,15 @@ peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 			    "observer");
 			break;
 		}
-		if (sync_apply(p->env, p->conf.name, e->batch, 0, &gaps) == 0 &&
-		    gaps > 0)
-			peer_request(p);	/* we missed some: catch up */
+		sync_accept(p->env, p->conf.name, e->batch, 0, &p->live);
+		if (p->live.n >= PEER_LIVE_MAX)
+			peer_live_flush(p);
 		break;
 	default:
 		sync_reject(p->env, p->conf.name, "unexpected message on the "
 		    "live feed");
 		break;
 	}
-	wire_free(e);
 }
 
 static void
@@ -411,7 +458,7 @@ peer_dealer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 		return;
 	}
 	e = wire_unpack(zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]),
-	    why, sizeof(why));
+	    p->sync_arena, why, sizeof(why));
 	if (e == NULL) {
 		sync_reject(p->env, p->conf.name, why);
 		return;
@@ -451,5 +498,5 @@ peer_dealer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 		sync_reject(p->env, p->conf.name, "unexpected answer");
 		break;
 	}
-	wire_free(e);
+	wire_arena_reset(p->sync_arena);
 }

@@ -77,6 +77,7 @@ struct row_meta {
 struct outbuf {
 	uint8_t		*data;
 	size_t		 len;
+	int64_t		 origin;	/* id; the name is looked up on drain */
 };
 
 struct store {
@@ -881,7 +882,8 @@ store_rollback(struct store *s, size_t outbox_mark)
 }
 
 static int
-store_outbox_add(struct store *s, const uint8_t *data, size_t len)
+store_outbox_add(struct store *s, int64_t origin, const uint8_t *data,
+    size_t len)
 {
 	if (s->noutbox == s->outbox_cap) {
 		size_t cap = s->outbox_cap ? s->outbox_cap * 2 : 256;
@@ -896,6 +898,7 @@ store_outbox_add(struct store *s, const uint8_t *data, size_t len)
 		return -1;
 	memcpy(s->outbox[s->noutbox].data, data, len);
 	s->outbox[s->noutbox].len = len;
+	s->outbox[s->noutbox].origin = origin;
 	s->noutbox++;
 	return 0;
 }
@@ -906,7 +909,10 @@ store_outbox_drain(struct store *s, store_change_cb cb, void *arg)
 	int	 ret = 0;
 
 	for (size_t i = 0; i < s->noutbox; i++) {
-		if (ret == 0 && cb(arg, s->outbox[i].data, s->outbox[i].len) == -1)
+		struct origin *o = store_origin_byid(s, s->outbox[i].origin);
+
+		if (ret == 0 && cb(arg, o != NULL ? o->name : "",
+		    s->outbox[i].data, s->outbox[i].len) == -1)
 			ret = -1;
 		free(s->outbox[i].data);
 	}
@@ -1103,7 +1109,7 @@ store_log_append(struct store *s, struct origin *o, Labsync__Change *c)
 	sqlite3_bind_int64(s->st_log_put, 2, (int64_t)c->hlc);
 	sqlite3_bind_blob(s->st_log_put, 3, buf, (int)len, SQLITE_STATIC);
 	if (store_step_done(s, s->st_log_put) == 0 &&
-	    store_outbox_add(s, buf, len) == 0)
+	    store_outbox_add(s, o->id, buf, len) == 0)
 		ret = 0;
 	if (buf != stackbuf)
 		free(buf);
@@ -1636,7 +1642,7 @@ store_read_missing(struct store *s, const Labsync__Vector *have,
 
 			if (count > 0 && bytes + len > max_bytes)
 				break;
-			if (cb(arg, b, len) == -1) {
+			if (cb(arg, o->name, b, len) == -1) {
 				sqlite3_reset(s->st_log_range);
 				return -1;
 			}

@@ -81,7 +81,8 @@ int		 store_apply(struct store *, Labsync__Change *const *, size_t n,
 		    int allow_own, struct store_apply_stats *);
 
 /* Changes committed since the last drain (local and relayed), packed. */
-typedef int	(*store_change_cb)(void *arg, const uint8_t *, size_t);
+typedef int	(*store_change_cb)(void *arg, const char *origin,
+		    const uint8_t *, size_t);
 int		 store_outbox_drain(struct store *, store_change_cb, void *arg);
 size_t		 store_outbox_len(const struct store *);
 

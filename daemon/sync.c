@@ -155,48 +155,66 @@ sync_check_phase(struct labsyncd *env)
 	sync_stamp(env);
 }
 
-static int
-sync_publish_add(void *arg, const uint8_t *data, size_t len)
+/* Batches for the live feed, one origin each (the topic frame). */
+struct sync_pub {
+	struct labsyncd		*env;
+	struct wire_batch	 b;
+	char			 origin[CONFIG_ID_MAX + 1];
+};
+
+/* Send [topic, envelope]: the topic lets a node drop its own changes,
+   echoed back by relays, without decoding them. */
+static void
+sync_publish_send(struct sync_pub *sp)
 {
-	return wire_batch_add(arg, data, len);
+	struct labsyncd	*env = sp->env;
+	const void	*data[2];
+	size_t		 len[2];
+	uint8_t		*buf;
+
+	if (sp->b.n == 0)
+		return;
+	if ((buf = wire_batch_pack(&sp->b, env->conf->node_id, 0,
+	    &len[1])) != NULL) {
+		data[0] = sp->origin;
+		len[0] = strlen(sp->origin);
+		data[1] = buf;
+		if (bus_send(env->pub, data, len, 2) == 0)
+			env->stats.published += sp->b.n;
+	}
+	free(buf);
+	wire_batch_clear(&sp->b);
 }
 
-static void
-sync_publish_send(struct labsyncd *env, struct wire_batch *b)
+static int
+sync_publish_add(void *arg, const char *origin, const uint8_t *data,
+    size_t len)
 {
-	uint8_t	*buf;
-	size_t	 len;
+	struct sync_pub	*sp = arg;
+	const struct config *conf = sp->env->conf;
 
-	if (b->n == 0)
-		return;
-	if ((buf = wire_batch_pack(b, env->conf->node_id, 0, &len)) != NULL &&
-	    bus_send1(env->pub, buf, len) == 0)
-		env->stats.published += b->n;
-	free(buf);
-	wire_batch_clear(b);
+	if (sp->b.n > 0 && (strcmp(origin, sp->origin) != 0 ||
+	    sp->b.n >= (size_t)conf->batch_changes ||
+	    sp->b.bytes + len > conf->max_message_size / 2))
+		sync_publish_send(sp);
+	snprintf(sp->origin, sizeof(sp->origin), "%s", origin);
+	return wire_batch_add(&sp->b, data, len);
 }
 
 /* Everything committed since the last call goes out on the live feed. */
 void
 sync_publish(struct labsyncd *env)
 {
-	struct wire_batch	 all, b;
-	size_t			 limit = env->conf->max_message_size / 2;
+	struct sync_pub	 sp;
 
 	if (store_outbox_len(env->store) == 0)
 		return;
-	wire_batch_init(&all);
-	wire_batch_init(&b);
-	store_outbox_drain(env->store, sync_publish_add, &all);
-	for (size_t i = 0; i < all.n; i++) {
-		if (b.n > 0 && (b.n >= (size_t)env->conf->batch_changes ||
-		    b.bytes + all.changes[i].len > limit))
-			sync_publish_send(env, &b);
-		wire_batch_add(&b, all.changes[i].data, all.changes[i].len);
-	}
-	sync_publish_send(env, &b);
-	wire_batch_free(&b);
-	wire_batch_free(&all);
+	memset(&sp, 0, sizeof(sp));
+	sp.env = env;
+	wire_batch_init(&sp.b);
+	store_outbox_drain(env->store, sync_publish_add, &sp);
+	sync_publish_send(&sp);
+	wire_batch_free(&sp.b);
 }
 
 void
@@ -212,8 +230,12 @@ sync_heartbeat(struct labsyncd *env)
 	hb.vector = store_vector(env->store);
 	e.body_case = LABSYNC__ENVELOPE__BODY_HEARTBEAT;
 	e.heartbeat = &hb;
-	if ((buf = wire_pack(&e, env->conf->node_id, &len)) != NULL)
-		bus_send1(env->pub, buf, len);
+	if ((buf = wire_pack(&e, env->conf->node_id, &len)) != NULL) {
+		const void *data[2] = { "", buf };
+		size_t lens[2] = { 0, len };
+
+		bus_send(env->pub, data, lens, 2);	/* no topic */
+	}
 	free(buf);
 	store_vector_free(hb.vector);
 }
@@ -251,26 +273,36 @@ sync_observe_latency(struct labsyncd *env, uint64_t us)
 			env->stats.apply_buckets[i]++;
 }
 
+/*
+ * Check one received batch and add the changes worth applying to `out`:
+ * our own changes echoed back are dropped, a batch with one bad change
+ * is refused whole (-1, nothing added).
+ */
 int
-sync_apply(struct labsyncd *env, const char *peer, Labsync__ChangeBatch *batch,
-    int from_catchup, int *gaps)
+sync_accept(struct labsyncd *env, const char *peer, Labsync__ChangeBatch *batch,
+    int from_catchup, struct sync_changes *out)
 {
-	struct store_apply_stats  st;
-	Labsync__Change		**keep;
-	char			  why[256], msg[512];
-	size_t			  n = 0;
-	uint64_t		  own = store_own_seq(env->store);
-	int			  ret = -1, allow_own = 0;
+	char		 why[256], msg[512];
+	size_t		 mark = out->n;
+	uint64_t	 own = store_own_seq(env->store);
+	int64_t		 now = (int64_t)clock_system_ms();
+	int		 allow_own;
 
-	*gaps = 0;
 	if (batch->n_changes > WIRE_MAX_CHANGES) {
 		snprintf(msg, sizeof(msg), "batch of %zu changes is too large",
 		    batch->n_changes);
 		sync_reject(env, peer, msg);
 		return -1;
 	}
-	if ((keep = calloc(batch->n_changes + 1, sizeof(*keep))) == NULL)
-		return -1;
+	if (out->n + batch->n_changes > out->cap) {
+		size_t cap = out->n + batch->n_changes + 1024;
+		Labsync__Change **v = reallocarray(out->v, cap, sizeof(*v));
+
+		if (v == NULL)
+			return -1;
+		out->v = v;
+		out->cap = cap;
+	}
 	for (size_t i = 0; i < batch->n_changes; i++) {
 		Labsync__Change *c = batch->changes[i];
 		int is_own = c->origin != NULL &&
@@ -292,51 +324,80 @@ sync_apply(struct labsyncd *env, const char *peer, Labsync__ChangeBatch *batch,
 			    batch->n_changes, c->origin ? c->origin : "?",
 			    (unsigned long long)c->seq, why);
 			sync_reject(env, peer, msg);
-			goto done;
+			out->n = mark;
+			return -1;
 		}
-		keep[n++] = c;
-		if ((int64_t)CLOCK_MS(c->hlc) - (int64_t)clock_system_ms() >
-		    env->stats.max_skew_ms)
-			env->stats.max_skew_ms = (int64_t)CLOCK_MS(c->hlc) -
-			    (int64_t)clock_system_ms();
+		out->v[out->n++] = c;
+		if ((int64_t)CLOCK_MS(c->hlc) - now > env->stats.max_skew_ms)
+			env->stats.max_skew_ms = (int64_t)CLOCK_MS(c->hlc) - now;
 	}
-	if (n > 0) {
-		uint64_t t0 = clock_mono_us();
+	return 0;
+}
 
-		if (store_apply(env->store, keep, n, from_catchup, &st) == -1) {
-			sync_reject(env, peer, "could not apply batch "
-			    "(database error)");
-			goto done;
-		}
-		env->stats.applied += st.applied;
-		env->stats.duplicates += st.duplicates;
-		env->stats.held += st.held;
-		env->stats.batches++;
-		sync_observe_latency(env, clock_mono_us() - t0);
-		*gaps += st.gaps + st.held;
-		if (st.held > 0)
-			log_warnx("%d changes from %s are stamped more than "
-			    "max_clock_skew ahead of our clock: held back",
-			    st.held, peer);
-		if (st.own > 0)
-			log_info("fetched back %d of our own changes from %s",
-			    st.own, peer);
-		log_debug("applied %d of %zu changes from %s in %llu us",
-		    st.applied, n, peer,
-		    (unsigned long long)(clock_mono_us() - t0));
-		sync_publish(env);
-		if (st.own > 0)
-			sync_check_phase(env);
+/*
+ * Apply accepted changes in one transaction and publish what was new.
+ * *gaps counts changes that could not be applied yet (a missing
+ * predecessor, or stamped too far ahead): the caller asks for catch-up.
+ */
+int
+sync_commit(struct labsyncd *env, const char *peer, struct sync_changes *in,
+    int from_catchup, int *gaps)
+{
+	struct store_apply_stats st;
+	uint64_t		 t0 = clock_mono_us();
+	int			 ret = 0;
+
+	*gaps = 0;
+	if (in->n == 0)
+		return 0;
+	if (store_apply(env->store, in->v, in->n, from_catchup, &st) == -1) {
+		sync_reject(env, peer, "could not apply batch (database "
+		    "error)");
+		ret = -1;
+		goto done;
 	}
-	ret = 0;
+	env->stats.applied += st.applied;
+	env->stats.duplicates += st.duplicates;
+	env->stats.held += st.held;
+	env->stats.batches++;
+	sync_observe_latency(env, clock_mono_us() - t0);
+	*gaps = st.gaps + st.held;
+	if (st.held > 0)
+		log_warnx("%d changes from %s are stamped more than "
+		    "max_clock_skew ahead of our clock: held back", st.held,
+		    peer);
+	if (st.own > 0)
+		log_info("fetched back %d of our own changes from %s", st.own,
+		    peer);
+	log_debug("applied %d of %zu changes from %s in %llu us", st.applied,
+	    in->n, peer, (unsigned long long)(clock_mono_us() - t0));
+	sync_publish(env);
+	if (st.own > 0)
+		sync_check_phase(env);
 done:
-	free(keep);
+	in->n = 0;
+	return ret;
+}
+
+/* One batch, checked and applied on its own (catch-up answers). */
+int
+sync_apply(struct labsyncd *env, const char *peer, Labsync__ChangeBatch *batch,
+    int from_catchup, int *gaps)
+{
+	struct sync_changes	 sc = { NULL, 0, 0 };
+	int			 ret = -1;
+
+	*gaps = 0;
+	if (sync_accept(env, peer, batch, from_catchup, &sc) == 0)
+		ret = sync_commit(env, peer, &sc, from_catchup, gaps);
+	free(sc.v);
 	return ret;
 }
 
 static int
-sync_reply_add(void *arg, const uint8_t *data, size_t len)
+sync_reply_add(void *arg, const char *origin, const uint8_t *data, size_t len)
 {
+	(void)origin;
 	return wire_batch_add(arg, data, len);
 }
 
@@ -405,7 +466,7 @@ sync_router_cb(struct bus *bus, void *framesp, int n, void *arg)
 		return;
 	}
 	e = wire_unpack(zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]),
-	    why, sizeof(why));
+	    NULL, why, sizeof(why));
 	if (e == NULL) {
 		sync_reject(env, who, why);
 		return;

@@ -5,6 +5,7 @@
  * against the schema before it touches SQL.
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,91 @@
 #include "wire.h"
 
 #define WIRE_MAX_ORIGINS	4096	/* vector entries in one message */
+#define ARENA_CHUNK		(256 * 1024)
+
+struct arena_chunk {
+	struct arena_chunk	*next;
+	size_t			 size, used;
+	max_align_t		 data[];
+};
+
+struct wire_arena {
+	struct arena_chunk	*chunks;	/* newest first */
+	ProtobufCAllocator	 allocator;
+};
+
+static void *
+arena_alloc(void *arg, size_t size)
+{
+	struct wire_arena	*a = arg;
+	struct arena_chunk	*c = a->chunks;
+	size_t			 need = (size + 15) & ~(size_t)15;
+	void			*p;
+
+	if (c == NULL || c->size - c->used < need) {
+		size_t sz = need > ARENA_CHUNK ? need : ARENA_CHUNK;
+
+		if ((c = malloc(sizeof(*c) + sz)) == NULL)
+			return NULL;
+		c->size = sz;
+		c->used = 0;
+		c->next = a->chunks;
+		a->chunks = c;
+	}
+	p = (char *)c->data + c->used;
+	c->used += need;
+	return p;
+}
+
+static void
+arena_free(void *arg, void *p)
+{
+	(void)arg;	/* released with the whole arena */
+	(void)p;
+}
+
+struct wire_arena *
+wire_arena_new(void)
+{
+	struct wire_arena	*a;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return NULL;
+	a->allocator.alloc = arena_alloc;
+	a->allocator.free = arena_free;
+	a->allocator.allocator_data = a;
+	return a;
+}
+
+/* Keep one chunk for the next message; release the rest. */
+void
+wire_arena_reset(struct wire_arena *a)
+{
+	struct arena_chunk	*c, *next;
+
+	if (a == NULL || a->chunks == NULL)
+		return;
+	for (c = a->chunks->next; c != NULL; c = next) {
+		next = c->next;
+		free(c);
+	}
+	a->chunks->next = NULL;
+	a->chunks->used = 0;
+	if (a->chunks->size > ARENA_CHUNK) {
+		free(a->chunks);
+		a->chunks = NULL;
+	}
+}
+
+void
+wire_arena_free(struct wire_arena *a)
+{
+	if (a == NULL)
+		return;
+	wire_arena_reset(a);
+	free(a->chunks);
+	free(a);
+}
 
 static void
 wire_err(char *why, size_t whylen, const char *fmt, ...)
@@ -44,7 +130,8 @@ wire_vector_ok(const Labsync__Vector *v)
 }
 
 Labsync__Envelope *
-wire_unpack(const uint8_t *buf, size_t len, char *why, size_t whylen)
+wire_unpack(const uint8_t *buf, size_t len, struct wire_arena *arena,
+    char *why, size_t whylen)
 {
 	Labsync__Envelope	*e;
 	const Labsync__Vector	*v = NULL;
@@ -53,7 +140,8 @@ wire_unpack(const uint8_t *buf, size_t len, char *why, size_t whylen)
 		wire_err(why, whylen, "empty message");
 		return NULL;
 	}
-	if ((e = labsync__envelope__unpack(NULL, len, buf)) == NULL) {
+	if ((e = labsync__envelope__unpack(arena != NULL ? &arena->allocator :
+	    NULL, len, buf)) == NULL) {
 		wire_err(why, whylen, "not a protobuf envelope (%zu bytes)",
 		    len);
 		return NULL;
@@ -90,7 +178,8 @@ wire_unpack(const uint8_t *buf, size_t len, char *why, size_t whylen)
 	}
 	return e;
 bad:
-	labsync__envelope__free_unpacked(e, NULL);
+	if (arena == NULL)
+		labsync__envelope__free_unpacked(e, NULL);
 	return NULL;
 }
 

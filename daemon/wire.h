@@ -22,9 +22,23 @@ struct wire_batch {
 	size_t			 bytes;
 };
 
-/* Decode and check the envelope; NULL with the reason if malformed. */
-Labsync__Envelope *wire_unpack(const uint8_t *, size_t, char *why,
-		    size_t whylen);
+/*
+ * An arena for decoding: protobuf-c allocates a dozen small blocks per
+ * change, so decoded messages live in large chunks that are released
+ * together (wire_arena_reset) instead of one free() each.
+ */
+struct wire_arena;
+struct wire_arena *wire_arena_new(void);
+void		 wire_arena_free(struct wire_arena *);
+void		 wire_arena_reset(struct wire_arena *);
+
+/*
+ * Decode and check the envelope; NULL with the reason if malformed. With
+ * an arena the envelope lives until the arena is reset; without one,
+ * release it with wire_free.
+ */
+Labsync__Envelope *wire_unpack(const uint8_t *, size_t, struct wire_arena *,
+		    char *why, size_t whylen);
 void		 wire_free(Labsync__Envelope *);
 /* Pack an envelope (version and sender filled in); malloc'd. */
 uint8_t		*wire_pack(Labsync__Envelope *, const char *sender,

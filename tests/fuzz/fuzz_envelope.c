@@ -101,7 +101,8 @@ struct fuzz_count {
 
 /* What the store hands to peers must decode; counts it. */
 static int
-fuzz_count_cb(void *arg, const uint8_t *data, size_t len)
+fuzz_count_cb(void *arg, const char *origin, const uint8_t *data,
+    size_t len)
 {
 	struct fuzz_count	*count = arg;
 	Labsync__Change		*c;
@@ -198,7 +199,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size > FUZZ_MAX_INPUT)
 		return 0;
-	if ((e = wire_unpack(data, size, why, sizeof(why))) == NULL)
+	if ((e = wire_unpack(data, size, NULL, why, sizeof(why))) == NULL)
 		return 0;
 	switch (e->body_case) {
 	case LABSYNC__ENVELOPE__BODY_BATCH:

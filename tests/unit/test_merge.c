@@ -849,8 +849,10 @@ done:
 
 /* Collects the outbox: our own changes into a stream, in order. */
 static int
-collect_own_cb(void *arg, const uint8_t *data, size_t len)
+collect_own_cb(void *arg, const char *origin, const uint8_t *data,
+    size_t len)
 {
+	(void)origin;
 	struct stream	*s = arg;
 	Labsync__Change	*c = labsync__change__unpack(NULL, len, data);
 
@@ -1285,8 +1287,9 @@ test_validate_refuses_what_the_schema_does_not_allow(void **state)
 }
 
 static int
-count_cb(void *arg, const uint8_t *data, size_t len)
+count_cb(void *arg, const char *origin, const uint8_t *data, size_t len)
 {
+	(void)origin;
 	(void)data;
 	(void)len;
 	(*(size_t *)arg)++;

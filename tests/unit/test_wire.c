@@ -188,7 +188,7 @@ round_trip(Labsync__Envelope *e, const char *sender)
 	buf = wire_pack(e, sender, &len);
 	assert_non_null(buf);
 	assert_true(len > 0);
-	out = wire_unpack(buf, len, why, sizeof(why));
+	out = wire_unpack(buf, len, NULL, why, sizeof(why));
 	free(buf);
 	if (out == NULL)
 		fail_msg("wire_unpack: %s", why);
@@ -375,7 +375,7 @@ test_packed_batch_decodes_as_change_batch(void **state)
 
 		buf = wire_batch_pack(&wb, "dortmund", round, &len);
 		assert_non_null(buf);
-		out = wire_unpack(buf, len, why, sizeof(why));
+		out = wire_unpack(buf, len, NULL, why, sizeof(why));
 		free(buf);
 		if (out == NULL)
 			fail_msg("wire_unpack of a packed batch: %s", why);
@@ -397,7 +397,7 @@ test_packed_batch_decodes_as_change_batch(void **state)
 	/* an empty packed batch still has a batch body */
 	buf = wire_batch_pack(&wb, "dortmund", 0, &len);
 	assert_non_null(buf);
-	out = wire_unpack(buf, len, why, sizeof(why));
+	out = wire_unpack(buf, len, NULL, why, sizeof(why));
 	free(buf);
 	if (out == NULL)
 		fail_msg("wire_unpack of an empty packed batch: %s", why);
@@ -416,7 +416,7 @@ assert_rejected(const uint8_t *buf, size_t len, const char *what,
 	Labsync__Envelope	*e;
 	char			 why[256] = "";
 
-	e = wire_unpack(buf, len, why, sizeof(why));
+	e = wire_unpack(buf, len, NULL, why, sizeof(why));
 	if (e != NULL) {
 		wire_free(e);
 		fail_msg("%s was accepted", what);
