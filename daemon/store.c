@@ -1,23 +1,14 @@
 /*
- * store.c: the node's SQLite database.
- *
- * Capture: triggers on every synced table append (table, key, op, changed
- * columns) to labsync_pending, whoever writes; the daemon later "stamps"
- * each entry: gives it the next sequence of this node and a fresh HLC,
- * reads the row's current values, and moves it into labsync_log. Remote
- * changes are applied with labsync_state.applying = 1 inside the
- * transaction, so the triggers stay quiet and nobody else ever sees it.
- *
- * Merge: per column last-writer-wins on (hlc, origin); see README.md,
- * "Merge rules". Per row, labsync_row keeps the newest upsert (r_*), the
- * newest delete (d_*) and each column's clock.
+ * store.c: the node's SQLite database: opening and checking it, the
+ * bookkeeping tables and capture triggers, transactions, origins and
+ * version vectors, and reading the change log for peers. How changes are
+ * captured and merged is store_merge.c.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
 #include <sodium.h>
 #include <sqlite3.h>
 
@@ -26,85 +17,7 @@
 #include "store.h"
 #include "wire.h"
 
-#define ORIGIN_SHIFT	40	/* log key = origin id << 40 | seq */
-#define MASK_CACHE	8	/* upsert statements cached per table */
-
-enum affinity { AFF_INTEGER, AFF_REAL, AFF_TEXT, AFF_BLOB, AFF_NUMERIC };
-
-struct column {
-	char		*name;
-	enum affinity	 aff;
-	char		*decl;
-};
-
-struct upsert_stmt {
-	uint64_t	 mask;
-	sqlite3_stmt	*stmt;
-};
-
-struct table {
-	char		*name;
-	char		*pk;		/* its one TEXT primary key column */
-	struct column	*cols;		/* non-key columns, table order */
-	int		 ncols;
-	sqlite3_stmt	*select_row;	/* stamping reads current values */
-	sqlite3_stmt	*delete_row;
-	struct upsert_stmt upserts[MASK_CACHE];
-	int		 nupserts;
-	int		 next_evict;
-};
-
-struct origin {
-	int64_t		 id;
-	char		*name;
-	uint64_t	 seq;		/* highest contiguous held */
-	uint64_t	 committed;	/* seq as last committed */
-};
-
-struct col_clock {
-	uint64_t	 hlc;
-	int64_t		 origin;
-};
-
-/* Merge metadata of one row, as in labsync_row. */
-struct row_meta {
-	int		 exists;
-	struct col_clock r;		/* newest upsert */
-	struct col_clock d;		/* newest delete */
-	struct col_clock cols[STORE_MAX_COLUMNS];
-};
-
-struct outbuf {
-	uint8_t		*data;
-	size_t		 len;
-	int64_t		 origin;	/* id; the name is looked up on drain */
-};
-
-struct store {
-	sqlite3		*db;
-	struct clock	*clock;
-	char		*node_id;
-	int		 observer;
-	int		 hold_stamp;	/* recovering: own seqs must wait */
-	enum store_mode	 mode;
-	uint64_t	 max_skew_ms;
-	struct table	*tables;
-	size_t		 ntables;
-	struct origin	*origins;
-	size_t		 norigins;
-	struct origin	*self;
-	int64_t		 data_version;
-
-	struct outbuf	*outbox;
-	size_t		 noutbox, outbox_cap;
-
-	sqlite3_stmt	*st_meta_get, *st_meta_put;
-	sqlite3_stmt	*st_row_get, *st_row_put;
-	sqlite3_stmt	*st_log_put, *st_log_range;
-	sqlite3_stmt	*st_origin_new, *st_origin_seq;
-	sqlite3_stmt	*st_pending, *st_pending_del;
-	sqlite3_stmt	*st_applying;
-};
+#include "store_private.h"
 
 static const char store_ddl[] =
     "CREATE TABLE IF NOT EXISTS labsync_meta("
@@ -137,14 +50,12 @@ static const char *const store_upgrades[STORE_FORMAT] = {
 	[0] = "",		/* 0 -> 1: the tables above, created as is */
 };
 
-static int	store_exec(struct store *, const char *);
-static int	store_prepare(struct store *, sqlite3_stmt **, const char *);
 
-static void
+void
 store_seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void
+void
 store_seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list	 ap;
@@ -156,7 +67,7 @@ store_seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int
+int
 store_exec(struct store *s, const char *sql)
 {
 	char	*msg = NULL;
@@ -169,7 +80,7 @@ store_exec(struct store *s, const char *sql)
 	return 0;
 }
 
-static int
+int
 store_prepare(struct store *s, sqlite3_stmt **st, const char *sql)
 {
 	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
@@ -181,7 +92,7 @@ store_prepare(struct store *s, sqlite3_stmt **st, const char *sql)
 }
 
 /* Runs a statement that returns no rows; resets it either way. */
-static int
+int
 store_step_done(struct store *s, sqlite3_stmt *st)
 {
 	int	 rc = sqlite3_step(st);
@@ -337,7 +248,7 @@ done:
 	return ret;
 }
 
-static struct table *
+struct table *
 store_table_find(struct store *s, const char *name)
 {
 	for (size_t i = 0; i < s->ntables; i++)
@@ -346,7 +257,7 @@ store_table_find(struct store *s, const char *name)
 	return NULL;
 }
 
-static int
+int
 store_column_find(const struct table *t, const char *name)
 {
 	for (int i = 0; i < t->ncols; i++)
@@ -462,7 +373,7 @@ store_origin_load(struct store *s)
 	return 0;
 }
 
-static struct origin *
+struct origin *
 store_origin_find(struct store *s, const char *name)
 {
 	for (size_t i = 0; i < s->norigins; i++)
@@ -471,7 +382,7 @@ store_origin_find(struct store *s, const char *name)
 	return NULL;
 }
 
-static struct origin *
+struct origin *
 store_origin_byid(struct store *s, int64_t id)
 {
 	for (size_t i = 0; i < s->norigins; i++)
@@ -481,7 +392,7 @@ store_origin_byid(struct store *s, int64_t id)
 }
 
 /* Find or register an origin (inside the caller's transaction). */
-static struct origin *
+struct origin *
 store_origin_get(struct store *s, const char *name)
 {
 	struct origin	*o;
@@ -506,7 +417,7 @@ store_origin_get(struct store *s, const char *name)
 }
 
 /* (hlc, origin name) order; an unset clock (hlc 0) is the smallest. */
-static int
+int
 store_clock_cmp(struct store *s, uint64_t ha, int64_t oa, uint64_t hb,
     int64_t ob)
 {
@@ -841,14 +752,14 @@ store_changed_elsewhere(struct store *s)
 
 /* --- transactions ---------------------------------------------------- */
 
-static int
+int
 store_begin(struct store *s)
 {
 	return store_exec(s, "BEGIN IMMEDIATE");
 }
 
 /* Persist what changed in memory, then commit. */
-static int
+int
 store_commit(struct store *s)
 {
 	for (size_t i = 0; i < s->norigins; i++) {
@@ -871,7 +782,7 @@ store_commit(struct store *s)
 }
 
 /* Undo: the database rolls back; memory follows it. */
-static void
+void
 store_rollback(struct store *s, size_t outbox_mark)
 {
 	if (sqlite3_get_autocommit(s->db) == 0)
@@ -881,7 +792,7 @@ store_rollback(struct store *s, size_t outbox_mark)
 		free(s->outbox[--s->noutbox].data);
 }
 
-static int
+int
 store_outbox_add(struct store *s, int64_t origin, const uint8_t *data,
     size_t len)
 {
@@ -924,611 +835,6 @@ size_t
 store_outbox_len(const struct store *s)
 {
 	return s->noutbox;
-}
-
-/* --- merge metadata ---------------------------------------------------- */
-
-static int
-store_row_load(struct store *s, const struct table *t, const char *pk,
-    struct row_meta *m)
-{
-	int	 rc;
-
-	memset(m, 0, sizeof(*m));
-	sqlite3_bind_text(s->st_row_get, 1, t->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s->st_row_get, 2, pk, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s->st_row_get);
-	if (rc == SQLITE_ROW) {
-		const uint8_t *b = sqlite3_column_blob(s->st_row_get, 4);
-		int n = sqlite3_column_bytes(s->st_row_get, 4) / 12;
-
-		m->exists = 1;
-		m->r.hlc = sqlite3_column_int64(s->st_row_get, 0);
-		m->r.origin = sqlite3_column_int64(s->st_row_get, 1);
-		m->d.hlc = sqlite3_column_int64(s->st_row_get, 2);
-		m->d.origin = sqlite3_column_int64(s->st_row_get, 3);
-		/* NULL clocks: every column was written by the newest upsert */
-		for (int i = 0; i < t->ncols; i++)
-			m->cols[i] = b == NULL ? m->r : (struct col_clock){0, 0};
-		for (int i = 0; b != NULL && i < n && i < t->ncols; i++) {
-			uint64_t h;
-			uint32_t o;
-
-			memcpy(&h, b + i * 12, 8);
-			memcpy(&o, b + i * 12 + 8, 4);
-			m->cols[i].hlc = h;
-			m->cols[i].origin = o;
-		}
-	}
-	sqlite3_reset(s->st_row_get);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
-}
-
-static int
-store_row_save(struct store *s, const struct table *t, const char *pk,
-    const struct row_meta *m)
-{
-	uint8_t	 b[STORE_MAX_COLUMNS * 12];
-	int	 same = 1;
-
-	for (int i = 0; i < t->ncols; i++) {
-		uint32_t o = (uint32_t)m->cols[i].origin;
-
-		if (m->cols[i].hlc != m->r.hlc ||
-		    m->cols[i].origin != m->r.origin)
-			same = 0;
-		memcpy(b + i * 12, &m->cols[i].hlc, 8);
-		memcpy(b + i * 12 + 8, &o, 4);
-	}
-	sqlite3_bind_text(s->st_row_put, 1, t->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s->st_row_put, 2, pk, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s->st_row_put, 3, (int64_t)m->r.hlc);
-	sqlite3_bind_int64(s->st_row_put, 4, m->r.origin);
-	sqlite3_bind_int64(s->st_row_put, 5, (int64_t)m->d.hlc);
-	sqlite3_bind_int64(s->st_row_put, 6, m->d.origin);
-	if (same)
-		sqlite3_bind_null(s->st_row_put, 7);
-	else
-		sqlite3_bind_blob(s->st_row_put, 7, b, t->ncols * 12,
-		    SQLITE_STATIC);
-	return store_step_done(s, s->st_row_put);
-}
-
-/* INSERT ... ON CONFLICT DO UPDATE for the columns in mask, cached. */
-static sqlite3_stmt *
-store_upsert_stmt(struct store *s, struct table *t, uint64_t mask)
-{
-	struct upsert_stmt	*u;
-	char			*cols, *vals, *sets, *sql, *tmp;
-	int			 n = 1;
-
-	for (int i = 0; i < t->nupserts; i++)
-		if (t->upserts[i].mask == mask)
-			return t->upserts[i].stmt;
-	cols = sqlite3_mprintf("\"%w\"", t->pk);
-	vals = sqlite3_mprintf("?1");
-	sets = sqlite3_mprintf("");
-	for (int i = 0; i < t->ncols; i++) {
-		if (!(mask & (1ULL << i)))
-			continue;
-		n++;
-		tmp = sqlite3_mprintf("%s, \"%w\"", cols, t->cols[i].name);
-		sqlite3_free(cols);
-		cols = tmp;
-		tmp = sqlite3_mprintf("%s, ?%d", vals, n);
-		sqlite3_free(vals);
-		vals = tmp;
-		tmp = sqlite3_mprintf("%s%s\"%w\" = excluded.\"%w\"", sets,
-		    n > 2 ? ", " : "", t->cols[i].name, t->cols[i].name);
-		sqlite3_free(sets);
-		sets = tmp;
-	}
-	if (n == 1)
-		sql = sqlite3_mprintf("INSERT INTO \"%w\"(%s) VALUES (%s) "
-		    "ON CONFLICT DO NOTHING", t->name, cols, vals);
-	else
-		sql = sqlite3_mprintf("INSERT INTO \"%w\"(%s) VALUES (%s) "
-		    "ON CONFLICT(\"%w\") DO UPDATE SET %s", t->name, cols, vals,
-		    t->pk, sets);
-	sqlite3_free(cols);
-	sqlite3_free(vals);
-	sqlite3_free(sets);
-	if (t->nupserts < MASK_CACHE)
-		u = &t->upserts[t->nupserts++];
-	else {
-		u = &t->upserts[t->next_evict];
-		t->next_evict = (t->next_evict + 1) % MASK_CACHE;
-		sqlite3_finalize(u->stmt);
-	}
-	u->mask = mask;
-	if (store_prepare(s, &u->stmt, sql) == -1) {
-		u->stmt = NULL;
-		u->mask = ~0ULL;	/* never matches a real mask */
-	}
-	sqlite3_free(sql);
-	return u->stmt;
-}
-
-static void
-store_bind_value(sqlite3_stmt *st, int idx, const Labsync__Value *v)
-{
-	switch (v != NULL ? v->kind_case : LABSYNC__VALUE__KIND_NULL) {
-	case LABSYNC__VALUE__KIND_INTEGER:
-		sqlite3_bind_int64(st, idx, v->integer);
-		break;
-	case LABSYNC__VALUE__KIND_REAL:
-		sqlite3_bind_double(st, idx, v->real);
-		break;
-	case LABSYNC__VALUE__KIND_TEXT:
-		sqlite3_bind_text(st, idx, v->text, -1, SQLITE_STATIC);
-		break;
-	case LABSYNC__VALUE__KIND_BLOB:
-		/* protobuf-c decodes an empty blob with data NULL, which
-		   SQLite would bind as NULL: bind x'' as the origin has it */
-		if (v->blob.len == 0)
-			sqlite3_bind_zeroblob(st, idx, 0);
-		else
-			sqlite3_bind_blob(st, idx, v->blob.data,
-			    (int)v->blob.len, SQLITE_STATIC);
-		break;
-	default:
-		sqlite3_bind_null(st, idx);
-		break;
-	}
-}
-
-/* Write the given values (NULL value: SQL NULL) of the columns in mask. */
-static int
-store_row_write(struct store *s, struct table *t, const char *pk,
-    uint64_t mask, const Labsync__Value *const *vals)
-{
-	sqlite3_stmt	*st;
-	int		 n = 1;
-
-	if ((st = store_upsert_stmt(s, t, mask)) == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, pk, -1, SQLITE_STATIC);
-	for (int i = 0; i < t->ncols; i++)
-		if (mask & (1ULL << i))
-			store_bind_value(st, ++n, vals[i]);
-	return store_step_done(s, st);
-}
-
-static int
-store_log_append(struct store *s, struct origin *o, Labsync__Change *c)
-{
-	uint8_t		 stackbuf[4096], *buf = stackbuf;
-	size_t		 len = labsync__change__get_packed_size(c);
-	int		 ret = -1;
-
-	if (len > sizeof(stackbuf) && (buf = malloc(len)) == NULL)
-		return -1;
-	labsync__change__pack(c, buf);
-	sqlite3_bind_int64(s->st_log_put, 1,
-	    (int64_t)((uint64_t)o->id << ORIGIN_SHIFT | c->seq));
-	sqlite3_bind_int64(s->st_log_put, 2, (int64_t)c->hlc);
-	sqlite3_bind_blob(s->st_log_put, 3, buf, (int)len, SQLITE_STATIC);
-	if (store_step_done(s, s->st_log_put) == 0 &&
-	    store_outbox_add(s, o->id, buf, len) == 0)
-		ret = 0;
-	if (buf != stackbuf)
-		free(buf);
-	return ret;
-}
-
-/*
- * The merge. An upsert sets a column if its (hlc, origin) beats both the
- * column's clock and the row's newest delete. A delete at D wins over
- * every write older than D: if no upsert newer than D exists the row goes,
- * otherwise the columns written before D become NULL. The result depends
- * only on the set of changes, not on their order.
- */
-static int
-store_merge(struct store *s, struct table *t, struct origin *o,
-    const Labsync__Change *c)
-{
-	const Labsync__Value	*vals[STORE_MAX_COLUMNS];
-	struct row_meta		 m;
-	struct col_clock	 now = { c->hlc, o->id };
-	uint64_t		 mask = 0;
-
-	if (store_row_load(s, t, c->pk, &m) == -1)
-		return -1;
-	if (c->op == LABSYNC__OP__OP_DELETE) {
-		if (store_clock_cmp(s, now.hlc, now.origin, m.d.hlc,
-		    m.d.origin) <= 0)
-			return store_row_save(s, t, c->pk, &m);	/* older */
-		m.d = now;
-		if (store_clock_cmp(s, m.r.hlc, m.r.origin, m.d.hlc,
-		    m.d.origin) < 0) {
-			sqlite3_bind_text(t->delete_row, 1, c->pk, -1,
-			    SQLITE_STATIC);
-			if (store_step_done(s, t->delete_row) == -1)
-				return -1;
-		} else {
-			for (int i = 0; i < t->ncols; i++) {
-				if (store_clock_cmp(s, m.cols[i].hlc,
-				    m.cols[i].origin, m.d.hlc, m.d.origin) < 0) {
-					mask |= 1ULL << i;
-					vals[i] = NULL;
-				}
-			}
-			if (mask != 0 &&
-			    store_row_write(s, t, c->pk, mask, vals) == -1)
-				return -1;
-		}
-		return store_row_save(s, t, c->pk, &m);
-	}
-
-	if (store_clock_cmp(s, now.hlc, now.origin, m.d.hlc, m.d.origin) <= 0)
-		return store_row_save(s, t, c->pk, &m);	/* deleted later */
-	if (!m.exists) {
-		for (int i = 0; i < t->ncols; i++)
-			m.cols[i] = (struct col_clock){ 0, 0 };
-	}
-	for (size_t j = 0; j < c->n_columns; j++) {
-		int i = store_column_find(t, c->columns[j]->name);
-
-		if (i < 0 || store_clock_cmp(s, now.hlc, now.origin,
-		    m.cols[i].hlc, m.cols[i].origin) <= 0)
-			continue;
-		mask |= 1ULL << i;
-		vals[i] = c->columns[j]->value;
-		m.cols[i] = now;
-	}
-	if (store_clock_cmp(s, now.hlc, now.origin, m.r.hlc, m.r.origin) > 0)
-		m.r = now;
-	/* also creates the row when it is absent (a revive, or first seen) */
-	if (store_row_write(s, t, c->pk, mask, vals) == -1)
-		return -1;
-	return store_row_save(s, t, c->pk, &m);
-}
-
-/* --- capture ----------------------------------------------------------- */
-
-static Labsync__Value *
-store_value_from_column(sqlite3_stmt *st, int col, Labsync__Value *v)
-{
-	labsync__value__init(v);
-	switch (sqlite3_column_type(st, col)) {
-	case SQLITE_INTEGER:
-		v->kind_case = LABSYNC__VALUE__KIND_INTEGER;
-		v->integer = sqlite3_column_int64(st, col);
-		break;
-	case SQLITE_FLOAT:
-		v->kind_case = LABSYNC__VALUE__KIND_REAL;
-		v->real = sqlite3_column_double(st, col);
-		break;
-	case SQLITE_TEXT:
-		v->kind_case = LABSYNC__VALUE__KIND_TEXT;
-		v->text = UNCONST(sqlite3_column_text(st, col));
-		break;
-	case SQLITE_BLOB:
-		v->kind_case = LABSYNC__VALUE__KIND_BLOB;
-		v->blob.data = UNCONST(sqlite3_column_blob(st, col));
-		v->blob.len = sqlite3_column_bytes(st, col);
-		break;
-	default:
-		v->kind_case = LABSYNC__VALUE__KIND_NULL;
-		v->null = 1;
-		break;
-	}
-	return v;
-}
-
-/* Turn one pending entry into a change of ours; 1 if one was made. */
-static int
-store_stamp_one(struct store *s, struct table *t, const char *pk, int op,
-    uint64_t mask)
-{
-	Labsync__Change	 c = LABSYNC__CHANGE__INIT;
-	Labsync__Column	 cols[STORE_MAX_COLUMNS], *colp[STORE_MAX_COLUMNS];
-	Labsync__Value	 vals[STORE_MAX_COLUMNS];
-	struct row_meta	 m;
-	struct col_clock now;
-	int		 rc, ret = -1;
-
-	c.origin = s->node_id;
-	c.table = t->name;
-	c.pk = UNCONST(pk);
-	if (store_row_load(s, t, pk, &m) == -1)
-		return -1;
-	if (op == 1) {
-		c.op = LABSYNC__OP__OP_DELETE;
-		c.hlc = clock_now(s->clock);
-		now = (struct col_clock){ c.hlc, s->self->id };
-		m.d = now;
-	} else {
-		sqlite3_bind_text(t->select_row, 1, pk, -1, SQLITE_STATIC);
-		rc = sqlite3_step(t->select_row);
-		if (rc != SQLITE_ROW || mask == 0) {
-			/* gone again: the delete that follows is what counts */
-			sqlite3_reset(t->select_row);
-			return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
-		}
-		c.op = LABSYNC__OP__OP_UPSERT;
-		c.hlc = clock_now(s->clock);
-		now = (struct col_clock){ c.hlc, s->self->id };
-		if (!m.exists)
-			for (int i = 0; i < t->ncols; i++)
-				m.cols[i] = (struct col_clock){ 0, 0 };
-		c.columns = colp;
-		/* select_row lists the columns in table order after a 1 */
-		for (int i = 0; i < t->ncols; i++) {
-			if (!(mask & (1ULL << i)))
-				continue;
-			labsync__column__init(&cols[c.n_columns]);
-			cols[c.n_columns].name = t->cols[i].name;
-			cols[c.n_columns].value =
-			    store_value_from_column(t->select_row, i + 1,
-			    &vals[i]);
-			colp[c.n_columns] = &cols[c.n_columns];
-			c.n_columns++;
-			m.cols[i] = now;
-		}
-		m.r = now;
-	}
-	c.seq = s->self->seq + 1;
-	if (store_log_append(s, s->self, &c) == -1 ||
-	    store_row_save(s, t, pk, &m) == -1)
-		goto done;
-	s->self->seq++;
-	ret = 1;
-done:
-	if (op != 1)
-		sqlite3_reset(t->select_row);
-	return ret;
-}
-
-/* Stamp pending entries inside an open transaction. */
-static int
-store_stamp_locked(struct store *s, int max, int *n)
-{
-	int64_t	 last = -1;
-	int	 rc, made;
-
-	*n = 0;
-	sqlite3_bind_int(s->st_pending, 1, max);
-	while ((rc = sqlite3_step(s->st_pending)) == SQLITE_ROW) {
-		const char *tbl = (const char *)
-		    sqlite3_column_text(s->st_pending, 1);
-		const char *pk = (const char *)
-		    sqlite3_column_text(s->st_pending, 2);
-		struct table *t = store_table_find(s, tbl);
-
-		last = sqlite3_column_int64(s->st_pending, 0);
-		if (t == NULL) {
-			log_warnx("pending change for %s, which is no longer "
-			    "synced: dropped", tbl);
-			continue;
-		}
-		made = store_stamp_one(s, t, pk,
-		    sqlite3_column_int(s->st_pending, 3),
-		    (uint64_t)sqlite3_column_int64(s->st_pending, 4));
-		if (made == -1) {
-			sqlite3_reset(s->st_pending);
-			return -1;
-		}
-		*n += made;
-	}
-	sqlite3_reset(s->st_pending);
-	if (rc != SQLITE_DONE)
-		return -1;
-	if (last != -1) {
-		sqlite3_bind_int64(s->st_pending_del, 1, last);
-		if (store_step_done(s, s->st_pending_del) == -1)
-			return -1;
-	}
-	return 0;
-}
-
-int
-store_stamp(struct store *s, int max, int *n)
-{
-	size_t	 mark = s->noutbox;
-
-	*n = 0;
-	if (s->observer || s->hold_stamp)
-		return 0;
-	if (store_begin(s) == -1)
-		return -1;
-	if (store_stamp_locked(s, max, n) == -1 || store_commit(s) == -1) {
-		store_rollback(s, mark);
-		*n = 0;
-		return -1;
-	}
-	return 0;
-}
-
-int
-store_pending_count(struct store *s)
-{
-	sqlite3_stmt	*st;
-	int		 n = -1;
-
-	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM labsync_pending",
-	    -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	return n;
-}
-
-/* --- remote changes ---------------------------------------------------- */
-
-static int
-store_value_fits(enum affinity aff, const Labsync__Value *v)
-{
-	switch (v->kind_case) {
-	case LABSYNC__VALUE__KIND_NULL:
-		return 1;
-	case LABSYNC__VALUE__KIND_INTEGER:
-		return aff != AFF_TEXT;
-	case LABSYNC__VALUE__KIND_REAL:
-		return aff == AFF_REAL || aff == AFF_NUMERIC || aff == AFF_BLOB;
-	case LABSYNC__VALUE__KIND_TEXT:
-		return (aff == AFF_TEXT || aff == AFF_BLOB) &&
-		    strlen(v->text) <= STORE_MAX_VALUE;
-	case LABSYNC__VALUE__KIND_BLOB:
-		return aff == AFF_BLOB && v->blob.len <= STORE_MAX_VALUE;
-	default:
-		return 0;
-	}
-}
-
-static const char *
-store_affinity_name(enum affinity aff)
-{
-	static const char *const names[] = { "INTEGER", "REAL", "TEXT", "BLOB",
-	    "NUMERIC" };
-
-	return names[aff];
-}
-
-int
-store_validate(struct store *s, const Labsync__Change *c, int allow_own,
-    char *why, size_t whylen)
-{
-	struct table	*t;
-	uint64_t	 seen = 0;
-
-	if (c->origin == NULL || c->origin[0] == '\0' ||
-	    strlen(c->origin) > 32) {
-		store_seterr(why, whylen, "bad origin");
-		return -1;
-	}
-	for (const char *p = c->origin; *p != '\0'; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    *p == '_' || *p == '-')) {
-			store_seterr(why, whylen, "bad origin");
-			return -1;
-		}
-	if (!allow_own && strcmp(c->origin, s->node_id) == 0) {
-		store_seterr(why, whylen, "change claims to originate from "
-		    "this node (%s)", s->node_id);
-		return -1;
-	}
-	if (store_origin_find(s, c->origin) == NULL &&
-	    s->norigins >= STORE_MAX_ORIGINS) {
-		store_seterr(why, whylen, "too many origins (%d): %s refused",
-		    STORE_MAX_ORIGINS, c->origin);
-		return -1;
-	}
-	if (c->seq == 0 || c->seq >= (1ULL << ORIGIN_SHIFT)) {
-		store_seterr(why, whylen, "sequence %" PRIu64 " out of range",
-		    c->seq);
-		return -1;
-	}
-	if (c->hlc == 0 || c->hlc >= (1ULL << 63)) {
-		store_seterr(why, whylen, "bad hlc");
-		return -1;
-	}
-	if (c->table == NULL || (t = store_table_find(s, c->table)) == NULL) {
-		store_seterr(why, whylen, "unknown table '%.64s'",
-		    c->table != NULL ? c->table : "");
-		return -1;
-	}
-	if (c->pk == NULL || c->pk[0] == '\0' ||
-	    strlen(c->pk) > STORE_MAX_PK) {
-		store_seterr(why, whylen, "bad primary key for %s", t->name);
-		return -1;
-	}
-	if (c->op != LABSYNC__OP__OP_UPSERT && c->op != LABSYNC__OP__OP_DELETE) {
-		store_seterr(why, whylen, "unknown operation %d", (int)c->op);
-		return -1;
-	}
-	if (c->op == LABSYNC__OP__OP_DELETE && c->n_columns != 0) {
-		store_seterr(why, whylen, "delete with columns");
-		return -1;
-	}
-	for (size_t j = 0; j < c->n_columns; j++) {
-		const Labsync__Column *col = c->columns[j];
-		int i;
-
-		if (col->name == NULL ||
-		    (i = store_column_find(t, col->name)) < 0) {
-			store_seterr(why, whylen, "unknown column %s.%.64s",
-			    t->name, col->name != NULL ? col->name : "");
-			return -1;
-		}
-		if (seen & (1ULL << i)) {
-			store_seterr(why, whylen, "column %s.%s twice",
-			    t->name, col->name);
-			return -1;
-		}
-		seen |= 1ULL << i;
-		if (col->value == NULL ||
-		    !store_value_fits(t->cols[i].aff, col->value)) {
-			store_seterr(why, whylen, "wrong type for %s.%s "
-			    "(%s)", t->name, col->name,
-			    store_affinity_name(t->cols[i].aff));
-			return -1;
-		}
-	}
-	return 0;
-}
-
-int
-store_apply(struct store *s, Labsync__Change *const *changes, size_t n,
-    int allow_own, struct store_apply_stats *st)
-{
-	size_t		 mark = s->noutbox;
-	uint64_t	 limit;
-	int		 stamped;
-
-	memset(st, 0, sizeof(*st));
-	if (store_begin(s) == -1)
-		return -1;
-	/* local writes not stamped yet are older than anything we apply */
-	if (!s->observer && !s->hold_stamp &&
-	    store_stamp_locked(s, 1 << 30, &stamped) == -1)
-		goto fail;
-	sqlite3_bind_int(s->st_applying, 1, 1);
-	if (store_step_done(s, s->st_applying) == -1)
-		goto fail;
-	limit = clock_physical_ms(s->clock) + s->max_skew_ms;
-	for (size_t i = 0; i < n; i++) {
-		Labsync__Change *c = changes[i];
-		struct origin *o;
-		struct table *t = store_table_find(s, c->table);
-
-		if (t == NULL)
-			goto fail;	/* validated: cannot happen */
-		if (!allow_own && strcmp(c->origin, s->node_id) == 0)
-			goto fail;
-		if ((o = store_origin_get(s, c->origin)) == NULL)
-			goto fail;
-		if (c->seq <= o->seq) {
-			st->duplicates++;
-			continue;
-		}
-		if (c->seq > o->seq + 1) {
-			st->gaps++;
-			continue;
-		}
-		if (s->max_skew_ms > 0 && CLOCK_MS(c->hlc) > limit) {
-			st->held++;
-			continue;
-		}
-		clock_absorb(s->clock, c->hlc);
-		if (store_merge(s, t, o, c) == -1 ||
-		    store_log_append(s, o, c) == -1)
-			goto fail;
-		o->seq = c->seq;
-		st->applied++;
-		if (o == s->self)
-			st->own++;
-	}
-	sqlite3_bind_int(s->st_applying, 1, 0);
-	if (store_step_done(s, s->st_applying) == -1 || store_commit(s) == -1)
-		goto fail;
-	return 0;
-fail:
-	log_warnx("apply failed: %s", sqlite3_errmsg(s->db));
-	store_rollback(s, mark);
-	memset(st, 0, sizeof(*st));
-	return -1;
 }
 
 /* --- vectors and the log ----------------------------------------------- */

@@ -1,0 +1,113 @@
+/*
+ * store_private.h: what store.c and store_merge.c share: the store's
+ * state and the helpers both use. Nothing else includes it.
+ */
+#ifndef LABSYNC_STORE_PRIVATE_H
+#define LABSYNC_STORE_PRIVATE_H
+
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+#define ORIGIN_SHIFT	40	/* log key = origin id << 40 | seq */
+#define MASK_CACHE	8	/* upsert statements cached per table */
+
+enum affinity { AFF_INTEGER, AFF_REAL, AFF_TEXT, AFF_BLOB, AFF_NUMERIC };
+
+struct column {
+	char		*name;
+	enum affinity	 aff;
+	char		*decl;
+};
+
+struct upsert_stmt {
+	uint64_t	 mask;
+	sqlite3_stmt	*stmt;
+};
+
+struct table {
+	char		*name;
+	char		*pk;		/* its one TEXT primary key column */
+	struct column	*cols;		/* non-key columns, table order */
+	int		 ncols;
+	sqlite3_stmt	*select_row;	/* stamping reads current values */
+	sqlite3_stmt	*delete_row;
+	struct upsert_stmt upserts[MASK_CACHE];
+	int		 nupserts;
+	int		 next_evict;
+};
+
+struct origin {
+	int64_t		 id;
+	char		*name;
+	uint64_t	 seq;		/* highest contiguous held */
+	uint64_t	 committed;	/* seq as last committed */
+};
+
+struct col_clock {
+	uint64_t	 hlc;
+	int64_t		 origin;
+};
+
+/* Merge metadata of one row, as in labsync_row. */
+struct row_meta {
+	int		 exists;
+	struct col_clock r;		/* newest upsert */
+	struct col_clock d;		/* newest delete */
+	struct col_clock cols[STORE_MAX_COLUMNS];
+};
+
+struct outbuf {
+	uint8_t		*data;
+	size_t		 len;
+	int64_t		 origin;	/* id; the name is looked up on drain */
+};
+
+struct store {
+	sqlite3		*db;
+	struct clock	*clock;
+	char		*node_id;
+	int		 observer;
+	int		 hold_stamp;	/* recovering: own seqs must wait */
+	enum store_mode	 mode;
+	uint64_t	 max_skew_ms;
+	struct table	*tables;
+	size_t		 ntables;
+	struct origin	*origins;
+	size_t		 norigins;
+	struct origin	*self;
+	int64_t		 data_version;
+
+	struct outbuf	*outbox;
+	size_t		 noutbox, outbox_cap;
+
+	sqlite3_stmt	*st_meta_get, *st_meta_put;
+	sqlite3_stmt	*st_row_get, *st_row_put;
+	sqlite3_stmt	*st_log_put, *st_log_range;
+	sqlite3_stmt	*st_origin_new, *st_origin_seq;
+	sqlite3_stmt	*st_pending, *st_pending_del;
+	sqlite3_stmt	*st_applying;
+};
+
+/* store.c */
+void		 store_seterr(char *err, size_t errlen, const char *fmt, ...)
+		    __attribute__((format(printf, 3, 4)));
+int		 store_exec(struct store *, const char *);
+int		 store_prepare(struct store *, sqlite3_stmt **, const char *);
+int		 store_step_done(struct store *, sqlite3_stmt *);
+struct table	*store_table_find(struct store *, const char *);
+int		 store_column_find(const struct table *, const char *);
+struct origin	*store_origin_get(struct store *, const char *);
+struct origin	*store_origin_byid(struct store *, int64_t);
+struct origin	*store_origin_find(struct store *, const char *);
+int		 store_clock_cmp(struct store *, uint64_t, int64_t, uint64_t,
+		    int64_t);
+int		 store_begin(struct store *);
+int		 store_commit(struct store *);
+void		 store_rollback(struct store *, size_t outbox_mark);
+int		 store_outbox_add(struct store *, int64_t origin,
+		    const uint8_t *, size_t);
+
+#endif
