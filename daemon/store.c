@@ -36,10 +36,17 @@ static const char store_ddl[] =
     "  tbl TEXT NOT NULL, pk TEXT NOT NULL,"
     "  r_hlc INTEGER NOT NULL, r_origin INTEGER NOT NULL,"
     "  d_hlc INTEGER NOT NULL, d_origin INTEGER NOT NULL,"
-    "  clocks BLOB, PRIMARY KEY (tbl, pk));"
+    "  clocks BLOB, PRIMARY KEY (tbl, pk)) WITHOUT ROWID;"
+    /* v0..v62: the written row's values, so stamping need not read the
+       row again; untyped, so they keep their exact type */
     "CREATE TABLE IF NOT EXISTS labsync_pending("
     "  id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk TEXT NOT NULL,"
-    "  op INTEGER NOT NULL, mask INTEGER NOT NULL);";
+    "  op INTEGER NOT NULL, mask INTEGER NOT NULL,"
+    "  v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14,"
+    "  v15, v16, v17, v18, v19, v20, v21, v22, v23, v24, v25, v26, v27,"
+    "  v28, v29, v30, v31, v32, v33, v34, v35, v36, v37, v38, v39, v40,"
+    "  v41, v42, v43, v44, v45, v46, v47, v48, v49, v50, v51, v52, v53,"
+    "  v54, v55, v56, v57, v58, v59, v60, v61, v62);";
 
 /*
  * store_upgrades[N] turns format N into N + 1 (run in order, in one
@@ -150,7 +157,6 @@ store_table_clear(struct table *t)
 	free(t->cols);
 	free(t->name);
 	free(t->pk);
-	sqlite3_finalize(t->select_row);
 	sqlite3_finalize(t->delete_row);
 	for (int i = 0; i < t->nupserts; i++)
 		sqlite3_finalize(t->upserts[i].stmt);
@@ -162,7 +168,7 @@ store_table_load(struct store *s, struct table *t, const char *name,
     char *err, size_t errlen)
 {
 	sqlite3_stmt	*st = NULL;
-	char		*sql = NULL, *tmp;
+	char		*sql = NULL;
 	int		 npk = 0, ret = -1, rc;
 
 	t->name = strdup(name);
@@ -221,19 +227,6 @@ store_table_load(struct store *s, struct table *t, const char *name,
 		    "TEXT primary key, it has %d", name, npk);
 		goto done;
 	}
-	sql = sqlite3_mprintf("SELECT 1");
-	for (int i = 0; i < t->ncols; i++) {
-		tmp = sqlite3_mprintf("%s, \"%w\"", sql, t->cols[i].name);
-		sqlite3_free(sql);
-		sql = tmp;
-	}
-	tmp = sqlite3_mprintf("%s FROM \"%w\" WHERE \"%w\" = ?", sql,
-	    name, t->pk);
-	sqlite3_free(sql);
-	sql = tmp;
-	if (store_prepare(s, &t->select_row, sql) == -1)
-		goto done;
-	sqlite3_free(sql);
 	sql = sqlite3_mprintf("DELETE FROM \"%w\" WHERE \"%w\" = ?",
 	    name, t->pk);
 	if (store_prepare(s, &t->delete_row, sql) == -1)
@@ -275,6 +268,7 @@ static int
 store_triggers(struct store *s, struct table *t)
 {
 	char		*sql = NULL, *guard = NULL, *mask = NULL, *tmp;
+	char		*vcols, *vals;
 	uint64_t	 all = t->ncols == 64 ? ~0ULL : (1ULL << t->ncols) - 1;
 	int		 ret = -1;
 
@@ -290,11 +284,19 @@ store_triggers(struct store *s, struct table *t)
 	    "non-empty text') WHERE typeof(NEW.\"%w\") <> 'text' OR "
 	    "NEW.\"%w\" = '';", t->name, t->pk, t->pk, t->pk);
 	mask = sqlite3_mprintf("0");
+	vcols = sqlite3_mprintf("");
+	vals = sqlite3_mprintf("");
 	for (int i = 0; i < t->ncols; i++) {
 		tmp = sqlite3_mprintf("%s | ((OLD.\"%w\" IS NOT NEW.\"%w\") "
 		    "<< %d)", mask, t->cols[i].name, t->cols[i].name, i);
 		sqlite3_free(mask);
 		mask = tmp;
+		tmp = sqlite3_mprintf("%s, v%d", vcols, i);
+		sqlite3_free(vcols);
+		vcols = tmp;
+		tmp = sqlite3_mprintf("%s, NEW.\"%w\"", vals, t->cols[i].name);
+		sqlite3_free(vals);
+		vals = tmp;
 	}
 	sql = sqlite3_mprintf(
 	    "DROP TRIGGER IF EXISTS \"labsync_%w_ins\";"
@@ -303,19 +305,21 @@ store_triggers(struct store *s, struct table *t)
 	    "DROP TRIGGER IF EXISTS \"labsync_%w_del\";"
 	    "CREATE TRIGGER \"labsync_%w_ins\" AFTER INSERT ON \"%w\""
 	    " WHEN (SELECT applying FROM labsync_state) = 0 BEGIN %s"
-	    " INSERT INTO labsync_pending(tbl, pk, op, mask)"
-	    " VALUES (%Q, NEW.\"%w\", 0, %lld); END;"
+	    " INSERT INTO labsync_pending(tbl, pk, op, mask%s)"
+	    " VALUES (%Q, NEW.\"%w\", 0, %lld%s); END;"
 	    "CREATE TRIGGER \"labsync_%w_upd\" AFTER UPDATE ON \"%w\""
 	    " WHEN (SELECT applying FROM labsync_state) = 0"
 	    " AND OLD.\"%w\" IS NEW.\"%w\" BEGIN %s"
-	    " INSERT INTO labsync_pending(tbl, pk, op, mask)"
-	    " SELECT %Q, NEW.\"%w\", 0, m FROM (SELECT %s AS m) WHERE m <> 0;"
-	    " END;"
+	    " INSERT INTO labsync_pending(tbl, pk, op, mask%s)"
+	    " SELECT %Q, NEW.\"%w\", 0, m%s FROM (SELECT %s AS m)"
+	    " WHERE m <> 0; END;"
 	    "CREATE TRIGGER \"labsync_%w_rekey\" AFTER UPDATE ON \"%w\""
 	    " WHEN (SELECT applying FROM labsync_state) = 0"
 	    " AND OLD.\"%w\" IS NOT NEW.\"%w\" BEGIN %s"
 	    " INSERT INTO labsync_pending(tbl, pk, op, mask)"
-	    " VALUES (%Q, OLD.\"%w\", 1, 0), (%Q, NEW.\"%w\", 0, %lld); END;"
+	    " VALUES (%Q, OLD.\"%w\", 1, 0);"
+	    " INSERT INTO labsync_pending(tbl, pk, op, mask%s)"
+	    " VALUES (%Q, NEW.\"%w\", 0, %lld%s); END;"
 	    "CREATE TRIGGER \"labsync_%w_del\" AFTER DELETE ON \"%w\""
 	    " WHEN (SELECT applying FROM labsync_state) = 0 BEGIN"
 	    " SELECT CASE (SELECT writable FROM labsync_state)"
@@ -327,15 +331,19 @@ store_triggers(struct store *s, struct table *t)
 	    " INSERT INTO labsync_pending(tbl, pk, op, mask)"
 	    " VALUES (%Q, OLD.\"%w\", 1, 0); END;",
 	    t->name, t->name, t->name, t->name,
-	    t->name, t->name, guard, t->name, t->pk, (long long)all,
-	    t->name, t->name, t->pk, t->pk, guard, t->name, t->pk, mask,
-	    t->name, t->name, t->pk, t->pk, guard, t->name, t->pk, t->name,
-	    t->pk, (long long)all,
+	    t->name, t->name, guard, vcols, t->name, t->pk, (long long)all,
+	    vals,
+	    t->name, t->name, t->pk, t->pk, guard, vcols, t->name, t->pk, vals,
+	    mask,
+	    t->name, t->name, t->pk, t->pk, guard, t->name, t->pk, vcols,
+	    t->name, t->pk, (long long)all, vals,
 	    t->name, t->name, t->name, t->pk);
 	ret = store_exec(s, sql);
 	sqlite3_free(sql);
 	sqlite3_free(guard);
 	sqlite3_free(mask);
+	sqlite3_free(vcols);
+	sqlite3_free(vals);
 	return ret;
 }
 
@@ -497,8 +505,17 @@ store_prepare_all(struct store *s)
 	    store_prepare(s, &s->st_origin_seq,
 	    "UPDATE labsync_origin SET seq = ? WHERE id = ?") == -1 ||
 	    store_prepare(s, &s->st_pending,
-	    "SELECT id, tbl, pk, op, mask FROM labsync_pending ORDER BY id "
-	    "LIMIT ?") == -1 ||
+	    "SELECT * FROM labsync_pending ORDER BY id LIMIT ?") == -1 ||
+	    store_prepare(s, &s->st_row_touch,
+	    "INSERT INTO labsync_row(tbl, pk, r_hlc, r_origin, d_hlc, "
+	    "d_origin, clocks) VALUES (?1, ?2, ?3, ?4, 0, 0, NULL) "
+	    "ON CONFLICT(tbl, pk) DO UPDATE SET r_hlc = ?3, r_origin = ?4, "
+	    "clocks = NULL") == -1 ||
+	    store_prepare(s, &s->st_row_tomb,
+	    "INSERT INTO labsync_row(tbl, pk, r_hlc, r_origin, d_hlc, "
+	    "d_origin, clocks) VALUES (?1, ?2, 0, 0, ?3, ?4, NULL) "
+	    "ON CONFLICT(tbl, pk) DO UPDATE SET d_hlc = ?3, d_origin = ?4") ==
+	    -1 ||
 	    store_prepare(s, &s->st_pending_del,
 	    "DELETE FROM labsync_pending WHERE id <= ?") == -1 ||
 	    store_prepare(s, &s->st_applying,
@@ -560,7 +577,9 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 		*opt->refused = 0;
 	s->max_skew_ms = opt->max_clock_skew_ms;
 
-	flags = SQLITE_OPEN_READWRITE | (setup ? SQLITE_OPEN_CREATE : 0);
+	/* one thread per connection: no need for SQLite's mutexes */
+	flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+	    (setup ? SQLITE_OPEN_CREATE : 0);
 	if (sqlite3_open_v2(opt->path, &s->db, flags, NULL) != SQLITE_OK) {
 		store_seterr(err, errlen, "database %s: %s", opt->path,
 		    s->db != NULL ? sqlite3_errmsg(s->db) : "out of memory");
@@ -698,6 +717,8 @@ store_free(struct store *s)
 	sqlite3_finalize(s->st_origin_new);
 	sqlite3_finalize(s->st_origin_seq);
 	sqlite3_finalize(s->st_pending);
+	sqlite3_finalize(s->st_row_touch);
+	sqlite3_finalize(s->st_row_tomb);
 	sqlite3_finalize(s->st_pending_del);
 	sqlite3_finalize(s->st_applying);
 	if (s->db != NULL && sqlite3_get_autocommit(s->db) == 0)

@@ -313,68 +313,85 @@ store_value_from_column(sqlite3_stmt *st, int col, Labsync__Value *v)
 	return v;
 }
 
-/* Turn one pending entry into a change of ours; 1 if one was made. */
+/* Column of labsync_pending holding value i of the written row. */
+#define PENDING_V0	5
+
+/* Write merge metadata for a local change without reading it first. */
 static int
-store_stamp_one(struct store *s, struct table *t, const char *pk, int op,
-    uint64_t mask)
+store_row_mark(struct store *s, sqlite3_stmt *st, const struct table *t,
+    const char *pk, uint64_t hlc)
+{
+	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, pk, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (int64_t)hlc);
+	sqlite3_bind_int64(st, 4, s->self->id);
+	return store_step_done(s, st);
+}
+
+/*
+ * Turn the pending entry st points at into a change of ours. A local
+ * write is newer than anything the node has seen, so it wins every
+ * column it wrote: only a partial update needs the row's clocks read.
+ */
+static int
+store_stamp_one(struct store *s, struct table *t, sqlite3_stmt *st)
 {
 	Labsync__Change	 c = LABSYNC__CHANGE__INIT;
 	Labsync__Column	 cols[STORE_MAX_COLUMNS], *colp[STORE_MAX_COLUMNS];
 	Labsync__Value	 vals[STORE_MAX_COLUMNS];
 	struct row_meta	 m;
 	struct col_clock now;
-	int		 rc, ret = -1;
+	const char	*pk = (const char *)sqlite3_column_text(st, 2);
+	uint64_t	 all, mask = (uint64_t)sqlite3_column_int64(st, 4);
+	int		 op = sqlite3_column_int(st, 3);
 
+	all = t->ncols == 64 ? ~0ULL : (1ULL << t->ncols) - 1;
+	mask &= all;
 	c.origin = s->node_id;
 	c.table = t->name;
 	c.pk = UNCONST(pk);
-	if (store_row_load(s, t, pk, &m) == -1)
-		return -1;
-	if (op == 1) {
-		c.op = LABSYNC__OP__OP_DELETE;
-		c.hlc = clock_now(s->clock);
-		now = (struct col_clock){ c.hlc, s->self->id };
-		m.d = now;
-	} else {
-		sqlite3_bind_text(t->select_row, 1, pk, -1, SQLITE_STATIC);
-		rc = sqlite3_step(t->select_row);
-		if (rc != SQLITE_ROW || mask == 0) {
-			/* gone again: the delete that follows is what counts */
-			sqlite3_reset(t->select_row);
-			return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
-		}
-		c.op = LABSYNC__OP__OP_UPSERT;
-		c.hlc = clock_now(s->clock);
-		now = (struct col_clock){ c.hlc, s->self->id };
-		if (!m.exists)
-			for (int i = 0; i < t->ncols; i++)
-				m.cols[i] = (struct col_clock){ 0, 0 };
+	c.op = op == 1 ? LABSYNC__OP__OP_DELETE : LABSYNC__OP__OP_UPSERT;
+	if (op != 1 && mask == 0)
+		return 0;
+	c.hlc = clock_now(s->clock);
+	c.seq = s->self->seq + 1;
+	now = (struct col_clock){ c.hlc, s->self->id };
+	if (op != 1) {
 		c.columns = colp;
-		/* select_row lists the columns in table order after a 1 */
 		for (int i = 0; i < t->ncols; i++) {
 			if (!(mask & (1ULL << i)))
 				continue;
 			labsync__column__init(&cols[c.n_columns]);
 			cols[c.n_columns].name = t->cols[i].name;
-			cols[c.n_columns].value =
-			    store_value_from_column(t->select_row, i + 1,
-			    &vals[i]);
+			cols[c.n_columns].value = store_value_from_column(st,
+			    PENDING_V0 + i, &vals[i]);
 			colp[c.n_columns] = &cols[c.n_columns];
 			c.n_columns++;
-			m.cols[i] = now;
 		}
-		m.r = now;
 	}
-	c.seq = s->self->seq + 1;
-	if (store_log_append(s, s->self, &c) == -1 ||
-	    store_row_save(s, t, pk, &m) == -1)
-		goto done;
+	if (store_log_append(s, s->self, &c) == -1)
+		return -1;
+	if (op == 1) {
+		if (store_row_mark(s, s->st_row_tomb, t, pk, c.hlc) == -1)
+			return -1;
+	} else if (mask == all) {
+		if (store_row_mark(s, s->st_row_touch, t, pk, c.hlc) == -1)
+			return -1;
+	} else {
+		if (store_row_load(s, t, pk, &m) == -1)
+			return -1;
+		if (!m.exists)
+			for (int i = 0; i < t->ncols; i++)
+				m.cols[i] = (struct col_clock){ 0, 0 };
+		for (int i = 0; i < t->ncols; i++)
+			if (mask & (1ULL << i))
+				m.cols[i] = now;
+		m.r = now;
+		if (store_row_save(s, t, pk, &m) == -1)
+			return -1;
+	}
 	s->self->seq++;
-	ret = 1;
-done:
-	if (op != 1)
-		sqlite3_reset(t->select_row);
-	return ret;
+	return 1;
 }
 
 /* Stamp pending entries inside an open transaction. */
@@ -389,8 +406,6 @@ store_stamp_locked(struct store *s, int max, int *n)
 	while ((rc = sqlite3_step(s->st_pending)) == SQLITE_ROW) {
 		const char *tbl = (const char *)
 		    sqlite3_column_text(s->st_pending, 1);
-		const char *pk = (const char *)
-		    sqlite3_column_text(s->st_pending, 2);
 		struct table *t = store_table_find(s, tbl);
 
 		last = sqlite3_column_int64(s->st_pending, 0);
@@ -399,9 +414,7 @@ store_stamp_locked(struct store *s, int max, int *n)
 			    "synced: dropped", tbl);
 			continue;
 		}
-		made = store_stamp_one(s, t, pk,
-		    sqlite3_column_int(s->st_pending, 3),
-		    (uint64_t)sqlite3_column_int64(s->st_pending, 4));
+		made = store_stamp_one(s, t, s->st_pending);
 		if (made == -1) {
 			sqlite3_reset(s->st_pending);
 			return -1;

@@ -32,7 +32,6 @@ struct table {
 	char		*pk;		/* its one TEXT primary key column */
 	struct column	*cols;		/* non-key columns, table order */
 	int		 ncols;
-	sqlite3_stmt	*select_row;	/* stamping reads current values */
 	sqlite3_stmt	*delete_row;
 	struct upsert_stmt upserts[MASK_CACHE];
 	int		 nupserts;
@@ -85,6 +84,8 @@ struct store {
 
 	sqlite3_stmt	*st_meta_get, *st_meta_put;
 	sqlite3_stmt	*st_row_get, *st_row_put;
+	sqlite3_stmt	*st_row_touch;	/* a local write of every column */
+	sqlite3_stmt	*st_row_tomb;	/* a local delete */
 	sqlite3_stmt	*st_log_put, *st_log_range;
 	sqlite3_stmt	*st_origin_new, *st_origin_seq;
 	sqlite3_stmt	*st_pending, *st_pending_del;
