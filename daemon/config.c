@@ -1185,7 +1185,7 @@ config_load(const char *path, char **errors)
 	cfg->heartbeat_timeout_ms = 5 * 1000;
 	cfg->anti_entropy_interval_ms = 30 * 1000;
 	cfg->max_message_size = 4 * 1024 * 1024;
-	cfg->batch_changes = 1000;
+	cfg->batch_changes = 10000;
 	cfg->cache_size_mib = 64;
 
 	if ((p.f = fopen(path, "r")) == NULL) {

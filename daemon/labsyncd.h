@@ -112,16 +112,19 @@ struct labsyncd {
 /* Changes accepted from one or more messages, waiting to be applied. */
 struct sync_changes {
 	Labsync__Change	**v;
+	ProtobufCBinaryData *raw;	/* as received; data NULL: unknown */
 	size_t		  n, cap;
 };
 
 /* sync.c: the engine shared by every session. */
 int	sync_accept(struct labsyncd *, const char *peer,
-	    Labsync__ChangeBatch *, int from_catchup, struct sync_changes *);
+	    Labsync__ChangeBatch *, const ProtobufCBinaryData *raw,
+	    int from_catchup, struct sync_changes *);
 int	sync_commit(struct labsyncd *, const char *peer, struct sync_changes *,
 	    int from_catchup, int *gaps);
 int	sync_apply(struct labsyncd *, const char *peer,
-	    Labsync__ChangeBatch *, int from_catchup, int *gaps);
+	    Labsync__ChangeBatch *, const ProtobufCBinaryData *raw,
+	    int from_catchup, int *gaps);
 void	sync_publish(struct labsyncd *);
 void	sync_heartbeat(struct labsyncd *);
 void	sync_stamp(struct labsyncd *);

@@ -160,6 +160,7 @@ peer_free(struct peer *p)
 	wire_arena_free(p->live_arena);
 	wire_arena_free(p->sync_arena);
 	free(p->live.v);
+	free(p->live.raw);
 	free(p->conf.publish);
 	free(p->conf.sync);
 	free(p);
@@ -399,6 +400,7 @@ peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 	struct peer		*p = arg;
 	Labsync__Envelope	*e;
 	zmq_msg_t		*body = &frames[n - 1];
+	ProtobufCBinaryData	*raw;
 	char			 why[256];
 
 	(void)b;
@@ -414,8 +416,8 @@ peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 		peer_heard(p, NULL);
 		return;
 	}
-	e = wire_unpack(zmq_msg_data(body), zmq_msg_size(body), p->live_arena,
-	    why, sizeof(why));
+	e = wire_unpack_raw(zmq_msg_data(body), zmq_msg_size(body),
+	    p->live_arena, &raw, why, sizeof(why));
 	if (e == NULL) {
 		sync_reject(p->env, p->conf.name, why);
 		return;
@@ -433,7 +435,7 @@ peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 			    "observer");
 			break;
 		}
-		sync_accept(p->env, p->conf.name, e->batch, 0, &p->live);
+		sync_accept(p->env, p->conf.name, e->batch, raw, 0, &p->live);
 		if (p->live.n >= PEER_LIVE_MAX)
 			peer_live_flush(p);
 		break;
@@ -449,6 +451,7 @@ peer_dealer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 {
 	struct peer		*p = arg;
 	Labsync__Envelope	*e;
+	ProtobufCBinaryData	*raw;
 	char			 why[256];
 	int			 gaps = 0;
 
@@ -457,8 +460,8 @@ peer_dealer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 		sync_reject(p->env, p->conf.name, "multi-frame answer");
 		return;
 	}
-	e = wire_unpack(zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]),
-	    p->sync_arena, why, sizeof(why));
+	e = wire_unpack_raw(zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]),
+	    p->sync_arena, &raw, why, sizeof(why));
 	if (e == NULL) {
 		sync_reject(p->env, p->conf.name, why);
 		return;
@@ -484,7 +487,8 @@ peer_dealer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 			    "observer");
 			break;
 		}
-		if (sync_apply(p->env, p->conf.name, e->batch, 1, &gaps) == -1)
+		if (sync_apply(p->env, p->conf.name, e->batch, raw, 1,
+		    &gaps) == -1)
 			break;
 		if (e->batch->more || gaps > 0)
 			peer_request(p);

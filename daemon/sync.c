@@ -280,7 +280,7 @@ sync_observe_latency(struct labsyncd *env, uint64_t us)
  */
 int
 sync_accept(struct labsyncd *env, const char *peer, Labsync__ChangeBatch *batch,
-    int from_catchup, struct sync_changes *out)
+    const ProtobufCBinaryData *raw, int from_catchup, struct sync_changes *out)
 {
 	char		 why[256], msg[512];
 	size_t		 mark = out->n;
@@ -297,10 +297,14 @@ sync_accept(struct labsyncd *env, const char *peer, Labsync__ChangeBatch *batch,
 	if (out->n + batch->n_changes > out->cap) {
 		size_t cap = out->n + batch->n_changes + 1024;
 		Labsync__Change **v = reallocarray(out->v, cap, sizeof(*v));
+		ProtobufCBinaryData *r;
 
 		if (v == NULL)
 			return -1;
 		out->v = v;
+		if ((r = reallocarray(out->raw, cap, sizeof(*r))) == NULL)
+			return -1;
+		out->raw = r;
 		out->cap = cap;
 	}
 	for (size_t i = 0; i < batch->n_changes; i++) {
@@ -327,6 +331,8 @@ sync_accept(struct labsyncd *env, const char *peer, Labsync__ChangeBatch *batch,
 			out->n = mark;
 			return -1;
 		}
+		out->raw[out->n].data = raw != NULL ? raw[i].data : NULL;
+		out->raw[out->n].len = raw != NULL ? raw[i].len : 0;
 		out->v[out->n++] = c;
 		if ((int64_t)CLOCK_MS(c->hlc) - now > env->stats.max_skew_ms)
 			env->stats.max_skew_ms = (int64_t)CLOCK_MS(c->hlc) - now;
@@ -350,7 +356,8 @@ sync_commit(struct labsyncd *env, const char *peer, struct sync_changes *in,
 	*gaps = 0;
 	if (in->n == 0)
 		return 0;
-	if (store_apply(env->store, in->v, in->n, from_catchup, &st) == -1) {
+	if (store_apply_raw(env->store, in->v, in->raw, in->n, from_catchup,
+	    &st) == -1) {
 		sync_reject(env, peer, "could not apply batch (database "
 		    "error)");
 		ret = -1;
@@ -382,15 +389,16 @@ done:
 /* One batch, checked and applied on its own (catch-up answers). */
 int
 sync_apply(struct labsyncd *env, const char *peer, Labsync__ChangeBatch *batch,
-    int from_catchup, int *gaps)
+    const ProtobufCBinaryData *raw, int from_catchup, int *gaps)
 {
-	struct sync_changes	 sc = { NULL, 0, 0 };
+	struct sync_changes	 sc = { NULL, NULL, 0, 0 };
 	int			 ret = -1;
 
 	*gaps = 0;
-	if (sync_accept(env, peer, batch, from_catchup, &sc) == 0)
+	if (sync_accept(env, peer, batch, raw, from_catchup, &sc) == 0)
 		ret = sync_commit(env, peer, &sc, from_catchup, gaps);
 	free(sc.v);
+	free(sc.raw);
 	return ret;
 }
 

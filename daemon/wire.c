@@ -183,6 +183,53 @@ bad:
 	return NULL;
 }
 
+Labsync__Envelope *
+wire_unpack_raw(const uint8_t *buf, size_t len, struct wire_arena *arena,
+    ProtobufCBinaryData **raw, char *why, size_t whylen)
+{
+	ProtobufCAllocator	*al = &arena->allocator;
+	Labsync__PackedEnvelope	*pe;
+	Labsync__Envelope	*e;
+	Labsync__ChangeBatch	*b;
+
+	*raw = NULL;
+	pe = len > 0 ? labsync__packed_envelope__unpack(al, len, buf) : NULL;
+	if (pe == NULL || pe->batch == NULL)
+		return wire_unpack(buf, len, arena, why, whylen);
+	if (pe->version != WIRE_VERSION) {
+		wire_err(why, whylen, "protocol version %u, expected %d",
+		    pe->version, WIRE_VERSION);
+		return NULL;
+	}
+	e = arena_alloc(arena, sizeof(*e));
+	b = arena_alloc(arena, sizeof(*b));
+	if (e == NULL || b == NULL)
+		return NULL;
+	labsync__envelope__init(e);
+	labsync__change_batch__init(b);
+	e->version = pe->version;
+	e->sender = pe->sender;
+	e->body_case = LABSYNC__ENVELOPE__BODY_BATCH;
+	e->batch = b;
+	b->more = pe->batch->more;
+	b->n_changes = pe->batch->n_changes;
+	b->changes = arena_alloc(arena, (b->n_changes + 1) * sizeof(*b->changes));
+	if (b->changes == NULL)
+		return NULL;
+	for (size_t i = 0; i < b->n_changes; i++) {
+		const ProtobufCBinaryData *c = &pe->batch->changes[i];
+
+		if ((b->changes[i] = labsync__change__unpack(al, c->len,
+		    c->data)) == NULL) {
+			wire_err(why, whylen, "change %zu of %zu is not a "
+			    "protobuf Change", i + 1, b->n_changes);
+			return NULL;
+		}
+	}
+	*raw = pe->batch->changes;
+	return e;
+}
+
 void
 wire_free(Labsync__Envelope *e)
 {

@@ -40,6 +40,13 @@ void		 wire_arena_reset(struct wire_arena *);
 Labsync__Envelope *wire_unpack(const uint8_t *, size_t, struct wire_arena *,
 		    char *why, size_t whylen);
 void		 wire_free(Labsync__Envelope *);
+/*
+ * Like wire_unpack into an arena; for a batch, *raw (else NULL) holds each
+ * change's packed bytes as received, so the log stores and relays them
+ * without packing them again.
+ */
+Labsync__Envelope *wire_unpack_raw(const uint8_t *, size_t, struct wire_arena *,
+		    ProtobufCBinaryData **raw, char *why, size_t whylen);
 /* Pack an envelope (version and sender filled in); malloc'd. */
 uint8_t		*wire_pack(Labsync__Envelope *, const char *sender,
 		    size_t *len);

@@ -120,17 +120,20 @@ fuzz_count_cb(void *arg, const char *origin, const uint8_t *data,
 
 /* sync_apply without the daemon around it. */
 static void
-fuzz_batch(Labsync__ChangeBatch *batch, int from_catchup)
+fuzz_batch(Labsync__ChangeBatch *batch, const ProtobufCBinaryData *raw,
+    int from_catchup)
 {
 	struct store_apply_stats  st;
 	Labsync__Change		**keep;
+	ProtobufCBinaryData	 *keepraw;
 	char			  why[256];
 	size_t			  n = 0;
 	uint64_t		  own = store_own_seq(fuzz_store);
 
 	if (batch->n_changes > WIRE_MAX_CHANGES)
 		return;
-	if ((keep = calloc(batch->n_changes + 1, sizeof(*keep))) == NULL)
+	if ((keep = calloc(batch->n_changes + 1, sizeof(*keep))) == NULL ||
+	    (keepraw = calloc(batch->n_changes + 1, sizeof(*keepraw))) == NULL)
 		abort();
 	for (size_t i = 0; i < batch->n_changes; i++) {
 		Labsync__Change *c = batch->changes[i];
@@ -142,16 +145,19 @@ fuzz_batch(Labsync__ChangeBatch *batch, int from_catchup)
 		if (store_validate(fuzz_store, c, from_catchup, why,
 		    sizeof(why)) == -1)
 			goto done;
+		if (raw != NULL)
+			keepraw[n] = raw[i];
 		keep[n++] = c;
 	}
-	if (n > 0 && store_apply(fuzz_store, keep, n, from_catchup,
-	    &st) == -1) {
+	if (n > 0 && store_apply_raw(fuzz_store, keep, keepraw, n,
+	    from_catchup, &st) == -1) {
 		fprintf(stderr, "fuzz_envelope: a validated batch of %zu "
 		    "changes failed to apply\n", n);
 		abort();
 	}
 done:
 	free(keep);
+	free(keepraw);
 }
 
 /* sync_serve and peer_heard: measure the vector, answer it. */
@@ -193,18 +199,26 @@ fuzz_hash(const uint8_t *data, size_t size)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static struct wire_arena *arena;
 	Labsync__Envelope	*e;
+	ProtobufCBinaryData	*raw;
 	struct fuzz_count	 count = { 0, 0 };
 	char			 why[256];
 
 	if (size > FUZZ_MAX_INPUT)
 		return 0;
-	if ((e = wire_unpack(data, size, NULL, why, sizeof(why))) == NULL)
+	if (arena == NULL && (arena = wire_arena_new()) == NULL)
+		abort();
+	/* the daemon's decoder: batches keep each change's bytes */
+	if ((e = wire_unpack_raw(data, size, arena, &raw, why,
+	    sizeof(why))) == NULL) {
+		wire_arena_reset(arena);
 		return 0;
+	}
 	switch (e->body_case) {
 	case LABSYNC__ENVELOPE__BODY_BATCH:
 		/* only catch-up answers set more; the rest is either */
-		fuzz_batch(e->batch, e->batch->more ||
+		fuzz_batch(e->batch, raw, e->batch->more ||
 		    (fuzz_hash(data, size) & 1));
 		break;
 	case LABSYNC__ENVELOPE__BODY_HELLO:
@@ -221,7 +235,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    "%d\n", (int)e->body_case);
 		abort();
 	}
-	wire_free(e);
+	wire_arena_reset(arena);
 	store_outbox_drain(fuzz_store, fuzz_count_cb, &count);
 	if (store_log_count(fuzz_store) > FUZZ_MAX_LOG) {
 		store_free(fuzz_store);

@@ -408,6 +408,76 @@ test_packed_batch_decodes_as_change_batch(void **state)
 	wire_batch_free(&wb);	/* twice is harmless */
 }
 
+/* The daemon's decoder keeps each change's bytes as they were packed,
+   decodes the changes alike, and takes non-batch envelopes as before. */
+static void
+test_unpack_raw_keeps_each_change_bytes(void **state)
+{
+	struct sample		 s;
+	struct wire_batch	 wb;
+	struct wire_arena	*arena = wire_arena_new();
+	Labsync__Envelope	*out, e = LABSYNC__ENVELOPE__INIT;
+	Labsync__Ack		 ack = LABSYNC__ACK__INIT;
+	ProtobufCBinaryData	*raw, packed[SAMPLE_CHANGES];
+	uint8_t			*buf;
+	size_t			 len;
+	char			 why[256] = "";
+
+	(void)state;
+	assert_non_null(arena);
+	sample_init(&s);
+	wire_batch_init(&wb);
+	for (int i = 0; i < SAMPLE_CHANGES; i++) {
+		packed[i].len = labsync__change__get_packed_size(&s.changes[i]);
+		packed[i].data = malloc(packed[i].len);
+		assert_non_null(packed[i].data);
+		labsync__change__pack(&s.changes[i], packed[i].data);
+		assert_int_equal(wire_batch_add(&wb, packed[i].data,
+		    packed[i].len), 0);
+	}
+	buf = wire_batch_pack(&wb, "dortmund", 1, &len);
+	assert_non_null(buf);
+	out = wire_unpack_raw(buf, len, arena, &raw, why, sizeof(why));
+	if (out == NULL)
+		fail_msg("wire_unpack_raw: %s", why);
+	assert_int_equal(out->body_case, LABSYNC__ENVELOPE__BODY_BATCH);
+	assert_string_equal(out->sender, "dortmund");
+	assert_int_equal(out->batch->more, 1);
+	assert_int_equal(out->batch->n_changes, SAMPLE_CHANGES);
+	assert_non_null(raw);
+	for (int i = 0; i < SAMPLE_CHANGES; i++) {
+		assert_int_equal(raw[i].len, packed[i].len);
+		assert_memory_equal(raw[i].data, packed[i].data, packed[i].len);
+		assert_change_equal(out->batch->changes[i], &s.changes[i]);
+	}
+	free(buf);
+	wire_arena_reset(arena);
+
+	/* a truncated batch is refused with a reason */
+	buf = wire_batch_pack(&wb, "dortmund", 0, &len);
+	assert_null(wire_unpack_raw(buf, len - 3, arena, &raw, why,
+	    sizeof(why)));
+	assert_true(why[0] != '\0');
+	free(buf);
+	wire_arena_reset(arena);
+
+	/* not a batch: decoded as usual, no raw bytes */
+	ack.vector = NULL;
+	e.body_case = LABSYNC__ENVELOPE__BODY_ACK;
+	e.ack = &ack;
+	buf = wire_pack(&e, "wuppertal", &len);
+	assert_non_null(buf);
+	out = wire_unpack_raw(buf, len, arena, &raw, why, sizeof(why));
+	assert_non_null(out);
+	assert_int_equal(out->body_case, LABSYNC__ENVELOPE__BODY_ACK);
+	assert_null(raw);
+	free(buf);
+	for (int i = 0; i < SAMPLE_CHANGES; i++)
+		free(packed[i].data);
+	wire_batch_free(&wb);
+	wire_arena_free(arena);
+}
+
 /* wire_unpack must fail and say why. */
 static void
 assert_rejected(const uint8_t *buf, size_t len, const char *what,
@@ -608,6 +678,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_ack_round_trip),
 		cmocka_unit_test(test_heartbeat_round_trip),
 		cmocka_unit_test(test_packed_batch_decodes_as_change_batch),
+		cmocka_unit_test(test_unpack_raw_keeps_each_change_bytes),
 		cmocka_unit_test(test_rejects_empty_buffer),
 		cmocka_unit_test(test_rejects_garbage),
 		cmocka_unit_test(test_rejects_every_truncation),
