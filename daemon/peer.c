@@ -37,6 +37,7 @@ struct peer {
 	uint64_t		 sub_heard_ms;	/* any message on its feed */
 	int			 settled;	/* answered fully once */
 	uint64_t		 lag;		/* changes it has that we lack */
+	uint64_t		 live_ms;	/* last batch on its feed */
 	char			 last_error[160];
 	struct ratelimit	 reject_limit;
 	/* live changes accepted during one burst of messages, applied
@@ -309,6 +310,18 @@ peer_request(struct peer *p)
 	p->sync_sent_ms = clock_system_ms();
 }
 
+/*
+ * Behind the peer, and its live feed is not bringing what we lack: a
+ * heartbeat often overtakes batches still queued, so only a silent feed
+ * (or a gap, see peer_live_flush) calls for catch-up.
+ */
+static int
+peer_lagging(const struct peer *p, uint64_t now)
+{
+	return p->lag > 0 &&
+	    now - p->live_ms > (uint64_t)p->env->conf->heartbeat_interval_ms;
+}
+
 void
 peer_cron(struct peer *p, uint64_t now, int anti_entropy)
 {
@@ -341,7 +354,7 @@ peer_cron(struct peer *p, uint64_t now, int anti_entropy)
 		peer_reopen(p, ZMQ_DEALER);
 		p->syncing = 0;
 	}
-	if (anti_entropy || p->lag > 0)
+	if (anti_entropy || peer_lagging(p, now))
 		peer_request(p);
 }
 
@@ -425,7 +438,7 @@ peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 	switch (e->body_case) {
 	case LABSYNC__ENVELOPE__BODY_HEARTBEAT:
 		peer_heard(p, e->heartbeat->vector);
-		if (p->lag > 0)
+		if (peer_lagging(p, clock_system_ms()))
 			peer_request(p);
 		break;
 	case LABSYNC__ENVELOPE__BODY_BATCH:
@@ -435,6 +448,7 @@ peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 			    "observer");
 			break;
 		}
+		p->live_ms = clock_system_ms();
 		sync_accept(p->env, p->conf.name, e->batch, raw, 0, &p->live);
 		if (p->live.n >= PEER_LIVE_MAX)
 			peer_live_flush(p);
