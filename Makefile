@@ -41,6 +41,11 @@ CTL_OBJS = $(CTL_SRCS:daemon/%.c=$(B)/obj/%.o)
 
 UNIT_TESTS = $(B)/test_clock $(B)/test_wire $(B)/test_merge
 
+# Benchmark helpers (tests/bench/): make bench, make bench-vs-pg; make
+# check builds them for its tiny bench run.
+BENCH_BINS = $(B)/bench_sqlite $(B)/bench_writer $(B)/bench_zmq
+BENCH_ROWS = tests/bench/bench_rows.c tests/bench/bench_rows.h
+
 # The fuzzer: clang with libFuzzer and sanitizers; the core is compiled
 # again for it into $(B)/fuzz-obj, apart from the normal objects.
 FUZZ_CC	?= clang
@@ -65,7 +70,8 @@ DEB_PKGS = build-essential pkg-config libevent-dev libzmq3-dev \
 	   clang libclang-rt-dev mandoc systemd curl prometheus \
 	   python3-zmq python3-protobuf
 
-.PHONY: all check demo clean deps install uninstall unit fuzz fuzz-check
+.PHONY: all check demo clean deps install uninstall unit fuzz fuzz-check \
+	bench bench-bins bench-vs-pg
 
 all: $(B)/labsyncd $(B)/labsyncctl
 
@@ -118,6 +124,37 @@ $(B)/test_%: tests/unit/test_%.c $(CORE_OBJS) tests/unit/*.h
 
 unit: $(UNIT_TESTS)
 
+$(B)/bench_sqlite $(B)/bench_writer: $(B)/bench_%: tests/bench/bench_%.c \
+    $(BENCH_ROWS)
+	@mkdir -p $(B)
+	$(CC) $(ALL_CFLAGS) -o $@ $< tests/bench/bench_rows.c \
+	    $$(pkg-config --libs sqlite3)
+
+$(B)/bench_zmq: tests/bench/bench_zmq.c $(BENCH_ROWS)
+	@mkdir -p $(B)
+	$(CC) $(ALL_CFLAGS) -pthread -o $@ $< tests/bench/bench_rows.c \
+	    $$(pkg-config --libs libzmq)
+
+# Only for bench-vs-pg (libpq-dev, which tests/bench/vs_pg.sh installs).
+$(B)/bench_pgwriter: tests/bench/bench_pgwriter.c $(BENCH_ROWS)
+	@mkdir -p $(B)
+	$(CC) $(ALL_CFLAGS) $$(pkg-config --cflags libpq) -o $@ $< \
+	    tests/bench/bench_rows.c $$(pkg-config --libs libpq)
+
+bench-bins: $(BENCH_BINS)
+
+# Full size (ROWS, CATCHUP_ROWS, LAT_SECS, LAT_RATE, IDLE_SECS, IDS: see
+# tests/bench/bench.sh); figures in tests/bench/RESULTS.md.
+bench: deps
+	$(MAKE) all bench-bins
+	tests/bench/bench.sh
+
+# Side by side with PostgreSQL 15 logical replication (root; installs
+# postgresql-15 and libpq-dev when missing).
+bench-vs-pg: deps
+	$(MAKE) all bench-bins
+	tests/bench/vs_pg.sh
+
 $(B)/fuzz-obj/labsync.pb-c.o: $(PROTO_C)
 	@mkdir -p $(B)/fuzz-obj
 	$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
@@ -162,7 +199,7 @@ fuzz-check: $(B)/fuzz_envelope $(B)/fuzz-corpus.stamp
 	exit $$rc
 
 check: deps
-	$(MAKE) all unit
+	$(MAKE) all unit bench-bins
 	tests/run.sh
 
 demo: deps
