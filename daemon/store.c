@@ -250,9 +250,14 @@ store_table_find(struct store *s, const char *name)
 	return NULL;
 }
 
+/* hint: where the column probably is (changes list columns in table
+   order, so the next one usually follows the last); -1 for none */
 int
-store_column_find(const struct table *t, const char *name)
+store_column_find(const struct table *t, const char *name, int hint)
 {
+	if (hint >= 0 && hint < t->ncols &&
+	    strcmp(t->cols[hint].name, name) == 0)
+		return hint;
 	for (int i = 0; i < t->ncols; i++)
 		if (strcmp(t->cols[i].name, name) == 0)
 			return i;
@@ -491,10 +496,10 @@ store_prepare_all(struct store *s)
 	    "WHERE tbl = ? AND pk = ?") == -1 ||
 	    store_prepare(s, &s->st_row_put,
 	    "INSERT INTO labsync_row(tbl, pk, r_hlc, r_origin, d_hlc, "
-	    "d_origin, clocks) VALUES (?, ?, ?, ?, ?, ?, ?) "
-	    "ON CONFLICT(tbl, pk) DO UPDATE SET r_hlc = excluded.r_hlc, "
-	    "r_origin = excluded.r_origin, d_hlc = excluded.d_hlc, "
-	    "d_origin = excluded.d_origin, clocks = excluded.clocks") == -1 ||
+	    "d_origin, clocks) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)") == -1 ||
+	    store_prepare(s, &s->st_row_upd,
+	    "UPDATE labsync_row SET r_hlc = ?3, r_origin = ?4, d_hlc = ?5, "
+	    "d_origin = ?6, clocks = ?7 WHERE tbl = ?1 AND pk = ?2") == -1 ||
 	    store_prepare(s, &s->st_log_put,
 	    "INSERT INTO labsync_log(key, hlc, body) VALUES (?, ?, ?)") == -1 ||
 	    store_prepare(s, &s->st_log_range,
@@ -712,6 +717,7 @@ store_free(struct store *s)
 	sqlite3_finalize(s->st_meta_put);
 	sqlite3_finalize(s->st_row_get);
 	sqlite3_finalize(s->st_row_put);
+	sqlite3_finalize(s->st_row_upd);
 	sqlite3_finalize(s->st_log_put);
 	sqlite3_finalize(s->st_log_range);
 	sqlite3_finalize(s->st_origin_new);

@@ -65,9 +65,11 @@ static int
 store_row_save(struct store *s, const struct table *t, const char *pk,
     const struct row_meta *m)
 {
-	uint8_t	 b[STORE_MAX_COLUMNS * 12];
-	int	 same = 1;
+	sqlite3_stmt	*st = m->exists ? s->st_row_upd : s->st_row_put;
+	uint8_t		 b[STORE_MAX_COLUMNS * 12];
+	int		 same = 1;
 
+	/* row_load just told whether it exists: no upsert needed */
 	for (int i = 0; i < t->ncols; i++) {
 		uint32_t o = (uint32_t)m->cols[i].origin;
 
@@ -77,18 +79,18 @@ store_row_save(struct store *s, const struct table *t, const char *pk,
 		memcpy(b + i * 12, &m->cols[i].hlc, 8);
 		memcpy(b + i * 12 + 8, &o, 4);
 	}
-	sqlite3_bind_text(s->st_row_put, 1, t->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s->st_row_put, 2, pk, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s->st_row_put, 3, (int64_t)m->r.hlc);
-	sqlite3_bind_int64(s->st_row_put, 4, m->r.origin);
-	sqlite3_bind_int64(s->st_row_put, 5, (int64_t)m->d.hlc);
-	sqlite3_bind_int64(s->st_row_put, 6, m->d.origin);
+	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, pk, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (int64_t)m->r.hlc);
+	sqlite3_bind_int64(st, 4, m->r.origin);
+	sqlite3_bind_int64(st, 5, (int64_t)m->d.hlc);
+	sqlite3_bind_int64(st, 6, m->d.origin);
 	if (same)
-		sqlite3_bind_null(s->st_row_put, 7);
+		sqlite3_bind_null(st, 7);
 	else
-		sqlite3_bind_blob(s->st_row_put, 7, b, t->ncols * 12,
+		sqlite3_bind_blob(st, 7, b, t->ncols * 12,
 		    SQLITE_STATIC);
-	return store_step_done(s, s->st_row_put);
+	return store_step_done(s, st);
 }
 
 /* INSERT ... ON CONFLICT DO UPDATE for the columns in mask, cached. */
@@ -235,13 +237,14 @@ store_merge(struct store *s, struct table *t, struct origin *o,
 	struct row_meta		 m;
 	struct col_clock	 now = { c->hlc, o->id };
 	uint64_t		 mask = 0;
+	int			 hint = -1;
 
 	if (store_row_load(s, t, c->pk, &m) == -1)
 		return -1;
 	if (c->op == LABSYNC__OP__OP_DELETE) {
 		if (store_clock_cmp(s, now.hlc, now.origin, m.d.hlc,
 		    m.d.origin) <= 0)
-			return store_row_save(s, t, c->pk, &m);	/* older */
+			return 0;	/* an older delete: nothing changes */
 		m.d = now;
 		if (store_clock_cmp(s, m.r.hlc, m.r.origin, m.d.hlc,
 		    m.d.origin) < 0) {
@@ -265,14 +268,17 @@ store_merge(struct store *s, struct table *t, struct origin *o,
 	}
 
 	if (store_clock_cmp(s, now.hlc, now.origin, m.d.hlc, m.d.origin) <= 0)
-		return store_row_save(s, t, c->pk, &m);	/* deleted later */
+		return 0;	/* deleted later: nothing changes */
 	if (!m.exists) {
 		for (int i = 0; i < t->ncols; i++)
 			m.cols[i] = (struct col_clock){ 0, 0 };
 	}
 	for (size_t j = 0; j < c->n_columns; j++) {
-		int i = store_column_find(t, c->columns[j]->name);
+		/* validated: every column exists */
+		int i = store_column_find(t, c->columns[j]->name,
+		    j > 0 ? hint + 1 : 0);
 
+		hint = i;
 		if (i < 0 || store_clock_cmp(s, now.hlc, now.origin,
 		    m.cols[i].hlc, m.cols[i].origin) <= 0)
 			continue;
@@ -509,6 +515,7 @@ store_validate(struct store *s, const Labsync__Change *c, int allow_own,
 {
 	struct table	*t;
 	uint64_t	 seen = 0;
+	int		 i = -1;	/* the last column found */
 
 	if (c->origin == NULL || c->origin[0] == '\0' ||
 	    strlen(c->origin) > 32) {
@@ -561,10 +568,9 @@ store_validate(struct store *s, const Labsync__Change *c, int allow_own,
 	}
 	for (size_t j = 0; j < c->n_columns; j++) {
 		const Labsync__Column *col = c->columns[j];
-		int i;
 
 		if (col->name == NULL ||
-		    (i = store_column_find(t, col->name)) < 0) {
+		    (i = store_column_find(t, col->name, i + 1)) < 0) {
 			store_seterr(why, whylen, "unknown column %s.%.64s",
 			    t->name, col->name != NULL ? col->name : "");
 			return -1;

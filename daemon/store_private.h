@@ -83,7 +83,7 @@ struct store {
 	size_t		 noutbox, outbox_cap;
 
 	sqlite3_stmt	*st_meta_get, *st_meta_put;
-	sqlite3_stmt	*st_row_get, *st_row_put;
+	sqlite3_stmt	*st_row_get, *st_row_put, *st_row_upd;
 	sqlite3_stmt	*st_row_touch;	/* a local write of every column */
 	sqlite3_stmt	*st_row_tomb;	/* a local delete */
 	sqlite3_stmt	*st_log_put, *st_log_range;
@@ -99,7 +99,7 @@ int		 store_exec(struct store *, const char *);
 int		 store_prepare(struct store *, sqlite3_stmt **, const char *);
 int		 store_step_done(struct store *, sqlite3_stmt *);
 struct table	*store_table_find(struct store *, const char *);
-int		 store_column_find(const struct table *, const char *);
+int		 store_column_find(const struct table *, const char *, int hint);
 struct origin	*store_origin_get(struct store *, const char *);
 struct origin	*store_origin_byid(struct store *, int64_t);
 struct origin	*store_origin_find(struct store *, const char *);
