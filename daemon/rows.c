@@ -140,6 +140,52 @@ rows_col_find(const struct rows_col *cols, int n, const char *name,
 	return NULL;
 }
 
+/*
+ * INSERT ... ON CONFLICT DO UPDATE of the columns in set, with the key
+ * bound to ?1 and column i's value to be bound to ?(i + 2).
+ */
+static sqlite3_stmt *
+rows_upsert_prepare(sqlite3 *db, const char *table, const char *pkname,
+    const char *pk, const struct rows_col *const *set, int n, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt	*st = NULL;
+	char		*names, *qs, *upd, *sql, *tmp;
+
+	names = sqlite3_mprintf("\"%w\"", pkname);
+	qs = sqlite3_mprintf("?1");
+	upd = sqlite3_mprintf("");
+	for (int i = 0; i < n; i++) {
+		tmp = sqlite3_mprintf("%s, \"%w\"", names, set[i]->name);
+		sqlite3_free(names);
+		names = tmp;
+		tmp = sqlite3_mprintf("%s, ?%d", qs, i + 2);
+		sqlite3_free(qs);
+		qs = tmp;
+		tmp = sqlite3_mprintf("%s%s\"%w\" = excluded.\"%w\"", upd,
+		    i ? ", " : "", set[i]->name, set[i]->name);
+		sqlite3_free(upd);
+		upd = tmp;
+	}
+	if (n == 0)
+		sql = sqlite3_mprintf("INSERT INTO \"%w\"(%s) VALUES (%s) "
+		    "ON CONFLICT DO NOTHING", table, names, qs);
+	else
+		sql = sqlite3_mprintf("INSERT INTO \"%w\"(%s) VALUES (%s) "
+		    "ON CONFLICT(\"%w\") DO UPDATE SET %s", table, names, qs,
+		    pkname, upd);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		rows_err(err, errlen, "%s", sqlite3_errmsg(db));
+		st = NULL;
+	} else
+		sqlite3_bind_text(st, 1, pk, -1, SQLITE_TRANSIENT);
+	sqlite3_free(sql);
+	sqlite3_free(names);
+	sqlite3_free(qs);
+	sqlite3_free(upd);
+	return st;
+}
+
 int
 rows_put(sqlite3 *db, const char *table, const char *pk, char *const *assign,
     int nassign, char *err, size_t errlen)
@@ -147,8 +193,6 @@ rows_put(sqlite3 *db, const char *table, const char *pk, char *const *assign,
 	struct rows_col		*cols = NULL;
 	const struct rows_col	**set = NULL;
 	sqlite3_stmt		*st = NULL;
-	char			*sql = NULL, *names = NULL, *vals = NULL;
-	char			*upd = NULL, *tmp;
 	int			 n, pkidx, ret = 2;
 
 	if ((n = rows_columns(db, table, &cols, &pkidx)) == -1 || pkidx < 0) {
@@ -156,9 +200,6 @@ rows_put(sqlite3 *db, const char *table, const char *pk, char *const *assign,
 		goto done;
 	}
 	set = calloc(nassign + 1, sizeof(*set));
-	names = sqlite3_mprintf("\"%w\"", cols[pkidx].name);
-	vals = sqlite3_mprintf("?1");
-	upd = sqlite3_mprintf("");
 	for (int i = 0; i < nassign; i++) {
 		const char *eq = strchr(assign[i], '=');
 
@@ -179,30 +220,12 @@ rows_put(sqlite3 *db, const char *table, const char *pk, char *const *assign,
 				    set[i]->name);
 				goto done;
 			}
-		tmp = sqlite3_mprintf("%s, \"%w\"", names, set[i]->name);
-		sqlite3_free(names);
-		names = tmp;
-		tmp = sqlite3_mprintf("%s, ?%d", vals, i + 2);
-		sqlite3_free(vals);
-		vals = tmp;
-		tmp = sqlite3_mprintf("%s%s\"%w\" = excluded.\"%w\"", upd,
-		    i ? ", " : "", set[i]->name, set[i]->name);
-		sqlite3_free(upd);
-		upd = tmp;
 	}
-	if (nassign == 0)
-		sql = sqlite3_mprintf("INSERT INTO \"%w\"(%s) VALUES (%s) "
-		    "ON CONFLICT DO NOTHING", table, names, vals);
-	else
-		sql = sqlite3_mprintf("INSERT INTO \"%w\"(%s) VALUES (%s) "
-		    "ON CONFLICT(\"%w\") DO UPDATE SET %s", table, names, vals,
-		    cols[pkidx].name, upd);
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		rows_err(err, errlen, "%s", sqlite3_errmsg(db));
+	if ((st = rows_upsert_prepare(db, table, cols[pkidx].name, pk, set,
+	    nassign, err, errlen)) == NULL) {
 		ret = -1;
 		goto done;
 	}
-	sqlite3_bind_text(st, 1, pk, -1, SQLITE_STATIC);
 	for (int i = 0; i < nassign; i++)
 		if (rows_bind(st, i + 2, set[i], strchr(assign[i], '=') + 1,
 		    err, errlen) == -1)
@@ -215,10 +238,6 @@ rows_put(sqlite3 *db, const char *table, const char *pk, char *const *assign,
 	ret = 0;
 done:
 	sqlite3_finalize(st);
-	sqlite3_free(sql);
-	sqlite3_free(names);
-	sqlite3_free(vals);
-	sqlite3_free(upd);
 	free(set);
 	free(cols);
 	return ret;
@@ -461,8 +480,6 @@ rows_put_json(sqlite3 *db, const char *table, const char *pk, json_t *obj,
 	json_t			**vals = NULL, *v;
 	sqlite3_stmt		*st = NULL;
 	const char		*key;
-	char			*sql = NULL, *names = NULL, *qs = NULL;
-	char			*upd = NULL, *tmp;
 	int			 n, pkidx, nset = 0, ret = 2;
 
 	if (!json_is_object(obj)) {
@@ -476,9 +493,6 @@ rows_put_json(sqlite3 *db, const char *table, const char *pk, json_t *obj,
 	}
 	set = calloc(json_object_size(obj) + 1, sizeof(*set));
 	vals = calloc(json_object_size(obj) + 1, sizeof(*vals));
-	names = sqlite3_mprintf("\"%w\"", cols[pkidx].name);
-	qs = sqlite3_mprintf("?1");
-	upd = sqlite3_mprintf("");
 	json_object_foreach(obj, key, v) {
 		const struct rows_col *c = rows_col_find(cols, n, key,
 		    strlen(key));
@@ -491,30 +505,12 @@ rows_put_json(sqlite3 *db, const char *table, const char *pk, json_t *obj,
 		}
 		set[nset] = c;
 		vals[nset++] = v;
-		tmp = sqlite3_mprintf("%s, \"%w\"", names, c->name);
-		sqlite3_free(names);
-		names = tmp;
-		tmp = sqlite3_mprintf("%s, ?%d", qs, nset + 1);
-		sqlite3_free(qs);
-		qs = tmp;
-		tmp = sqlite3_mprintf("%s%s\"%w\" = excluded.\"%w\"", upd,
-		    nset > 1 ? ", " : "", c->name, c->name);
-		sqlite3_free(upd);
-		upd = tmp;
 	}
-	if (nset == 0)
-		sql = sqlite3_mprintf("INSERT INTO \"%w\"(%s) VALUES (%s) "
-		    "ON CONFLICT DO NOTHING", table, names, qs);
-	else
-		sql = sqlite3_mprintf("INSERT INTO \"%w\"(%s) VALUES (%s) "
-		    "ON CONFLICT(\"%w\") DO UPDATE SET %s", table, names, qs,
-		    cols[pkidx].name, upd);
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		rows_err(err, errlen, "%s", sqlite3_errmsg(db));
+	if ((st = rows_upsert_prepare(db, table, cols[pkidx].name, pk, set,
+	    nset, err, errlen)) == NULL) {
 		ret = -1;
 		goto done;
 	}
-	sqlite3_bind_text(st, 1, pk, -1, SQLITE_STATIC);
 	for (int i = 0; i < nset; i++)
 		if (rows_bind_json(st, i + 2, set[i], vals[i], err,
 		    errlen) == -1)
@@ -529,10 +525,6 @@ rows_put_json(sqlite3 *db, const char *table, const char *pk, json_t *obj,
 	ret = 0;
 done:
 	sqlite3_finalize(st);
-	sqlite3_free(sql);
-	sqlite3_free(names);
-	sqlite3_free(qs);
-	sqlite3_free(upd);
 	free(set);
 	free(vals);
 	free(cols);
