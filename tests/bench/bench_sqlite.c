@@ -1,0 +1,282 @@
+/*
+ * bench_sqlite.c: the SQLite ceilings every labsync figure is divided by,
+ * measured on the same disk and rows in the same run.
+ *
+ *   bench_sqlite [-r runs] [-c cache_mib] [-b batch] [-u rows] SCHEMA DIR
+ *       STYLE N
+ *
+ * tuned:   the daemon's settings (store_open: WAL, synchronous=NORMAL,
+ *          cache_size, temp_store=MEMORY, wal_autocheckpoint=16384) and
+ *          its transaction size (batch rows, default 10,000);
+ * tuned_1k: the same at 1,000 rows per transaction (the bench writers');
+ * default: SQLite's defaults (rollback journal, synchronous=FULL, 2 MiB
+ *          cache) at 1,000 rows per transaction, for reference;
+ * upsert:  INSERT ... ON CONFLICT(id) DO UPDATE of rows that exist (the
+ *          shape of a last-writer-wins apply), tuned, over a table of
+ *          `rows` rows (-u, default N: the size of the catch-up it is the
+ *          ceiling of), each of them upserted once; one run when rows > N.
+ * Rows are made before the clock starts; each run uses a fresh file; a
+ * figure is the median of the runs. Prints "name value unit" lines; on
+ * stderr, the bytes written per row (wchar of /proc/self/io), the figure
+ * to hold labsync's writes per row against.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "bench_rows.h"
+
+#define UPSERT_SQL BENCH_INSERT_SQL " ON CONFLICT(id) DO UPDATE SET " \
+	"location = excluded.location, title = excluded.title, " \
+	"kind = excluded.kind, starts_at = excluded.starts_at, " \
+	"participants = excluded.participants, summary = excluded.summary"
+
+static void
+die(sqlite3 *db, const char *what)
+{
+	fprintf(stderr, "bench_sqlite: %s: %s\n", what,
+	    db != NULL ? sqlite3_errmsg(db) : "out of memory");
+	exit(1);
+}
+
+static void
+exec(sqlite3 *db, const char *sql)
+{
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		die(db, sql);
+}
+
+static char *
+slurp(const char *path)
+{
+	FILE	*f = fopen(path, "r");
+	char	*buf;
+	long	 len;
+
+	if (f == NULL || fseek(f, 0, SEEK_END) == -1 || (len = ftell(f)) < 0 ||
+	    fseek(f, 0, SEEK_SET) == -1 || (buf = malloc(len + 1)) == NULL ||
+	    fread(buf, 1, len, f) != (size_t)len) {
+		perror(path);
+		exit(1);
+	}
+	buf[len] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void
+bind_row(sqlite3_stmt *st, const struct bench_row *r)
+{
+	sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, r->city, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, r->title, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, r->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, r->starts_at, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 6, r->participants);
+	sqlite3_bind_text(st, 7, r->notes, -1, SQLITE_STATIC);
+}
+
+/* Bytes this process has written with write(2) and friends. */
+static double
+wchar(void)
+{
+	FILE		*f = fopen("/proc/self/io", "r");
+	char		 line[128];
+	double		 v = 0;
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "wchar:", 6) == 0)
+			v = atof(line + 6);
+	if (f != NULL)
+		fclose(f);
+	return v;
+}
+
+static double	 last_bytes_per_row;
+
+/* Write rows with sql in transactions of batch rows; rows/s. */
+static double
+load(sqlite3 *db, const char *sql, const struct bench_row *rows, long n,
+    long batch)
+{
+	sqlite3_stmt	*st;
+	uint64_t	 t0;
+	double		 w0 = wchar();
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		die(db, sql);
+	t0 = bench_mono_us();
+	for (long i = 0; i < n; i++) {
+		if (i % batch == 0)
+			exec(db, "BEGIN");
+		bind_row(st, &rows[i]);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			die(db, "insert");
+		sqlite3_reset(st);
+		if (i % batch == batch - 1 || i == n - 1)
+			exec(db, "COMMIT");
+	}
+	t0 = bench_mono_us() - t0;
+	last_bytes_per_row = (wchar() - w0) / n;
+	sqlite3_finalize(st);
+	return n / (t0 / 1e6);
+}
+
+static sqlite3 *
+fresh(const char *dir, const char *schema, int tuned, int cache_mib)
+{
+	char		 path[4096], *sql;
+	sqlite3		*db;
+	const char	*sfx[] = { "", "-wal", "-shm", "-journal" };
+
+	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		snprintf(path, sizeof(path), "%s/ceiling.db%s", dir, sfx[i]);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/ceiling.db", dir);
+	if (sqlite3_open(path, &db) != SQLITE_OK)
+		die(db, path);
+	if (tuned) {
+		sql = sqlite3_mprintf("PRAGMA journal_mode = WAL;"
+		    "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -%d;"
+		    "PRAGMA temp_store = MEMORY;"
+		    "PRAGMA wal_autocheckpoint = 16384;", cache_mib * 1024);
+		exec(db, sql);
+		sqlite3_free(sql);
+	}
+	exec(db, schema);
+	return db;
+}
+
+static void
+finish(sqlite3 *db, const char *dir)
+{
+	char	 path[4096];
+
+	sqlite3_close(db);
+	snprintf(path, sizeof(path), "%s/ceiling.db", dir);
+	unlink(path);
+	strncat(path, "-wal", sizeof(path) - strlen(path) - 1);
+	unlink(path);
+	path[strlen(path) - 4] = '\0';
+	strncat(path, "-shm", sizeof(path) - strlen(path) - 1);
+	unlink(path);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double
+median(double *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct bench_row *rows, *newer;
+	enum bench_ids	 style;
+	double		 ins[16], ups[16], ins1k[16], def[16], bytes = 0;
+	double		 bpr[4] = { 0 };
+	long		 n, u = 0, batch = 10000;
+	int		 ch, runs = 1, cache_mib = 64;
+	char		*schema;
+	const char	*dir, *sn;
+	sqlite3		*db;
+
+	while ((ch = getopt(argc, argv, "b:c:r:u:")) != -1) {
+		switch (ch) {
+		case 'b':
+			batch = atol(optarg);
+			break;
+		case 'c':
+			cache_mib = atoi(optarg);
+			break;
+		case 'r':
+			runs = atoi(optarg);
+			break;
+		case 'u':
+			u = atol(optarg);
+			break;
+		default:
+			goto usage;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 4 || bench_ids_parse(argv[2], &style) == -1 ||
+	    (n = atol(argv[3])) <= 0 || runs < 1 || runs > 16 || batch < 1 ||
+	    cache_mib < 1)
+		goto usage;
+	schema = slurp(argv[0]);
+	dir = argv[1];
+	sn = bench_ids_name(style);
+
+	if (u <= 0)
+		u = n;
+	rows = bench_rows_make(style, 1, u > n ? u : n);
+	newer = bench_rows_make(style, 1, u);
+	for (long i = 0; i < u; i++)
+		bench_row_vary(&newer[i], 1);
+	for (long i = 0; i < n; i++)
+		bytes += bench_row_bytes(&rows[i]);
+	fprintf(stderr, "bench_sqlite: %ld rows of %.0f bytes (%s ids), "
+	    "cache %d MiB, %d run(s), upserts over %ld rows, in %s\n", n,
+	    bytes / n, sn, cache_mib, runs, u, dir);
+	for (int r = 0; r < runs; r++) {
+		db = fresh(dir, schema, 1, cache_mib);
+		ins[r] = load(db, BENCH_INSERT_SQL, rows, n, batch);
+		bpr[0] = last_bytes_per_row;
+		if (u == n) {
+			ups[r] = load(db, UPSERT_SQL, newer, u, batch);
+			bpr[1] = last_bytes_per_row;
+		}
+		finish(db, dir);
+		if (u != n && r == 0) {
+			db = fresh(dir, schema, 1, cache_mib);
+			load(db, BENCH_INSERT_SQL, rows, u, batch);
+			ups[r] = load(db, UPSERT_SQL, newer, u, batch);
+			bpr[1] = last_bytes_per_row;
+			finish(db, dir);
+		} else if (u != n)
+			ups[r] = ups[0];
+		db = fresh(dir, schema, 1, cache_mib);
+		ins1k[r] = load(db, BENCH_INSERT_SQL, rows, n, 1000);
+		bpr[2] = last_bytes_per_row;
+		finish(db, dir);
+		db = fresh(dir, schema, 0, cache_mib);
+		def[r] = load(db, BENCH_INSERT_SQL, rows, n, 1000);
+		bpr[3] = last_bytes_per_row;
+		finish(db, dir);
+		fprintf(stderr, "bench_sqlite: run %d: insert %.0f, upsert %.0f, "
+		    "insert at 1k %.0f, default %.0f rows/s\n", r + 1, ins[r],
+		    ups[r], ins1k[r], def[r]);
+	}
+	fprintf(stderr, "bench_sqlite: bytes written per row: insert %.0f, "
+	    "upsert %.0f, insert at 1k %.0f, default %.0f\n", bpr[0], bpr[1],
+	    bpr[2], bpr[3]);
+	printf("sqlite_insert_tuned_%s %.0f rows/s\n", sn, median(ins, runs));
+	printf("sqlite_upsert_tuned_%s %.0f rows/s\n", sn,
+	    u == n ? median(ups, runs) : ups[0]);
+	printf("sqlite_insert_tuned_1k_%s %.0f rows/s\n", sn,
+	    median(ins1k, runs));
+	printf("sqlite_insert_default_%s %.0f rows/s\n", sn, median(def, runs));
+	free(rows);
+	free(newer);
+	free(schema);
+	return 0;
+usage:
+	fprintf(stderr, "usage: bench_sqlite [-r runs] [-c cache_mib] "
+	    "[-b batch] [-u rows] SCHEMA DIR v4|v7 ROWS\n");
+	return 2;
+}
