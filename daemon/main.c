@@ -77,6 +77,27 @@ main_inotify_cb(evutil_socket_t fd, short what, void *arg)
 		;
 	if (store_changed_elsewhere(env->store))
 		sync_stamp(env);
+	/*
+	 * The WAL is written before the commit is published in the
+	 * wal-index, so this can run too early to see it, and no further
+	 * event comes: look again shortly.
+	 */
+	if (!evtimer_pending(env->ev_recheck, NULL)) {
+		struct timeval later = { 0, 50000 };
+
+		evtimer_add(env->ev_recheck, &later);
+	}
+}
+
+static void
+main_recheck_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct labsyncd	*env = arg;
+
+	(void)fd;
+	(void)what;
+	if (store_changed_elsewhere(env->store))
+		sync_stamp(env);
 }
 
 static void
@@ -120,12 +141,8 @@ main_cron_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	/*
-	 * Always, even with inotify: the WAL is written before the commit
-	 * is published in the wal-index, so the inotify callback can run
-	 * too early to see it, and no further event comes.
-	 */
-	if (store_changed_elsewhere(env->store))
+	/* without inotify, this tick is how other writers are noticed */
+	if (env->inotify_fd == -1 && store_changed_elsewhere(env->store))
 		sync_stamp(env);
 	if (now - env->last_heartbeat_ms >=
 	    (uint64_t)env->conf->heartbeat_interval_ms) {
@@ -335,6 +352,7 @@ main(int argc, char *argv[])
 	int			 ch, check = 0, debug = 0, refused, lockfd;
 	struct timeval		 tick;
 	uint64_t		 watchdog_usec = 0;
+	int64_t			 tick_ms;
 
 	while ((ch = getopt(argc, argv, "c:dnhV")) != -1) {
 		switch (ch) {
@@ -445,6 +463,7 @@ main(int argc, char *argv[])
 	env.started_ms = clock_system_ms();
 
 	env.ev_wake = event_new(env.base, -1, 0, main_wake_cb, &env);
+	env.ev_recheck = evtimer_new(env.base, main_recheck_cb, &env);
 	main_watch_wal(&env);
 	env.ev_sigterm = evsignal_new(env.base, SIGTERM, main_stop_cb, &env);
 	env.ev_sigint = evsignal_new(env.base, SIGINT, main_stop_cb, &env);
@@ -453,9 +472,18 @@ main(int argc, char *argv[])
 	evsignal_add(env.ev_sigint, NULL);
 	evsignal_add(env.ev_sighup, NULL);
 	env.ev_cron = event_new(env.base, -1, EV_PERSIST, main_cron_cb, &env);
-	/* 100 ms: the fallback for other writers when inotify is missing */
-	tick.tv_sec = 0;
-	tick.tv_usec = 100000;
+	/*
+	 * Half a heartbeat interval, at most 500 ms, keeps an idle node
+	 * quiet; without inotify, 100 ms, since the tick then notices other
+	 * writers.
+	 */
+	tick_ms = env.conf->heartbeat_interval_ms / 2;
+	if (tick_ms > 500)
+		tick_ms = 500;
+	if (env.inotify_fd == -1 || tick_ms < 10)
+		tick_ms = env.inotify_fd == -1 ? 100 : 10;
+	tick.tv_sec = tick_ms / 1000;
+	tick.tv_usec = (tick_ms % 1000) * 1000;
 	event_add(env.ev_cron, &tick);
 
 	if (env.phase == PHASE_RUNNING)
@@ -495,6 +523,7 @@ main(int argc, char *argv[])
 	if (env.inotify_fd != -1)
 		close(env.inotify_fd);
 	event_free(env.ev_wake);
+	event_free(env.ev_recheck);
 	if (env.ev_watchdog != NULL)
 		event_free(env.ev_watchdog);
 	event_free(env.ev_cron);
