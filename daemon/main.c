@@ -49,7 +49,12 @@ main_bind(struct labsyncd *env, int type, const char *endpoint)
 {
 	void	*z;
 	int64_t	 maxmsg = (int64_t)env->conf->max_message_size;
-	int	 zero = 0, hwm = 100000;
+	/*
+	 * The live feed may drop (catch-up heals it), so its queue stays
+	 * short: a slow subscriber costs at most this many messages of up
+	 * to half of max_message_size, not unbounded memory.
+	 */
+	int	 zero = 0, hwm = 32;
 
 	if ((z = zmq_socket(env->zctx, type)) == NULL)
 		fatalx("zmq_socket: %s", zmq_strerror(zmq_errno()));
@@ -79,9 +84,11 @@ main_inotify_cb(evutil_socket_t fd, short what, void *arg)
 		sync_stamp(env);
 	/*
 	 * The WAL is written before the commit is published in the
-	 * wal-index, so this can run too early to see it, and no further
-	 * event comes: look again shortly.
+	 * wal-index (and a writer may fsync in between), so this can run
+	 * too early to see it, and no further event comes: look again
+	 * after 50 ms, then at doubling intervals up to 1.6 s.
 	 */
+	env->recheck_ms = 50;
 	if (!evtimer_pending(env->ev_recheck, NULL)) {
 		struct timeval later = { 0, 50000 };
 
@@ -93,11 +100,19 @@ static void
 main_recheck_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct labsyncd	*env = arg;
+	struct timeval	 later;
 
 	(void)fd;
 	(void)what;
-	if (store_changed_elsewhere(env->store))
+	if (store_changed_elsewhere(env->store)) {
 		sync_stamp(env);
+		return;
+	}
+	if ((env->recheck_ms *= 2) > 1600)
+		return;
+	later.tv_sec = env->recheck_ms / 1000;
+	later.tv_usec = (env->recheck_ms % 1000) * 1000;
+	evtimer_add(env->ev_recheck, &later);
 }
 
 static void
@@ -141,8 +156,9 @@ main_cron_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	/* without inotify, this tick is how other writers are noticed */
-	if (env->inotify_fd == -1 && store_changed_elsewhere(env->store))
+	/* without inotify this is how other writers are noticed; with it,
+	   a last safety net */
+	if (store_changed_elsewhere(env->store))
 		sync_stamp(env);
 	if (now - env->last_heartbeat_ms >=
 	    (uint64_t)env->conf->heartbeat_interval_ms) {

@@ -47,7 +47,7 @@ struct peer {
 	struct wire_arena	*sync_arena;	/* catch-up answers */
 };
 
-#define PEER_LIVE_MAX	20000	/* changes per transaction, at most */
+#define PEER_LIVE_MAX	10000	/* changes per transaction, at most */
 
 static void	peer_sub_cb(struct bus *, zmq_msg_t *, int, void *);
 static void	peer_sub_flush_cb(struct bus *, void *);
@@ -92,8 +92,12 @@ peer_socket(struct peer *p, int type, const char *endpoint)
 	zmq_setsockopt(z, ZMQ_LINGER, &zero, sizeof(zero));
 	zmq_setsockopt(z, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
 	zmq_setsockopt(z, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
-	if (type == ZMQ_SUB)
+	if (type == ZMQ_SUB) {
+		int hwm = 32;	/* bounded, like the publisher's queue */
+
+		zmq_setsockopt(z, ZMQ_RCVHWM, &hwm, sizeof(hwm));
 		zmq_setsockopt(z, ZMQ_SUBSCRIBE, "", 0);
+	}
 	/* the first public_key is the one the peer serves with now */
 	if (env->keys.enabled && (p->conf.npublic_keys == 0 ||
 	    keys_client(z, &env->keys, p->conf.public_keys[0]) == -1)) {
