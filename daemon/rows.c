@@ -68,8 +68,15 @@ rows_columns(sqlite3 *db, const char *table, struct rows_col **out,
 	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *decl = (const char *)sqlite3_column_text(st, 1);
+		struct rows_col *more = reallocarray(cols, n + 1,
+		    sizeof(*cols));
 
-		cols = reallocarray(cols, n + 1, sizeof(*cols));
+		if (more == NULL) {
+			free(cols);
+			sqlite3_finalize(st);
+			return -1;
+		}
+		cols = more;
 		snprintf(cols[n].name, sizeof(cols[n].name), "%s",
 		    sqlite3_column_text(st, 0));
 		cols[n].type = rows_affinity(decl != NULL ? decl : "");
