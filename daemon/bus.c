@@ -88,12 +88,6 @@ bus_socket(struct bus *b)
 	return b->zsock;
 }
 
-const char *
-bus_name(struct bus *b)
-{
-	return b->name;
-}
-
 static int
 bus_readable(struct bus *b)
 {

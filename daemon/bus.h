@@ -26,7 +26,6 @@ struct bus	*bus_new(struct event_base *, void *zsock, const char *name,
 void		 bus_free(struct bus *);
 void		 bus_set_flush(struct bus *, bus_flush_cb);
 void		*bus_socket(struct bus *);
-const char	*bus_name(struct bus *);
 /* Send one message of n frames without blocking; -1 (errno) if not sent. */
 int		 bus_send(struct bus *, const void *const *data,
 		    const size_t *len, int n);

@@ -1275,17 +1275,6 @@ config_free(struct config *cfg)
 	free(cfg);
 }
 
-const struct config_peer *
-config_peer_find(const struct config *cfg, const char *name)
-{
-	size_t	 i;
-
-	for (i = 0; i < cfg->npeers; i++)
-		if (strcmp(cfg->peers[i].name, name) == 0)
-			return &cfg->peers[i];
-	return NULL;
-}
-
 /* Exact match: the config's spelling of a table is the canonical one. */
 int
 config_table_synced(const struct config *cfg, const char *table)

@@ -78,8 +78,6 @@ struct config {
  */
 struct config	*config_load(const char *path, char **errors);
 void		 config_free(struct config *);
-const struct config_peer *config_peer_find(const struct config *,
-		    const char *name);
 int		 config_table_synced(const struct config *, const char *table);
 int		 config_table_local(const struct config *, const char *table);
 const char	*config_role_name(enum config_role);

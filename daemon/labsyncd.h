@@ -92,7 +92,6 @@ struct labsyncd {
 	struct peer		**peers;
 	size_t			 npeers;
 	enum labsyncd_phase	 phase;
-	uint64_t		 started_ms;
 	uint64_t		 recover_to;	/* own seq a peer holds */
 	int			 inotify_fd;
 	struct event		*ev_inotify;
@@ -107,7 +106,6 @@ struct labsyncd {
 	struct labsyncd_stats	 stats;
 	struct ratelimit	 reject_limit;	/* sources that are no peer */
 	uint8_t			 fingerprint[32];
-	int			 stopping;
 	int			 debug;		/* -d: debug whatever the config */
 };
 

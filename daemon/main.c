@@ -195,7 +195,6 @@ main_stop_cb(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	log_info("signal %d: stopping", (int)sig);
 	sd_notify(0, "STOPPING=1");
-	env->stopping = 1;
 	event_base_loopbreak(env->base);
 }
 
@@ -476,7 +475,6 @@ main(int argc, char *argv[])
 	}
 	store_set_writable(env.store, env.phase == PHASE_RUNNING ?
 	    STORE_WRITABLE : STORE_RECOVERING);
-	env.started_ms = clock_system_ms();
 
 	env.ev_wake = event_new(env.base, -1, 0, main_wake_cb, &env);
 	env.ev_recheck = evtimer_new(env.base, main_recheck_cb, &env);

@@ -577,7 +577,6 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 	s->clock = clock;
 	s->node_id = strdup(opt->node_id);
 	s->observer = opt->observer;
-	s->mode = opt->mode;
 	if (opt->refused != NULL)
 		*opt->refused = 0;
 	s->max_skew_ms = opt->max_clock_skew_ms;

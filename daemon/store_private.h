@@ -70,7 +70,6 @@ struct store {
 	char		*node_id;
 	int		 observer;
 	int		 hold_stamp;	/* recovering: own seqs must wait */
-	enum store_mode	 mode;
 	uint64_t	 max_skew_ms;
 	struct table	*tables;
 	size_t		 ntables;

@@ -58,7 +58,7 @@ uint8_t		*wire_batch_pack(struct wire_batch *, const char *sender,
 void		 wire_batch_clear(struct wire_batch *);	/* empties */
 void		 wire_batch_free(struct wire_batch *);	/* and releases */
 
-/* Vectors as protobuf messages (for hello, ack, heartbeat). */
+/* The name of an envelope body, for logs. */
 const char	*wire_body_name(int body_case);
 
 #endif
