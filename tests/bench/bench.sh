@@ -106,29 +106,8 @@ probe() {	# probe NODE TIMEOUT SQL [ARG]: sets SEEN_US
 }
 
 bench_node() {	# bench_node NAME: a city with the daemon's defaults
-	local name=$1
-	PORT_PUB[$name]=$(free_port)
-	PORT_SYNC[$name]=$(free_port)
-	cat >"$T/$name.conf" <<CONF
-[node]
-id = $name
-role = city
-database = $T/$name.db
-schema = $ROOT/config/schema.sql
-log_level = info
-
-[listen]
-publish = tcp://127.0.0.1:${PORT_PUB[$name]}
-sync = tcp://127.0.0.1:${PORT_SYNC[$name]}
-
-[security]
-$(security_lines "$name")
-
-[sync]
-tables = labs, themes, activities, initiatives, volunteer_offers, observations
-local = participants
-cache_size = ${CACHE_MIB}MiB
-CONF
+	NODE_TIMINGS="" NODE_LOG_LEVEL=info node "$1" city \
+	    "cache_size = ${CACHE_MIB}MiB"
 }
 
 # start_all NAME...: start the daemons together (a city waits for the

@@ -92,6 +92,13 @@ key_line() {
 	echo "public_key_file = $T/keys/$1.pub"
 }
 
+# Tests want quick liveness and full logs; the benchmark sets these
+# empty and "info" to run with the daemon's defaults.
+NODE_TIMINGS=${NODE_TIMINGS-"heartbeat_interval = 200ms
+heartbeat_timeout = 2s
+anti_entropy_interval = 5s"}
+NODE_LOG_LEVEL=${NODE_LOG_LEVEL:-debug}
+
 # node NAME [ROLE] [EXTRA-SYNC-LINES]: write $T/NAME.conf
 node() {
 	local name=$1 role=${2:-city} extra=${3:-}
@@ -103,7 +110,7 @@ id = $name
 role = $role
 database = $T/$name.db
 schema = $ROOT/config/schema.sql
-log_level = debug
+log_level = $NODE_LOG_LEVEL
 
 [listen]
 publish = tcp://127.0.0.1:${PORT_PUB[$name]}
@@ -115,9 +122,7 @@ $(security_lines "$name")
 [sync]
 tables = labs, themes, activities, initiatives, volunteer_offers, observations
 local = participants
-heartbeat_interval = 200ms
-heartbeat_timeout = 2s
-anti_entropy_interval = 5s
+$NODE_TIMINGS
 $extra
 CONF
 }
