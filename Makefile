@@ -18,7 +18,7 @@ WARN	 = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wpointer-arith -Wcast-qual -Werror=implicit-function-declaration
 PKGS	 = libevent libzmq libprotobuf-c sqlite3 inih jansson libsystemd libsodium
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -pthread
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -isystem $(B) -Idaemon \
 	   -DLABSYNC_DATADIR='"$(DATADIR)"' $(PKG_CFLAGS)
 
@@ -28,7 +28,7 @@ PROTO_H	 = $(B)/proto/labsync.pb-c.h
 
 # Every file of the daemon but main.c; labsyncctl and the tests share them.
 CORE_SRCS = daemon/log.c daemon/config.c daemon/clock.c daemon/store.c \
-	    daemon/store_merge.c \
+	    daemon/store_merge.c daemon/checkpoint.c \
 	    daemon/wire.c daemon/rows.c daemon/uuid.c
 DAEMON_SRCS = daemon/main.c daemon/bus.c daemon/peer.c daemon/sync.c \
 	    daemon/control.c daemon/keys.c daemon/zap.c daemon/monitor.c \

@@ -594,8 +594,9 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 	    "PRAGMA synchronous = NORMAL;"
 	    "PRAGMA cache_size = -%d;"
 	    "PRAGMA temp_store = MEMORY;"
-	    "PRAGMA wal_autocheckpoint = 16384;",
-	    (opt->cache_size_mib > 0 ? opt->cache_size_mib : 8) * 1024);
+	    "PRAGMA wal_autocheckpoint = %d;",
+	    (opt->cache_size_mib > 0 ? opt->cache_size_mib : 8) * 1024,
+	    STORE_CHECKPOINT_PAGES);
 	if (store_exec(s, sql) == -1) {
 		sqlite3_free(sql);
 		store_seterr(err, errlen, "database %s: %s", opt->path,
@@ -703,6 +704,7 @@ store_free(struct store *s)
 {
 	if (s == NULL)
 		return;
+	store_checkpointer_stop(s);
 	for (size_t i = 0; i < s->ntables; i++)
 		store_table_clear(&s->tables[i]);
 	free(s->tables);

@@ -17,6 +17,7 @@
 #define STORE_MAX_VALUE		(1024 * 1024)	/* bytes in a text or blob */
 #define STORE_MAX_COLUMNS	63	/* non-key columns per synced table */
 #define STORE_MAX_ORIGINS	4096	/* nodes a federation may have */
+#define STORE_CHECKPOINT_PAGES	2048	/* WAL pages that start a checkpoint */
 
 struct clock;
 struct store;
@@ -60,6 +61,8 @@ struct store_apply_stats {
 struct store	*store_open(const struct store_options *, struct clock *,
 		    char *err, size_t errlen);
 void		 store_free(struct store *);
+/* Checkpoint the WAL on a thread of its own once it has this many pages. */
+int		 store_checkpointer_start(struct store *, int pages);
 const char	*store_node_id(const struct store *);
 
 int		 store_set_writable(struct store *, enum store_writable);

@@ -78,6 +78,8 @@ struct store {
 	struct origin	*self;
 	int64_t		 data_version;
 
+	struct checkpointer *checkpointer;	/* checkpoint.c, or NULL */
+
 	struct outbuf	*outbox;
 	size_t		 noutbox, outbox_cap;
 
@@ -109,5 +111,8 @@ int		 store_commit(struct store *);
 void		 store_rollback(struct store *, size_t outbox_mark);
 int		 store_outbox_add(struct store *, int64_t origin,
 		    const uint8_t *, size_t);
+
+/* checkpoint.c */
+void		 store_checkpointer_stop(struct store *);
 
 #endif

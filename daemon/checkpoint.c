@@ -1,0 +1,125 @@
+/*
+ * checkpoint.c: WAL checkpoints on a thread of their own.
+ *
+ * A checkpoint copies the WAL back into the database file and syncs it:
+ * 100 ms and more on a busy disk. Run by SQLite's autocheckpoint it would
+ * stall the event loop, and every change waiting behind it, so the
+ * daemon's connection has autocheckpoint off and its WAL hook wakes this
+ * thread instead, which checkpoints (PASSIVE: it never blocks a reader or
+ * a writer) with a connection of its own.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include <sqlite3.h>
+
+#include "log.h"
+#include "store_private.h"
+
+struct checkpointer {
+	pthread_t	 thread;
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 wake;
+	sqlite3		*db;		/* the thread's own connection */
+	int		 pages;		/* checkpoint once the WAL has this many */
+	int		 wanted;
+	int		 stop;
+};
+
+static void *
+checkpoint_main(void *arg)
+{
+	struct checkpointer	*c = arg;
+	int			 nlog, ndone, rc;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		while (!c->wanted && !c->stop)
+			pthread_cond_wait(&c->wake, &c->lock);
+		if (c->stop)
+			break;
+		c->wanted = 0;
+		pthread_mutex_unlock(&c->lock);
+		rc = sqlite3_wal_checkpoint_v2(c->db, NULL,
+		    SQLITE_CHECKPOINT_PASSIVE, &nlog, &ndone);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			log_warnx("checkpoint: %s", sqlite3_errmsg(c->db));
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* SQLite calls this after each commit of the daemon's connection. */
+static int
+checkpoint_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct checkpointer	*c = arg;
+
+	(void)db;
+	(void)name;
+	if (pages >= c->pages) {
+		pthread_mutex_lock(&c->lock);
+		c->wanted = 1;
+		pthread_cond_signal(&c->wake);
+		pthread_mutex_unlock(&c->lock);
+	}
+	return SQLITE_OK;
+}
+
+int
+store_checkpointer_start(struct store *s, int pages)
+{
+	struct checkpointer	*c;
+	const char		*path = sqlite3_db_filename(s->db, "main");
+
+	if (path == NULL || path[0] == '\0')
+		return 0;	/* in memory: nothing to checkpoint */
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return -1;
+	c->pages = pages;
+	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_exec(c->db, "PRAGMA synchronous = NORMAL;"
+	    "PRAGMA cache_size = 16", NULL, NULL, NULL) != SQLITE_OK) {
+		log_warnx("checkpoint: %s: %s", path, c->db != NULL ?
+		    sqlite3_errmsg(c->db) : "out of memory");
+		sqlite3_close(c->db);
+		free(c);
+		return -1;
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->wake, NULL);
+	if (pthread_create(&c->thread, NULL, checkpoint_main, c) != 0) {
+		log_warnx("checkpoint: cannot start its thread");
+		pthread_cond_destroy(&c->wake);
+		pthread_mutex_destroy(&c->lock);
+		sqlite3_close(c->db);
+		free(c);
+		return -1;
+	}
+	/* replaces the autocheckpoint, which is a WAL hook too */
+	sqlite3_wal_hook(s->db, checkpoint_hook, c);
+	s->checkpointer = c;
+	return 0;
+}
+
+void
+store_checkpointer_stop(struct store *s)
+{
+	struct checkpointer	*c = s->checkpointer;
+
+	if (c == NULL)
+		return;
+	sqlite3_wal_hook(s->db, NULL, NULL);
+	pthread_mutex_lock(&c->lock);
+	c->stop = 1;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->thread, NULL);
+	pthread_cond_destroy(&c->wake);
+	pthread_mutex_destroy(&c->lock);
+	sqlite3_close(c->db);
+	free(c);
+	s->checkpointer = NULL;
+}
