@@ -84,6 +84,7 @@ enum config_keyid {
 	K_SYNC_ANTI_ENTROPY_INTERVAL,
 	K_SYNC_MAX_MESSAGE_SIZE,
 	K_SYNC_BATCH_CHANGES,
+	K_SYNC_CATCHUP_CHANGES,
 	K_SYNC_CACHE_SIZE,
 	K_HTTP_LISTEN,
 	K_HTTP_TOKEN_FILE,
@@ -123,6 +124,7 @@ static const struct config_keydef {
 	    { SEC_SYNC, "anti_entropy_interval", 0, 1, 0 },
 	[K_SYNC_MAX_MESSAGE_SIZE] = { SEC_SYNC, "max_message_size", 0, 1, 0 },
 	[K_SYNC_BATCH_CHANGES] = { SEC_SYNC, "batch_changes", 0, 1, 0 },
+	[K_SYNC_CATCHUP_CHANGES] = { SEC_SYNC, "catchup_changes", 0, 1, 0 },
 	[K_SYNC_CACHE_SIZE] =	{ SEC_SYNC, "cache_size", 0, 1, 0 },
 	[K_HTTP_LISTEN] =	{ SEC_HTTP, "listen", 0, 1, 0 },
 	[K_HTTP_TOKEN_FILE] =	{ SEC_HTTP, "token_file", 0, 1, 0 },
@@ -735,12 +737,16 @@ config_set(struct config_parse *p, enum config_keyid k, const char *value,
 		cfg->cache_size_mib = (int)(size / (1024 * 1024));
 		return 0;
 	case K_SYNC_BATCH_CHANGES:
+	case K_SYNC_CATCHUP_CHANGES:
 		if (config_parse_int(value, 1, 100000, &n) == -1) {
 			config_error(p, line, "bad value '%s' for %s: expected "
 			    "an integer from 1 to 100000", value, name);
 			return -1;
 		}
-		cfg->batch_changes = (int)n;
+		if (k == K_SYNC_BATCH_CHANGES)
+			cfg->batch_changes = (int)n;
+		else
+			cfg->catchup_changes = (int)n;
 		return 0;
 	case K_HTTP_LISTEN:
 		if (config_parse_http_listen(cfg, value) == -1) {
@@ -1185,7 +1191,8 @@ config_load(const char *path, char **errors)
 	cfg->heartbeat_timeout_ms = 5 * 1000;
 	cfg->anti_entropy_interval_ms = 30 * 1000;
 	cfg->max_message_size = 4 * 1024 * 1024;
-	cfg->batch_changes = 10000;
+	cfg->batch_changes = 2000;
+	cfg->catchup_changes = 10000;
 	cfg->cache_size_mib = 64;
 
 	if ((p.f = fopen(path, "r")) == NULL) {

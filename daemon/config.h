@@ -67,7 +67,8 @@ struct config {
 	int64_t		 heartbeat_timeout_ms;
 	int64_t		 anti_entropy_interval_ms;
 	size_t		 max_message_size;	/* bytes */
-	int		 batch_changes;		/* max changes per message */
+	int		 batch_changes;		/* max changes per live message */
+	int		 catchup_changes;	/* max per catch-up answer */
 	int		 cache_size_mib;	/* SQLite page cache */
 };
 

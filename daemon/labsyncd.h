@@ -9,6 +9,7 @@
 
 #include "keys.h"
 #include "proto/labsync.pb-c.h"
+#include "store.h"
 
 struct bus;
 struct clock;
@@ -109,22 +110,24 @@ struct labsyncd {
 	int			 debug;		/* -d: debug whatever the config */
 };
 
-/* Changes accepted from one or more messages, waiting to be applied. */
-struct sync_changes {
-	Labsync__Change	**v;
-	ProtobufCBinaryData *raw;	/* as received; data NULL: unknown */
-	size_t		  n, cap;
+/* A transaction of received changes, open over one or more batches. */
+struct sync_txn {
+	int			 open;
+	uint64_t		 t0_us;
+	size_t			 n;		/* changes taken */
+	struct store_apply_stats st;
 };
 
 /* sync.c: the engine shared by every session. */
-int	sync_accept(struct labsyncd *, const char *peer,
-	    Labsync__ChangeBatch *, const ProtobufCBinaryData *raw,
-	    int from_catchup, struct sync_changes *);
-int	sync_commit(struct labsyncd *, const char *peer, struct sync_changes *,
-	    int from_catchup, int *gaps);
-int	sync_apply(struct labsyncd *, const char *peer,
-	    Labsync__ChangeBatch *, const ProtobufCBinaryData *raw,
-	    int from_catchup, int *gaps);
+struct wire_arena;
+int	sync_check(struct labsyncd *, const char *peer,
+	    const Labsync__ChangeBatch *, const ProtobufCBinaryData *raw,
+	    int from_catchup, struct wire_arena *scratch, Labsync__Vector *ahead);
+int	sync_take(struct labsyncd *, const char *peer,
+	    const Labsync__ChangeBatch *, const ProtobufCBinaryData *raw,
+	    int from_catchup, struct wire_arena *scratch, struct sync_txn *);
+int	sync_end(struct labsyncd *, const char *peer, struct sync_txn *,
+	    int *gaps);
 void	sync_publish(struct labsyncd *);
 void	sync_heartbeat(struct labsyncd *);
 void	sync_stamp(struct labsyncd *);

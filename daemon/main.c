@@ -9,6 +9,7 @@
 #include <sys/inotify.h>
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -54,7 +55,7 @@ main_bind(struct labsyncd *env, int type, const char *endpoint)
 	 * short: a slow subscriber costs at most this many messages of up
 	 * to half of max_message_size, not unbounded memory.
 	 */
-	int	 zero = 0, hwm = 32;
+	int	 zero = 0, hwm = 8;
 
 	if ((z = zmq_socket(env->zctx, type)) == NULL)
 		fatalx("zmq_socket: %s", zmq_strerror(zmq_errno()));
@@ -369,6 +370,13 @@ main(int argc, char *argv[])
 	uint64_t		 watchdog_usec = 0;
 	int64_t			 tick_ms;
 
+	/*
+	 * Buffers of a bulk load (messages, outbox) are large and brief:
+	 * a fixed threshold keeps them in mappings of their own, returned
+	 * when freed, instead of glibc raising it and leaving them as holes
+	 * between the page cache's pages for months.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	while ((ch = getopt(argc, argv, "c:dnhV")) != -1) {
 		switch (ch) {
 		case 'c':

@@ -3,11 +3,13 @@
  * peer_state): every change of state goes through peer_set_state, which
  * logs it once with its reason.
  *
- * Catch-up is pull-based with one batch in flight: we send Hello, the
- * peer answers with its Hello and a ChangeBatch of what we lack; after
- * committing a batch we send Ack with our new vector, which asks for the
- * next one. So a peer never gets ahead of what we committed, and after a
- * crash we resume from the database.
+ * Catch-up is pull-based: we send Hello, the peer answers with its Hello
+ * and a ChangeBatch of what we lack; each Ack carries a vector and asks
+ * for what lies beyond it. When a batch says more is waiting, we check it
+ * and ask for the next one at once, with the vector we will have once
+ * it is applied, so the peer reads the next batch while we apply this
+ * one. The peer only ever answers vectors, so after a crash we resume
+ * from what the database holds.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -40,11 +42,12 @@ struct peer {
 	uint64_t		 live_ms;	/* last batch on its feed */
 	char			 last_error[160];
 	struct ratelimit	 reject_limit;
-	/* live changes accepted during one burst of messages, applied
-	   together: batches grow under load, stay small when it is light */
-	struct sync_changes	 live;
-	struct wire_arena	*live_arena;	/* what they point into */
-	struct wire_arena	*sync_arena;	/* catch-up answers */
+	/* live changes of one burst of messages go into one transaction:
+	   it grows under load and stays small when load is light */
+	struct sync_txn		 live;
+	struct wire_arena	*live_arena;	/* the live message at hand */
+	struct wire_arena	*sync_arena;	/* the catch-up answer at hand */
+	struct wire_arena	*scratch;	/* a few changes, decoded */
 };
 
 #define PEER_LIVE_MAX	10000	/* changes per transaction, at most */
@@ -53,6 +56,7 @@ static void	peer_sub_cb(struct bus *, zmq_msg_t *, int, void *);
 static void	peer_sub_flush_cb(struct bus *, void *);
 static void	peer_dealer_cb(struct bus *, zmq_msg_t *, int, void *);
 static void	peer_reopen(struct peer *, int);
+static void	peer_live_flush(struct peer *);
 
 static void
 peer_set_state(struct peer *p, enum peer_state state, const char *why)
@@ -93,7 +97,7 @@ peer_socket(struct peer *p, int type, const char *endpoint)
 	zmq_setsockopt(z, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
 	zmq_setsockopt(z, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
 	if (type == ZMQ_SUB) {
-		int hwm = 32;	/* bounded, like the publisher's queue */
+		int hwm = 8;	/* bounded, like the publisher's queue */
 
 		zmq_setsockopt(z, ZMQ_RCVHWM, &hwm, sizeof(hwm));
 		zmq_setsockopt(z, ZMQ_SUBSCRIBE, "", 0);
@@ -134,7 +138,8 @@ peer_new(struct labsyncd *env, const struct config_peer *cp)
 		return p;
 	}
 	if ((p->live_arena = wire_arena_new()) == NULL ||
-	    (p->sync_arena = wire_arena_new()) == NULL)
+	    (p->sync_arena = wire_arena_new()) == NULL ||
+	    (p->scratch = wire_arena_new()) == NULL)
 		goto fail;
 	snprintf(name, sizeof(name), "%s/sub", cp->name);
 	if ((z = peer_socket(p, ZMQ_SUB, cp->publish)) == NULL ||
@@ -160,12 +165,13 @@ peer_free(struct peer *p)
 {
 	if (p == NULL)
 		return;
+	if (p->live.open)
+		peer_live_flush(p);
 	bus_free(p->sub);
 	bus_free(p->dealer);
 	wire_arena_free(p->live_arena);
 	wire_arena_free(p->sync_arena);
-	free(p->live.v);
-	free(p->live.raw);
+	wire_arena_free(p->scratch);
 	free(p->conf.publish);
 	free(p->conf.sync);
 	free(p);
@@ -271,47 +277,61 @@ peer_heard(struct peer *p, const Labsync__Vector *v)
 	}
 }
 
-/* Send Hello (first contact) or Ack (our committed vector). */
+/*
+ * Send Hello (first contact) or Ack: our committed vector, or ahead (the
+ * vector we will have once the batch at hand is applied) if given.
+ */
 static int
-peer_send_vector(struct peer *p, int hello)
+peer_send_vector(struct peer *p, int hello, Labsync__Vector *ahead)
 {
 	Labsync__Envelope	 e = LABSYNC__ENVELOPE__INIT;
 	Labsync__Ack		 ack = LABSYNC__ACK__INIT;
 	Labsync__Hello		*h = NULL;
+	Labsync__Vector		*own = NULL;
 	uint8_t			*buf;
 	size_t			 len;
 	int			 ret;
 
 	if (hello) {
 		h = sync_hello_new(p->env);
+		own = h->vector;
+		if (ahead != NULL)
+			h->vector = ahead;
 		e.body_case = LABSYNC__ENVELOPE__BODY_HELLO;
 		e.hello = h;
 	} else {
-		ack.vector = store_vector(p->env->store);
+		ack.vector = ahead != NULL ? ahead : store_vector(p->env->store);
 		e.body_case = LABSYNC__ENVELOPE__BODY_ACK;
 		e.ack = &ack;
 	}
 	buf = wire_pack(&e, p->env->conf->node_id, &len);
 	ret = buf != NULL ? bus_send1(p->dealer, buf, len) : -1;
 	free(buf);
-	if (hello)
+	if (hello) {
+		h->vector = own;
 		sync_hello_free(h);
-	else
+	} else if (ahead == NULL)
 		store_vector_free(ack.vector);
 	return ret;
+}
+
+static void
+peer_request_ahead(struct peer *p, Labsync__Vector *ahead)
+{
+	if (p->dealer == NULL || p->syncing)
+		return;
+	/* not sent (no session left): like a lost one, reopened in cron */
+	if (peer_send_vector(p, !p->settled, ahead) == -1)
+		log_debug("peer %s: request not sent: %s", p->conf.name,
+		    zmq_strerror(zmq_errno()));
+	p->syncing = 1;
+	p->sync_sent_ms = clock_system_ms();
 }
 
 void
 peer_request(struct peer *p)
 {
-	if (p->dealer == NULL || p->syncing)
-		return;
-	/* not sent (no session left): like a lost one, reopened in cron */
-	if (peer_send_vector(p, !p->settled) == -1)
-		log_debug("peer %s: request not sent: %s", p->conf.name,
-		    zmq_strerror(zmq_errno()));
-	p->syncing = 1;
-	p->sync_sent_ms = clock_system_ms();
+	peer_request_ahead(p, NULL);
 }
 
 /*
@@ -392,11 +412,9 @@ peer_live_flush(struct peer *p)
 {
 	int	 gaps = 0;
 
-	if (p->live.n > 0 &&
-	    sync_commit(p->env, p->conf.name, &p->live, 0, &gaps) == 0 &&
-	    gaps > 0)
+	if (p->live.open &&
+	    sync_end(p->env, p->conf.name, &p->live, &gaps) == 0 && gaps > 0)
 		peer_request(p);	/* we missed some: catch up */
-	wire_arena_reset(p->live_arena);
 }
 
 static void
@@ -433,10 +451,11 @@ peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 		peer_heard(p, NULL);
 		return;
 	}
-	e = wire_unpack_raw(zmq_msg_data(body), zmq_msg_size(body),
+	e = wire_unpack_lazy(zmq_msg_data(body), zmq_msg_size(body),
 	    p->live_arena, &raw, why, sizeof(why));
 	if (e == NULL) {
 		sync_reject(p->env, p->conf.name, why);
+		wire_arena_reset(p->live_arena);
 		return;
 	}
 	switch (e->body_case) {
@@ -453,8 +472,10 @@ peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 			break;
 		}
 		p->live_ms = clock_system_ms();
-		sync_accept(p->env, p->conf.name, e->batch, raw, 0, &p->live);
-		if (p->live.n >= PEER_LIVE_MAX)
+		if (sync_check(p->env, p->conf.name, e->batch, raw, 0,
+		    p->scratch, NULL) == 0 &&
+		    sync_take(p->env, p->conf.name, e->batch, raw, 0,
+		    p->scratch, &p->live) == 0 && p->live.n >= PEER_LIVE_MAX)
 			peer_live_flush(p);
 		break;
 	default:
@@ -462,6 +483,7 @@ peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 		    "live feed");
 		break;
 	}
+	wire_arena_reset(p->live_arena);
 }
 
 static void
@@ -470,6 +492,8 @@ peer_dealer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 	struct peer		*p = arg;
 	Labsync__Envelope	*e;
 	ProtobufCBinaryData	*raw;
+	Labsync__Vector		*ahead;
+	struct sync_txn		 tx = { 0 };
 	char			 why[256];
 	int			 gaps = 0;
 
@@ -478,10 +502,11 @@ peer_dealer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 		sync_reject(p->env, p->conf.name, "multi-frame answer");
 		return;
 	}
-	e = wire_unpack_raw(zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]),
+	e = wire_unpack_lazy(zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]),
 	    p->sync_arena, &raw, why, sizeof(why));
 	if (e == NULL) {
 		sync_reject(p->env, p->conf.name, why);
+		wire_arena_reset(p->sync_arena);
 		return;
 	}
 	switch (e->body_case) {
@@ -505,8 +530,24 @@ peer_dealer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 			    "observer");
 			break;
 		}
-		if (sync_apply(p->env, p->conf.name, e->batch, raw, 1,
-		    &gaps) == -1)
+		/*
+		 * More to come: ask for it now, as if this batch were in,
+		 * so the peer reads the next one while we apply this one. A
+		 * change we end up not applying leaves a gap in the answer,
+		 * and a gap makes us ask again with what we hold.
+		 */
+		ahead = e->batch->more ? store_vector(p->env->store) : NULL;
+		if (sync_check(p->env, p->conf.name, e->batch, raw, 1,
+		    p->scratch, ahead) == -1) {
+			store_vector_free(ahead);
+			break;
+		}
+		if (ahead != NULL)
+			peer_request_ahead(p, ahead);
+		store_vector_free(ahead);
+		if (sync_take(p->env, p->conf.name, e->batch, raw, 1,
+		    p->scratch, &tx) == -1 ||
+		    sync_end(p->env, p->conf.name, &tx, &gaps) == -1)
 			break;
 		if (e->batch->more || gaps > 0)
 			peer_request(p);

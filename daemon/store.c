@@ -711,9 +711,8 @@ store_free(struct store *s)
 	for (size_t i = 0; i < s->norigins; i++)
 		free(s->origins[i].name);
 	free(s->origins);
-	for (size_t i = 0; i < s->noutbox; i++)
-		free(s->outbox[i].data);
 	free(s->outbox);
+	free(s->outbox_bytes);
 	sqlite3_finalize(s->st_meta_get);
 	sqlite3_finalize(s->st_meta_put);
 	sqlite3_finalize(s->st_row_get);
@@ -816,8 +815,10 @@ store_rollback(struct store *s, size_t outbox_mark)
 	if (sqlite3_get_autocommit(s->db) == 0)
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	store_origin_load(s);
-	while (s->noutbox > outbox_mark)
-		free(s->outbox[--s->noutbox].data);
+	if (outbox_mark < s->noutbox) {
+		s->outbox_used = s->outbox[outbox_mark].off;
+		s->noutbox = outbox_mark;
+	}
 }
 
 int
@@ -833,11 +834,22 @@ store_outbox_add(struct store *s, int64_t origin, const uint8_t *data,
 		s->outbox = n;
 		s->outbox_cap = cap;
 	}
-	if ((s->outbox[s->noutbox].data = malloc(len ? len : 1)) == NULL)
-		return -1;
-	memcpy(s->outbox[s->noutbox].data, data, len);
+	if (s->outbox_size - s->outbox_used < len) {
+		size_t size = s->outbox_size ? s->outbox_size : 65536;
+		uint8_t *n;
+
+		while (size - s->outbox_used < len)
+			size *= 2;
+		if ((n = realloc(s->outbox_bytes, size)) == NULL)
+			return -1;
+		s->outbox_bytes = n;
+		s->outbox_size = size;
+	}
+	memcpy(s->outbox_bytes + s->outbox_used, data, len);
+	s->outbox[s->noutbox].off = s->outbox_used;
 	s->outbox[s->noutbox].len = len;
 	s->outbox[s->noutbox].origin = origin;
+	s->outbox_used += len;
 	s->noutbox++;
 	return 0;
 }
@@ -851,11 +863,19 @@ store_outbox_drain(struct store *s, store_change_cb cb, void *arg)
 		struct origin *o = store_origin_byid(s, s->outbox[i].origin);
 
 		if (ret == 0 && cb(arg, o != NULL ? o->name : "",
-		    s->outbox[i].data, s->outbox[i].len) == -1)
+		    s->outbox_bytes + s->outbox[i].off, s->outbox[i].len) == -1)
 			ret = -1;
-		free(s->outbox[i].data);
 	}
 	s->noutbox = 0;
+	s->outbox_used = 0;
+	/* a bulk load's outbox is not kept for the trickle that follows */
+	if (s->outbox_size > STORE_OUTBOX_KEEP) {
+		free(s->outbox_bytes);
+		free(s->outbox);
+		s->outbox_bytes = NULL;
+		s->outbox = NULL;
+		s->outbox_size = s->outbox_cap = 0;
+	}
 	return ret;
 }
 
@@ -888,6 +908,36 @@ store_vector(struct store *s)
 		v->entries[v->n_entries++] = e;
 	}
 	return v;
+}
+
+/* Advance v over one change, if it follows origin's entry without a gap. */
+int
+store_vector_advance(Labsync__Vector *v, const char *origin, uint64_t seq)
+{
+	Labsync__VectorEntry	*e = NULL, **n;
+
+	for (size_t j = 0; j < v->n_entries && e == NULL; j++)
+		if (strcmp(v->entries[j]->origin, origin) == 0)
+			e = v->entries[j];
+	if (e == NULL) {
+		if (seq != 1)
+			return 0;
+		if ((n = reallocarray(v->entries, v->n_entries + 1,
+		    sizeof(*n))) == NULL)
+			return -1;
+		v->entries = n;
+		if ((e = calloc(1, sizeof(*e))) == NULL)
+			return -1;
+		labsync__vector_entry__init(e);
+		if ((e->origin = strdup(origin)) == NULL) {
+			free(e);
+			return -1;
+		}
+		v->entries[v->n_entries++] = e;
+	} else if (seq != e->seq + 1)
+		return 0;
+	e->seq = seq;
+	return 0;
 }
 
 void

@@ -87,6 +87,16 @@ int		 store_apply(struct store *, Labsync__Change *const *, size_t n,
 int		 store_apply_raw(struct store *, Labsync__Change *const *,
 		    const ProtobufCBinaryData *raw, size_t n, int allow_own,
 		    struct store_apply_stats *);
+/*
+ * store_apply_raw in steps, so that changes decoded a few at a time go
+ * into one transaction: begin, more (adds to the counts), end (commit 1)
+ * or roll back (commit 0, also what to do when more fails).
+ */
+int		 store_apply_begin(struct store *);
+int		 store_apply_more(struct store *, Labsync__Change *const *,
+		    const ProtobufCBinaryData *raw, size_t n, int allow_own,
+		    struct store_apply_stats *);
+int		 store_apply_end(struct store *, int commit);
 
 /* Changes committed since the last drain (local and relayed), packed. */
 typedef int	(*store_change_cb)(void *arg, const char *origin,
@@ -97,6 +107,8 @@ size_t		 store_outbox_len(const struct store *);
 /* The version vector; free with store_vector_free. */
 Labsync__Vector	*store_vector(struct store *);
 void		 store_vector_free(Labsync__Vector *);
+int		 store_vector_advance(Labsync__Vector *, const char *origin,
+		    uint64_t seq);
 uint64_t	 store_origin_seq(struct store *, const char *origin);
 uint64_t	 store_own_seq(struct store *);
 /* How many changes a peer with vector v holds that we lack. */

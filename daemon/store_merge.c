@@ -604,14 +604,33 @@ store_apply_raw(struct store *s, Labsync__Change *const *changes,
     const ProtobufCBinaryData *raw, size_t n, int allow_own,
     struct store_apply_stats *st)
 {
-	size_t		 mark = s->noutbox;
-	uint64_t	 limit;
-	int		 stamped;
-
 	memset(st, 0, sizeof(*st));
+	if (store_apply_begin(s) == -1)
+		return -1;
+	if (store_apply_more(s, changes, raw, n, allow_own, st) == -1) {
+		store_apply_end(s, 0);
+		memset(st, 0, sizeof(*st));
+		return -1;
+	}
+	if (store_apply_end(s, 1) == -1) {
+		memset(st, 0, sizeof(*st));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Open the transaction remote changes are applied in. Local writes not
+ * stamped yet are older than anything we apply: they are stamped first.
+ */
+int
+store_apply_begin(struct store *s)
+{
+	int	 stamped;
+
+	s->apply_mark = s->noutbox;
 	if (store_begin(s) == -1)
 		return -1;
-	/* local writes not stamped yet are older than anything we apply */
 	if (!s->observer && !s->hold_stamp &&
 	    store_stamp_locked(s, 1 << 30, &stamped) == -1)
 		goto fail;
@@ -624,18 +643,32 @@ store_apply_raw(struct store *s, Labsync__Change *const *changes,
 	 * for this connection meanwhile (other connections keep theirs).
 	 */
 	sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, NULL);
-	limit = clock_physical_ms(s->clock) + s->max_skew_ms;
+	return 0;
+fail:
+	log_warnx("apply failed: %s", sqlite3_errmsg(s->db));
+	store_rollback(s, s->apply_mark);
+	return -1;
+}
+
+/* Apply changes inside store_apply_begin's transaction; adds to *st. */
+int
+store_apply_more(struct store *s, Labsync__Change *const *changes,
+    const ProtobufCBinaryData *raw, size_t n, int allow_own,
+    struct store_apply_stats *st)
+{
+	uint64_t	 limit = clock_physical_ms(s->clock) + s->max_skew_ms;
+
 	for (size_t i = 0; i < n; i++) {
 		Labsync__Change *c = changes[i];
 		struct origin *o;
 		struct table *t = store_table_find(s, c->table);
 
 		if (t == NULL)
-			goto fail;	/* validated: cannot happen */
+			return -1;	/* validated: cannot happen */
 		if (!allow_own && strcmp(c->origin, s->node_id) == 0)
-			goto fail;
+			return -1;
 		if ((o = store_origin_get(s, c->origin)) == NULL)
-			goto fail;
+			return -1;
 		if (c->seq <= o->seq) {
 			st->duplicates++;
 			continue;
@@ -651,21 +684,28 @@ store_apply_raw(struct store *s, Labsync__Change *const *changes,
 		clock_absorb(s->clock, c->hlc);
 		if (store_merge(s, t, o, c) == -1 ||
 		    store_log_append(s, o, c, raw != NULL ? &raw[i] : NULL) == -1)
-			goto fail;
+			return -1;
 		o->seq = c->seq;
 		st->applied++;
 		if (o == s->self)
 			st->own++;
 	}
-	sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 1, NULL);
-	sqlite3_bind_int(s->st_applying, 1, 0);
-	if (store_step_done(s, s->st_applying) == -1 || store_commit(s) == -1)
-		goto fail;
 	return 0;
-fail:
-	log_warnx("apply failed: %s", sqlite3_errmsg(s->db));
+}
+
+/* Commit (or with commit 0, roll back) store_apply_begin's transaction. */
+int
+store_apply_end(struct store *s, int commit)
+{
 	sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 1, NULL);
-	store_rollback(s, mark);
-	memset(st, 0, sizeof(*st));
+	if (commit) {
+		sqlite3_bind_int(s->st_applying, 1, 0);
+		if (store_step_done(s, s->st_applying) == 0 &&
+		    store_commit(s) == 0)
+			return 0;
+	}
+	log_warnx("apply failed: %s", commit ? sqlite3_errmsg(s->db) :
+	    "rolled back");
+	store_rollback(s, s->apply_mark);
 	return -1;
 }

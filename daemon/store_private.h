@@ -13,6 +13,7 @@
 
 #define ORIGIN_SHIFT	40	/* log key = origin id << 40 | seq */
 #define MASK_CACHE	8	/* upsert statements cached per table */
+#define STORE_OUTBOX_KEEP (1024 * 1024)	/* outbox bytes kept once drained */
 
 enum affinity { AFF_INTEGER, AFF_REAL, AFF_TEXT, AFF_BLOB, AFF_NUMERIC };
 
@@ -58,9 +59,9 @@ struct row_meta {
 	struct col_clock cols[STORE_MAX_COLUMNS];
 };
 
+/* A change in the outbox: its bytes are outbox_bytes[off, off + len). */
 struct outbuf {
-	uint8_t		*data;
-	size_t		 len;
+	size_t		 off, len;
 	int64_t		 origin;	/* id; the name is looked up on drain */
 };
 
@@ -80,8 +81,13 @@ struct store {
 
 	struct checkpointer *checkpointer;	/* checkpoint.c, or NULL */
 
+	/* committed changes not yet published, packed one after another
+	   in one buffer: thousands of small copies would fragment the heap */
 	struct outbuf	*outbox;
 	size_t		 noutbox, outbox_cap;
+	uint8_t		*outbox_bytes;
+	size_t		 outbox_used, outbox_size;
+	size_t		 apply_mark;	/* outbox length at store_apply_begin */
 
 	sqlite3_stmt	*st_meta_get, *st_meta_put;
 	sqlite3_stmt	*st_row_get, *st_row_put, *st_row_upd;

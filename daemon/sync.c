@@ -20,6 +20,7 @@
 #include "wire.h"
 
 #define REJECT_LOG_PER_MIN	20	/* rejection lines per peer, then quiet */
+#define SYNC_DECODE_CHUNK	64	/* changes decoded at a time */
 
 const char *const reject_reason_names[REJECT_NREASONS] = {
 	"malformed", "unknown_table", "unknown_column", "wrong_type",
@@ -273,20 +274,29 @@ sync_observe_latency(struct labsyncd *env, uint64_t us)
 			env->stats.apply_buckets[i]++;
 }
 
+/* Our own changes echoed back by relays: nothing new, never applied. */
+static int
+sync_echo(struct labsyncd *env, const Labsync__Change *c, uint64_t own)
+{
+	return c->origin != NULL && c->seq <= own &&
+	    strcmp(c->origin, env->conf->node_id) == 0;
+}
+
 /*
- * Check one received batch and add the changes worth applying to `out`:
- * our own changes echoed back are dropped, a batch with one bad change
- * is refused whole (-1, nothing added).
+ * Check a received batch, its changes still packed, before any of it is
+ * applied: one bad change refuses the whole batch (-1). Changes are
+ * decoded into scratch a few at a time. With ahead, that vector moves
+ * over the batch (the next catch-up request, sent before we apply).
  */
 int
-sync_accept(struct labsyncd *env, const char *peer, Labsync__ChangeBatch *batch,
-    const ProtobufCBinaryData *raw, int from_catchup, struct sync_changes *out)
+sync_check(struct labsyncd *env, const char *peer,
+    const Labsync__ChangeBatch *batch, const ProtobufCBinaryData *raw,
+    int from_catchup, struct wire_arena *scratch, Labsync__Vector *ahead)
 {
 	char		 why[256], msg[512];
-	size_t		 mark = out->n;
 	uint64_t	 own = store_own_seq(env->store);
 	int64_t		 now = (int64_t)clock_system_ms();
-	int		 allow_own;
+	int		 allow_own, ret = 0;
 
 	if (batch->n_changes > WIRE_MAX_CHANGES) {
 		snprintf(msg, sizeof(msg), "batch of %zu changes is too large",
@@ -294,26 +304,22 @@ sync_accept(struct labsyncd *env, const char *peer, Labsync__ChangeBatch *batch,
 		sync_reject(env, peer, msg);
 		return -1;
 	}
-	if (out->n + batch->n_changes > out->cap) {
-		size_t cap = out->n + batch->n_changes + 1024;
-		Labsync__Change **v = reallocarray(out->v, cap, sizeof(*v));
-		ProtobufCBinaryData *r;
-
-		if (v == NULL)
-			return -1;
-		out->v = v;
-		if ((r = reallocarray(out->raw, cap, sizeof(*r))) == NULL)
-			return -1;
-		out->raw = r;
-		out->cap = cap;
+	if (raw == NULL && batch->n_changes > 0) {
+		sync_reject(env, peer, "malformed batch");
+		return -1;
 	}
-	for (size_t i = 0; i < batch->n_changes; i++) {
-		Labsync__Change *c = batch->changes[i];
-		int is_own = c->origin != NULL &&
-		    strcmp(c->origin, env->conf->node_id) == 0;
+	for (size_t i = 0; i < batch->n_changes && ret == 0; i++) {
+		Labsync__Change *c = wire_unpack_change(&raw[i], scratch);
 
-		/* our own changes echoed back by relays: nothing new */
-		if (is_own && c->seq <= own)
+		if (c == NULL) {
+			snprintf(msg, sizeof(msg), "change %zu of %zu is not "
+			    "a protobuf Change; batch refused", i + 1,
+			    batch->n_changes);
+			sync_reject(env, peer, msg);
+			ret = -1;
+			break;
+		}
+		if (sync_echo(env, c, own))
 			continue;
 		/*
 		 * Changes of our own that we do not have are taken only as
@@ -328,78 +334,112 @@ sync_accept(struct labsyncd *env, const char *peer, Labsync__ChangeBatch *batch,
 			    batch->n_changes, c->origin ? c->origin : "?",
 			    (unsigned long long)c->seq, why);
 			sync_reject(env, peer, msg);
-			out->n = mark;
-			return -1;
+			ret = -1;
+			break;
 		}
-		out->raw[out->n].data = raw != NULL ? raw[i].data : NULL;
-		out->raw[out->n].len = raw != NULL ? raw[i].len : 0;
-		out->v[out->n++] = c;
 		if ((int64_t)CLOCK_MS(c->hlc) - now > env->stats.max_skew_ms)
 			env->stats.max_skew_ms = (int64_t)CLOCK_MS(c->hlc) - now;
+		if (ahead != NULL &&
+		    store_vector_advance(ahead, c->origin, c->seq) == -1)
+			ret = -1;
+		if (i % SYNC_DECODE_CHUNK == SYNC_DECODE_CHUNK - 1)
+			wire_arena_reset(scratch);
 	}
-	return 0;
+	wire_arena_reset(scratch);
+	return ret;
 }
 
 /*
- * Apply accepted changes in one transaction and publish what was new.
- * *gaps counts changes that could not be applied yet (a missing
- * predecessor, or stamped too far ahead): the caller asks for catch-up.
+ * Apply a checked batch inside tx, opening it if needed; several batches
+ * may go into one transaction (sync_end commits it). On failure tx is
+ * rolled back and closed.
  */
 int
-sync_commit(struct labsyncd *env, const char *peer, struct sync_changes *in,
-    int from_catchup, int *gaps)
+sync_take(struct labsyncd *env, const char *peer,
+    const Labsync__ChangeBatch *batch, const ProtobufCBinaryData *raw,
+    int from_catchup, struct wire_arena *scratch, struct sync_txn *tx)
 {
-	struct store_apply_stats st;
-	uint64_t		 t0 = clock_mono_us();
-	int			 ret = 0;
+	Labsync__Change		*v[SYNC_DECODE_CHUNK];
+	ProtobufCBinaryData	 r[SYNC_DECODE_CHUNK];
+	uint64_t		 own = store_own_seq(env->store);
+	size_t			 n = 0;
 
-	*gaps = 0;
-	if (in->n == 0)
+	if (batch->n_changes == 0)
 		return 0;
-	if (store_apply_raw(env->store, in->v, in->raw, in->n, from_catchup,
-	    &st) == -1) {
-		sync_reject(env, peer, "could not apply batch (database "
-		    "error)");
-		ret = -1;
-		goto done;
+	if (!tx->open) {
+		memset(tx, 0, sizeof(*tx));
+		tx->t0_us = clock_mono_us();
+		if (store_apply_begin(env->store) == -1)
+			goto fail;
+		tx->open = 1;
 	}
-	env->stats.applied += st.applied;
-	env->stats.duplicates += st.duplicates;
-	env->stats.held += st.held;
-	env->stats.batches++;
-	sync_observe_latency(env, clock_mono_us() - t0);
-	*gaps = st.gaps + st.held;
-	if (st.held > 0)
-		log_warnx("%d changes from %s are stamped more than "
-		    "max_clock_skew ahead of our clock: held back", st.held,
-		    peer);
-	if (st.own > 0)
-		log_info("fetched back %d of our own changes from %s", st.own,
-		    peer);
-	log_debug("applied %d of %zu changes from %s in %llu us", st.applied,
-	    in->n, peer, (unsigned long long)(clock_mono_us() - t0));
-	sync_publish(env);
-	if (st.own > 0)
-		sync_check_phase(env);
-done:
-	in->n = 0;
-	return ret;
+	for (size_t i = 0; i < batch->n_changes; i++) {
+		Labsync__Change *c = wire_unpack_change(&raw[i], scratch);
+
+		if (c == NULL)
+			goto fail;	/* checked: cannot happen */
+		if (!sync_echo(env, c, own)) {
+			v[n] = c;
+			r[n++] = raw[i];
+		}
+		if (n == SYNC_DECODE_CHUNK || i + 1 == batch->n_changes) {
+			if (store_apply_more(env->store, v, r, n, from_catchup,
+			    &tx->st) == -1)
+				goto fail;
+			n = 0;
+			wire_arena_reset(scratch);
+		}
+	}
+	tx->n += batch->n_changes;
+	return 0;
+fail:
+	wire_arena_reset(scratch);
+	if (tx->open)
+		store_apply_end(env->store, 0);
+	tx->open = 0;
+	sync_reject(env, peer, "could not apply batch (database error)");
+	return -1;
 }
 
-/* One batch, checked and applied on its own (catch-up answers). */
+/*
+ * Commit tx and publish what was new. *gaps counts changes that could
+ * not be applied yet (a missing predecessor, or stamped too far ahead):
+ * the caller asks for catch-up.
+ */
 int
-sync_apply(struct labsyncd *env, const char *peer, Labsync__ChangeBatch *batch,
-    const ProtobufCBinaryData *raw, int from_catchup, int *gaps)
+sync_end(struct labsyncd *env, const char *peer, struct sync_txn *tx,
+    int *gaps)
 {
-	struct sync_changes	 sc = { NULL, NULL, 0, 0 };
-	int			 ret = -1;
+	struct store_apply_stats *st = &tx->st;
 
 	*gaps = 0;
-	if (sync_accept(env, peer, batch, raw, from_catchup, &sc) == 0)
-		ret = sync_commit(env, peer, &sc, from_catchup, gaps);
-	free(sc.v);
-	free(sc.raw);
-	return ret;
+	if (!tx->open)
+		return 0;
+	tx->open = 0;
+	if (store_apply_end(env->store, 1) == -1) {
+		sync_reject(env, peer, "could not apply batch (database "
+		    "error)");
+		return -1;
+	}
+	env->stats.applied += st->applied;
+	env->stats.duplicates += st->duplicates;
+	env->stats.held += st->held;
+	env->stats.batches++;
+	sync_observe_latency(env, clock_mono_us() - tx->t0_us);
+	*gaps = st->gaps + st->held;
+	if (st->held > 0)
+		log_warnx("%d changes from %s are stamped more than "
+		    "max_clock_skew ahead of our clock: held back", st->held,
+		    peer);
+	if (st->own > 0)
+		log_info("fetched back %d of our own changes from %s", st->own,
+		    peer);
+	log_debug("applied %d of %zu changes from %s in %llu us", st->applied,
+	    tx->n, peer, (unsigned long long)(clock_mono_us() - tx->t0_us));
+	sync_publish(env);
+	if (st->own > 0)
+		sync_check_phase(env);
+	return 0;
 }
 
 static int
@@ -434,7 +474,7 @@ sync_serve(struct labsyncd *env, zmq_msg_t *id, const Labsync__Vector *v,
 		}
 	}
 	wire_batch_init(&b);
-	if (store_read_missing(env->store, v, env->conf->batch_changes,
+	if (store_read_missing(env->store, v, env->conf->catchup_changes,
 	    env->conf->max_message_size / 2, sync_reply_add, &b, &more) == -1) {
 		log_warnx("catch-up for %s: could not read the log", who);
 		wire_batch_free(&b);

@@ -184,7 +184,7 @@ bad:
 }
 
 Labsync__Envelope *
-wire_unpack_raw(const uint8_t *buf, size_t len, struct wire_arena *arena,
+wire_unpack_lazy(const uint8_t *buf, size_t len, struct wire_arena *arena,
     ProtobufCBinaryData **raw, char *why, size_t whylen)
 {
 	ProtobufCAllocator	*al = &arena->allocator;
@@ -213,20 +213,38 @@ wire_unpack_raw(const uint8_t *buf, size_t len, struct wire_arena *arena,
 	e->batch = b;
 	b->more = pe->batch->more;
 	b->n_changes = pe->batch->n_changes;
+	*raw = pe->batch->changes;
+	return e;
+}
+
+Labsync__Change *
+wire_unpack_change(const ProtobufCBinaryData *raw, struct wire_arena *arena)
+{
+	return labsync__change__unpack(&arena->allocator, raw->len, raw->data);
+}
+
+Labsync__Envelope *
+wire_unpack_raw(const uint8_t *buf, size_t len, struct wire_arena *arena,
+    ProtobufCBinaryData **raw, char *why, size_t whylen)
+{
+	Labsync__Envelope	*e;
+	Labsync__ChangeBatch	*b;
+
+	e = wire_unpack_lazy(buf, len, arena, raw, why, whylen);
+	if (e == NULL || *raw == NULL)
+		return e;
+	b = e->batch;
 	b->changes = arena_alloc(arena, (b->n_changes + 1) * sizeof(*b->changes));
 	if (b->changes == NULL)
 		return NULL;
 	for (size_t i = 0; i < b->n_changes; i++) {
-		const ProtobufCBinaryData *c = &pe->batch->changes[i];
-
-		if ((b->changes[i] = labsync__change__unpack(al, c->len,
-		    c->data)) == NULL) {
+		if ((b->changes[i] = wire_unpack_change(&(*raw)[i],
+		    arena)) == NULL) {
 			wire_err(why, whylen, "change %zu of %zu is not a "
 			    "protobuf Change", i + 1, b->n_changes);
 			return NULL;
 		}
 	}
-	*raw = pe->batch->changes;
 	return e;
 }
 

@@ -47,6 +47,16 @@ void		 wire_free(Labsync__Envelope *);
  */
 Labsync__Envelope *wire_unpack_raw(const uint8_t *, size_t, struct wire_arena *,
 		    ProtobufCBinaryData **raw, char *why, size_t whylen);
+/*
+ * Like wire_unpack_raw, but a batch's changes stay packed (its changes
+ * field is NULL): decode each with wire_unpack_change when it is used,
+ * so a large batch never sits in memory decoded all at once.
+ */
+Labsync__Envelope *wire_unpack_lazy(const uint8_t *, size_t, struct wire_arena *,
+		    ProtobufCBinaryData **raw, char *why, size_t whylen);
+/* One packed change; NULL if it is not a protobuf Change. */
+Labsync__Change	*wire_unpack_change(const ProtobufCBinaryData *,
+		    struct wire_arena *);
 /* Pack an envelope (version and sender filled in); malloc'd. */
 uint8_t		*wire_pack(Labsync__Envelope *, const char *sender,
 		    size_t *len);
