@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <sqlite3.h>
@@ -563,6 +564,23 @@ done:
 	return ret;
 }
 
+/*
+ * Another writer holds the lock. SQLite's own busy_timeout sleeps 1 ms,
+ * then longer and longer: on a node where an application commits every
+ * millisecond, each collision would cost the daemon milliseconds of
+ * latency. Writers hold the lock briefly, so retry often for the first
+ * 10 ms, then every millisecond, for 10 s in all.
+ */
+static int
+store_busy(void *arg, int tries)
+{
+	(void)arg;
+	if (tries >= STORE_BUSY_FAST + STORE_BUSY_SLOW)
+		return 0;
+	usleep(tries < STORE_BUSY_FAST ? 100 : 1000);
+	return 1;
+}
+
 struct store *
 store_open(const struct store_options *opt, struct clock *clock, char *err,
     size_t errlen)
@@ -589,7 +607,7 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 		    s->db != NULL ? sqlite3_errmsg(s->db) : "out of memory");
 		goto fail;
 	}
-	sqlite3_busy_timeout(s->db, 10000);
+	sqlite3_busy_handler(s->db, store_busy, NULL);
 	sql = sqlite3_mprintf("PRAGMA journal_mode = WAL;"
 	    "PRAGMA synchronous = NORMAL;"
 	    "PRAGMA cache_size = -%d;"

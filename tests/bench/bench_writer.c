@@ -20,19 +20,21 @@
  *       run SQL (?1 = ARG) every ms milliseconds (default 20), each time
  *       in its own read transaction, until its first column is non-zero;
  *       prints W_SEEN_US, the wall-clock time of the poll that saw it
- *   bench_writer watch [-t secs] [-i us] DB ROWID N
+ *   bench_writer watch [-t secs] [-i us] [-o FILE] DB ROWID N
  *       on the receiving node: watch for the N rows that will follow
  *       ROWID in activities, checking PRAGMA data_version every us
  *       microseconds (default 250) and reading the new rows when it
  *       moves; a row's latency is the time it was first seen minus its
  *       starts_at (the writer's time before its INSERT at the other
- *       node); prints L_N, L_P50_MS, L_P99_MS, L_MAX_MS, W_CPU_S
+ *       node); prints L_N, L_P50_MS, L_P99_MS, L_MAX_MS, W_CPU_S; with
+ *       -o, also writes "starts_at latency_ms" of every row to FILE
  *
  * Writers use the daemon's connection settings (synchronous=NORMAL, the
  * same page cache); output lines are shell assignments.
  */
 #include <sys/resource.h>
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -331,15 +333,20 @@ writer_watch(int argc, char *argv[])
 	sqlite3_stmt	*ver, *rows;
 	struct rusage	 ru;
 	double		*v, timeout = 120;
+	FILE		*dump = NULL;
 	long		 n, seen = 0;
 	int		 ch, interval_us = 250;
 	int64_t		 last, version = -1;
 	uint64_t	 deadline, tick, now;
 
-	while ((ch = getopt(argc, argv, "i:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "i:o:t:")) != -1) {
 		switch (ch) {
 		case 'i':
 			interval_us = atoi(optarg);
+			break;
+		case 'o':
+			if ((dump = fopen(optarg, "w")) == NULL)
+				die(NULL, optarg);
 			break;
 		case 't':
 			timeout = atof(optarg);
@@ -371,10 +378,14 @@ writer_watch(int argc, char *argv[])
 			sqlite3_bind_int64(rows, 1, last);
 			now = bench_now_us();
 			while (sqlite3_step(rows) == SQLITE_ROW && seen < n) {
+				uint64_t at = strtoull((const char *)
+				    sqlite3_column_text(rows, 1), NULL, 10);
+
 				last = sqlite3_column_int64(rows, 0);
-				v[seen++] = (now - (double)strtoull((const char *)
-				    sqlite3_column_text(rows, 1), NULL, 10)) /
-				    1000.0;
+				v[seen++] = (now - (double)at) / 1000.0;
+				if (dump != NULL)
+					fprintf(dump, "%" PRIu64 " %.3f\n", at,
+					    v[seen - 1]);
 			}
 			sqlite3_reset(rows);
 		}
@@ -389,6 +400,8 @@ writer_watch(int argc, char *argv[])
 	sqlite3_finalize(ver);
 	sqlite3_finalize(rows);
 	sqlite3_close(db);
+	if (dump != NULL && fclose(dump) != 0)
+		die(NULL, "writing the samples");
 	qsort(v, n, sizeof(*v), cmp_double);
 	getrusage(RUSAGE_SELF, &ru);
 	printf("L_N=%ld\nL_P50_MS=%.2f\nL_P99_MS=%.2f\nL_MAX_MS=%.2f\n"
