@@ -174,8 +174,10 @@ http_put(struct labsyncd *env, struct evhttp_request *req,
 
 	if ((body = http_body(req)) == NULL)
 		return;
+	store_capture(env->store, 1);
 	rc = rows_put_json(store_db(env->store), table, id, body, err,
 	    sizeof(err));
+	store_capture(env->store, 0);
 	json_decref(body);
 	if (rc == 2) {
 		http_error(req, 400, err);
@@ -198,7 +200,9 @@ http_delete(struct labsyncd *env, struct evhttp_request *req,
 	char	 err[512];
 	int	 rc;
 
+	store_capture(env->store, 1);
 	rc = rows_delete(store_db(env->store), table, id, err, sizeof(err));
+	store_capture(env->store, 0);
 	if (rc == 1)
 		http_error(req, 404, "no such row");
 	else if (rc != 0)

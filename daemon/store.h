@@ -130,5 +130,7 @@ int		 store_healthy(struct store *);		/* 0 if a read works */
 
 /* The connection, for rows.c (labsyncctl's reads and writes). */
 struct sqlite3	*store_db(struct store *);
+/* Triggers of store_db on (1) or off (0); off in STORE_DAEMON mode. */
+void		 store_capture(struct store *, int on);
 
 #endif

@@ -634,15 +634,11 @@ store_apply_begin(struct store *s)
 	if (!s->observer && !s->hold_stamp &&
 	    store_stamp_locked(s, 1 << 30, &stamped) == -1)
 		goto fail;
+	/* for a connection with triggers on (labsyncctl, tests), the
+	   triggers' WHEN clauses keep them quiet meanwhile */
 	sqlite3_bind_int(s->st_applying, 1, 1);
 	if (store_step_done(s, s->st_applying) == -1)
 		goto fail;
-	/*
-	 * The triggers' WHEN clauses keep them quiet while applying, but
-	 * evaluating them costs a quarter of an apply: switch triggers off
-	 * for this connection meanwhile (other connections keep theirs).
-	 */
-	sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, NULL);
 	return 0;
 fail:
 	log_warnx("apply failed: %s", sqlite3_errmsg(s->db));
@@ -697,7 +693,6 @@ store_apply_more(struct store *s, Labsync__Change *const *changes,
 int
 store_apply_end(struct store *s, int commit)
 {
-	sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 1, NULL);
 	if (commit) {
 		sqlite3_bind_int(s->st_applying, 1, 0);
 		if (store_step_done(s, s->st_applying) == 0 &&

@@ -99,6 +99,7 @@ struct store {
 	sqlite3_stmt	*st_origin_new, *st_origin_seq;
 	sqlite3_stmt	*st_pending, *st_pending_del;
 	sqlite3_stmt	*st_applying;
+	sqlite3_stmt	*st_begin, *st_commit, *st_data_version;
 };
 
 /* store.c */

@@ -835,7 +835,9 @@ local_write(struct store *s, struct stmt_cache *sc, uint64_t seed,
 		bind_value(st, i + 2, &vals[i]);
 	if (rekey)
 		sqlite3_bind_text(st, 2, newpk, -1, SQLITE_TRANSIENT);
+	store_capture(s, 1);	/* a local write, as through the HTTP API */
 	rc = sqlite3_step(st);
+	store_capture(s, 0);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	/* a new key that is taken: refused, and nothing captured */
@@ -949,15 +951,18 @@ local_restore(const struct history *hs, int count, uint64_t own_seq,
 	struct stream	 mine;
 	uint64_t	 own_hlc = 0;
 	char		*msg = NULL;
-	int		 n, ret = -1;
+	int		 n, rc, ret = -1;
 
 	memset(&mine, 0, sizeof(mine));
 	snprintf(mine.name, sizeof(mine.name), "o1");
 	mine.base = own_seq;
 	CHECK(store_set_writable(R, STORE_RECOVERING) == 0,
 	    "store_set_writable failed");
-	CHECK(sqlite3_exec(store_db(R), "INSERT INTO t1(id, a) VALUES "
-	    "('early', 1)", NULL, NULL, &msg) != SQLITE_OK && msg != NULL &&
+	store_capture(R, 1);
+	rc = sqlite3_exec(store_db(R), "INSERT INTO t1(id, a) VALUES "
+	    "('early', 1)", NULL, NULL, &msg);
+	store_capture(R, 0);
+	CHECK(rc != SQLITE_OK && msg != NULL &&
 	    strstr(msg, "refused") != NULL, "a local write while recovering "
 	    "was not refused (%s)", msg != NULL ? msg : "accepted");
 	for (int k = 0; k < count; k++) {
@@ -982,9 +987,11 @@ local_restore(const struct history *hs, int count, uint64_t own_seq,
 	for (size_t j = 0; j < mine.n; j++)
 		labsync__change__free_unpacked(mine.c[j], NULL);
 	mine.n = 0;
-	CHECK(sqlite3_exec(store_db(R), "INSERT INTO t1(id, a) VALUES "
-	    "('after-restore', 1)", NULL, NULL, NULL) == SQLITE_OK,
-	    "local write after recovery refused");
+	store_capture(R, 1);
+	rc = sqlite3_exec(store_db(R), "INSERT INTO t1(id, a) VALUES "
+	    "('after-restore', 1)", NULL, NULL, NULL);
+	store_capture(R, 0);
+	CHECK(rc == SQLITE_OK, "local write after recovery refused");
 	CHECK(store_stamp(R, 100, &n) == 0 && n == 1, "stamp after recovery");
 	CHECK(store_outbox_drain(R, collect_own_cb, &mine) == 0 &&
 	    mine.n == 1, "no new change of ours after recovery");
@@ -1397,9 +1404,11 @@ test_local_write_after_remote_change_wins(void **state)
 	    "a");
 	assert_int_equal(store_apply(f->store, batch, 1, 0, &st), 0);
 	assert_int_equal(st.applied, 1);
+	store_capture(f->store, 1);
 	assert_int_equal(sqlite3_exec(store_db(f->store),
 	    "UPDATE t1 SET a = 8 WHERE id = 'k1'", NULL, NULL, NULL),
 	    SQLITE_OK);
+	store_capture(f->store, 0);
 	assert_int_equal(store_stamp(f->store, 100, &n), 0);
 	assert_int_equal(n, 1);
 	assert_true(clock_last(f->clock) > CLOCK_MAKE(BASE_MS + 500, 0));
