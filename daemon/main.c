@@ -424,10 +424,15 @@ main(int argc, char *argv[])
 
 	if (keys_load(env.conf, &env.keys, err, sizeof(err)) == -1) {
 		log_error("%s: %s", path, err);
+		keys_clear(&env.keys);
+		config_free(env.conf);
 		return EX_CONFIG;
 	}
-	if ((lockfd = main_lock(env.conf->database)) == -1)
+	if ((lockfd = main_lock(env.conf->database)) == -1) {
+		keys_clear(&env.keys);
+		config_free(env.conf);
 		return 1;
+	}
 	if ((env.clock = clock_new(NULL)) == NULL)
 		fatal("clock_new");
 	memset(&so, 0, sizeof(so));
@@ -443,6 +448,10 @@ main(int argc, char *argv[])
 	so.refused = &refused;
 	if ((env.store = store_open(&so, env.clock, err, sizeof(err))) == NULL) {
 		log_error("%s: %s", path, err);
+		clock_free(env.clock);
+		keys_clear(&env.keys);
+		config_free(env.conf);
+		close(lockfd);
 		return refused ? EX_CONFIG : 1;
 	}
 	store_fingerprint(env.store, env.fingerprint);
