@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# An application's own trigger on a synced table fires for local writes
+# (the sqlite3 shell, the HTTP API, a bulk load) and never for changes
+# replicated from another node, whether they arrive one at a time or in
+# large batches; the daemon's connection keeps triggers off, and its
+# HTTP API's writes are still captured and replicated.
+. "$(dirname "$0")/lib.sh"
+command -v curl >/dev/null || skip "curl is not installed"
+
+node dortmund
+node wuppertal
+http_node dortmund
+peer dortmund wuppertal
+peer wuppertal dortmund
+start dortmund
+start wuppertal
+
+sql() {	# sql NODE STATEMENTS: the sqlite3 shell on NODE's database
+	sqlite3 "$T/$1.db" ".timeout 10000" "$2" || fail "sqlite3 at $1: $2"
+}
+
+# The application's audit trail: a table labsync does not sync, filled by
+# the application's own trigger on a synced table.
+for n in dortmund wuppertal; do
+	sql "$n" "CREATE TABLE audit(id TEXT);
+	    CREATE TRIGGER app_audit AFTER INSERT ON activities
+	    BEGIN INSERT INTO audit VALUES (NEW.id); END;"
+done
+audited() { sql "$1" "SELECT count(*) FROM audit"; }
+
+# a write through dortmund's HTTP API: captured, replicated, audited once
+code=$(curl -s -o "$T/body" -w '%{http_code}' --max-time 10 -X PUT \
+    -H "Authorization: Bearer ${HTTP_TOKEN[dortmund]}" \
+    -H "Content-Type: application/json" \
+    -d '{"title":"Through the API"}' \
+    "${HTTP_URL[dortmund]}/v1/tables/activities/rows/act-api")
+assert_eq "$code" 201 "PUT through dortmund's API"
+wait_for 20 "the API write reaches wuppertal" \
+    ctl wuppertal get activities act-api
+
+# a write with the sqlite3 shell at wuppertal
+sql wuppertal "INSERT INTO activities(id, title) VALUES ('act-sh', 'Shell')"
+wait_for 20 "the shell write reaches dortmund" \
+    ctl dortmund get activities act-sh
+
+# a bulk load at dortmund: wuppertal applies it in large batches
+sql dortmund "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n
+    WHERE i < 3000) INSERT INTO activities(id, title)
+    SELECT printf('act-bulk-%04d', i), 'bulk' FROM n"
+converge 60 dortmund wuppertal
+
+assert_eq "$(audited dortmund)" 3001 "local writes audited at dortmund"
+assert_eq "$(audited wuppertal)" 1 "local writes audited at wuppertal"
+assert_eq "$(sql wuppertal "SELECT id FROM audit")" act-sh \
+    "the one write audited at wuppertal"
+assert_eq "$(rows wuppertal activities)" 3002 "activities at wuppertal"
+pass
