@@ -641,7 +641,7 @@ store_apply_begin(struct store *s)
 		goto fail;
 	return 0;
 fail:
-	log_warnx("apply failed: %s", sqlite3_errmsg(s->db));
+	log_warnx("apply failed, rolled back: %s", sqlite3_errmsg(s->db));
 	store_rollback(s, s->apply_mark);
 	return -1;
 }
@@ -699,8 +699,8 @@ store_apply_end(struct store *s, int commit)
 		    store_commit(s) == 0)
 			return 0;
 	}
-	log_warnx("apply failed: %s", commit ? sqlite3_errmsg(s->db) :
-	    "rolled back");
+	/* SQLite's last error, also when store_apply_more failed */
+	log_warnx("apply failed, rolled back: %s", sqlite3_errmsg(s->db));
 	store_rollback(s, s->apply_mark);
 	return -1;
 }
