@@ -773,6 +773,7 @@ void
 store_capture(struct store *s, int on)
 {
 	sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, on, NULL);
+	s->capture_off = !on;
 }
 
 struct sqlite3 *

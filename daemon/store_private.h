@@ -100,6 +100,7 @@ struct store {
 	sqlite3_stmt	*st_pending, *st_pending_del;
 	sqlite3_stmt	*st_applying;
 	sqlite3_stmt	*st_begin, *st_commit, *st_data_version;
+	int		 capture_off;	/* triggers off (store_capture) */
 };
 
 /* store.c */
