@@ -62,6 +62,7 @@ log_vwrite(int level, const char *err, const char *fmt, va_list ap)
 	if (level > log_level)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	flockfile(stderr);	/* one line, whole: the checkpoint thread logs too */
 	if (log_journal)
 		fprintf(stderr, "<%d>", log_prio[level]);
 	else
@@ -71,6 +72,7 @@ log_vwrite(int level, const char *err, const char *fmt, va_list ap)
 	else
 		fprintf(stderr, "%s\n", msg);
 	fflush(stderr);
+	funlockfile(stderr);
 }
 
 void
