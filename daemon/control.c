@@ -103,7 +103,7 @@ control_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 	if (reqlen == 6 && memcmp(req, "status", 6) == 0)
 		reply = control_status_json(env);
 	else if (reqlen == 4 && memcmp(req, "wake", 4) == 0) {
-		sync_stamp(env);
+		sync_local(env);
 		reply = strdup("{\"ok\":true}");
 	} else
 		reply = strdup("{\"error\":\"unknown request\"}");

@@ -187,7 +187,7 @@ http_put(struct labsyncd *env, struct evhttp_request *req,
 		http_refused(req, err);
 		return;
 	}
-	sync_stamp(env);	/* record and publish it now */
+	sync_local(env);	/* record and publish it now */
 	rows_get_json(store_db(env->store), table, id, &row);
 	http_json(req, created ? 201 : 200, json_pack("{s:s, s:o*}", "id", id,
 	    "row", row));
@@ -208,7 +208,7 @@ http_delete(struct labsyncd *env, struct evhttp_request *req,
 	else if (rc != 0)
 		http_refused(req, err);
 	else {
-		sync_stamp(env);
+		sync_local(env);
 		http_json(req, 200, json_pack("{s:s}", "deleted", id));
 	}
 }

@@ -130,7 +130,7 @@ int	sync_end(struct labsyncd *, const char *peer, struct sync_txn *,
 	    int *gaps);
 void	sync_publish(struct labsyncd *);
 void	sync_heartbeat(struct labsyncd *);
-void	sync_stamp(struct labsyncd *);
+void	sync_local(struct labsyncd *);
 void	sync_router_cb(struct bus *, void *frames, int nframes, void *arg);
 void	sync_reject(struct labsyncd *, const char *peer, const char *why);
 Labsync__Hello *sync_hello_new(struct labsyncd *);

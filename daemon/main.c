@@ -82,7 +82,7 @@ main_inotify_cb(evutil_socket_t fd, short what, void *arg)
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
 	if (store_changed_elsewhere(env->store))
-		sync_stamp(env);
+		sync_local(env);
 	/*
 	 * The WAL is written before the commit is published in the
 	 * wal-index (and a writer may fsync in between), so this can run
@@ -106,7 +106,7 @@ main_recheck_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (store_changed_elsewhere(env->store)) {
-		sync_stamp(env);
+		sync_local(env);
 		return;
 	}
 	if ((env->recheck_ms *= 2) > 1600)
@@ -121,7 +121,7 @@ main_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	sync_stamp(arg);
+	sync_local(arg);
 }
 
 static void
@@ -160,7 +160,7 @@ main_cron_cb(evutil_socket_t fd, short what, void *arg)
 	/* without inotify this is how other writers are noticed; with it,
 	   a last safety net */
 	if (store_changed_elsewhere(env->store))
-		sync_stamp(env);
+		sync_local(env);
 	if (now - env->last_heartbeat_ms >=
 	    (uint64_t)env->conf->heartbeat_interval_ms) {
 		env->last_heartbeat_ms = now;
@@ -520,7 +520,7 @@ main(int argc, char *argv[])
 	event_add(env.ev_cron, &tick);
 
 	if (env.phase == PHASE_RUNNING)
-		sync_stamp(&env);
+		sync_local(&env);
 	if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) {
 		struct timeval half;
 

@@ -44,7 +44,7 @@ metrics_render(struct labsyncd *env, struct evbuffer *b)
 	uint64_t	 now = clock_system_ms();
 
 	metrics_counter(b, "labsync_changes_captured_total",
-	    "Local writes recorded as changes of this node.", st->captured);
+	    "Changes of this node read from the log to publish.", st->captured);
 	metrics_counter(b, "labsync_changes_published_total",
 	    "Changes sent on the live feed (own and relayed).", st->published);
 	metrics_counter(b, "labsync_changes_applied_total",
@@ -114,7 +114,7 @@ metrics_render(struct labsyncd *env, struct evbuffer *b)
 	metrics_gauge(b, "labsync_database_bytes",
 	    "Size of the database file.", (double)store_db_bytes(env->store));
 	metrics_gauge(b, "labsync_pending_local_writes",
-	    "Local writes captured but not yet recorded as changes.",
+	    "Local changes committed but not yet published.",
 	    (double)store_pending_count(env->store));
 	metrics_gauge(b, "labsync_hlc_max_skew_seconds",
 	    "Largest lead of a remote HLC over this node's clock seen.",

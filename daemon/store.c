@@ -23,31 +23,24 @@
 static const char store_ddl[] =
     "CREATE TABLE IF NOT EXISTS labsync_meta("
     "  key TEXT PRIMARY KEY, value);"
+    /* hlc: the newest HLC this node gave or absorbed; self: our origin */
     "CREATE TABLE IF NOT EXISTS labsync_state("
     "  id INTEGER PRIMARY KEY CHECK (id = 1),"
     "  applying INTEGER NOT NULL DEFAULT 0,"
-    "  writable INTEGER NOT NULL DEFAULT 1);"
+    "  writable INTEGER NOT NULL DEFAULT 1,"
+    "  hlc INTEGER NOT NULL DEFAULT 0,"
+    "  self INTEGER NOT NULL DEFAULT 0);"
     "INSERT OR IGNORE INTO labsync_state(id) VALUES (1);"
     "CREATE TABLE IF NOT EXISTS labsync_origin("
     "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
     "  seq INTEGER NOT NULL DEFAULT 0);"
-    "CREATE TABLE IF NOT EXISTS labsync_log("
-    "  key INTEGER PRIMARY KEY, hlc INTEGER NOT NULL, body BLOB NOT NULL);"
+    LOG_DDL
+    /* clocks: NULL if every column has the newest upsert's clock */
     "CREATE TABLE IF NOT EXISTS labsync_row("
     "  tbl TEXT NOT NULL, pk TEXT NOT NULL,"
     "  r_hlc INTEGER NOT NULL, r_origin INTEGER NOT NULL,"
     "  d_hlc INTEGER NOT NULL, d_origin INTEGER NOT NULL,"
-    "  clocks BLOB, PRIMARY KEY (tbl, pk)) WITHOUT ROWID;"
-    /* v0..v62: the written row's values, so stamping need not read the
-       row again; untyped, so they keep their exact type */
-    "CREATE TABLE IF NOT EXISTS labsync_pending("
-    "  id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk TEXT NOT NULL,"
-    "  op INTEGER NOT NULL, mask INTEGER NOT NULL,"
-    "  v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14,"
-    "  v15, v16, v17, v18, v19, v20, v21, v22, v23, v24, v25, v26, v27,"
-    "  v28, v29, v30, v31, v32, v33, v34, v35, v36, v37, v38, v39, v40,"
-    "  v41, v42, v43, v44, v45, v46, v47, v48, v49, v50, v51, v52, v53,"
-    "  v54, v55, v56, v57, v58, v59, v60, v61, v62);";
+    "  clocks TEXT, PRIMARY KEY (tbl, pk)) WITHOUT ROWID;";
 
 /*
  * store_upgrades[N] turns format N into N + 1 (run in order, in one
@@ -56,6 +49,22 @@ static const char store_ddl[] =
  */
 static const char *const store_upgrades[STORE_FORMAT] = {
 	[0] = "",		/* 0 -> 1: the tables above, created as is */
+	/* 1 -> 2: the triggers stamp local writes (see capture.c); the
+	   HLC moves from labsync_meta, the log gains the columns of local
+	   changes, clocks become text (store_clocks_upgrade) and what the
+	   old triggers queued is stamped (store_replay_pending) */
+	[1] = "ALTER TABLE labsync_state"
+	    "  ADD COLUMN hlc INTEGER NOT NULL DEFAULT 0;"
+	    "ALTER TABLE labsync_state"
+	    "  ADD COLUMN self INTEGER NOT NULL DEFAULT 0;"
+	    "UPDATE labsync_state SET hlc = coalesce((SELECT value FROM"
+	    "  labsync_meta WHERE key = 'hlc'), 0);"
+	    "DELETE FROM labsync_meta WHERE key = 'hlc';"
+	    "ALTER TABLE labsync_log RENAME TO labsync_log_v1;"
+	    LOG_DDL
+	    "INSERT INTO labsync_log(key, hlc, body)"
+	    "  SELECT key, hlc, body FROM labsync_log_v1;"
+	    "DROP TABLE labsync_log_v1;",
 };
 
 
@@ -265,94 +274,6 @@ store_column_find(const struct table *t, const char *name, int hint)
 	return -1;
 }
 
-/*
- * The capture triggers. Each refuses the write when the node does not take
- * local writes (the message says why), and records the row and the changed
- * columns; a changed primary key is a delete and an insert.
- */
-static int
-store_triggers(struct store *s, struct table *t)
-{
-	char		*sql = NULL, *guard = NULL, *mask = NULL, *tmp;
-	char		*vcols, *vals;
-	uint64_t	 all = t->ncols == 64 ? ~0ULL : (1ULL << t->ncols) - 1;
-	int		 ret = -1;
-
-	guard = sqlite3_mprintf(
-	    "SELECT CASE (SELECT writable FROM labsync_state)"
-	    " WHEN 0 THEN RAISE(ABORT, 'labsync: this node is an observer, "
-	    "local writes are refused')"
-	    " WHEN 2 THEN RAISE(ABORT, 'labsync: this node is checking with "
-	    "its peers for changes of its own that it lost (start-up or "
-	    "restore), writes are refused until it is done')"
-	    " END;"
-	    "SELECT RAISE(ABORT, 'labsync: primary key %q.%q must be "
-	    "non-empty text') WHERE typeof(NEW.\"%w\") <> 'text' OR "
-	    "NEW.\"%w\" = '';", t->name, t->pk, t->pk, t->pk);
-	mask = sqlite3_mprintf("0");
-	vcols = sqlite3_mprintf("");
-	vals = sqlite3_mprintf("");
-	for (int i = 0; i < t->ncols; i++) {
-		tmp = sqlite3_mprintf("%s | ((OLD.\"%w\" IS NOT NEW.\"%w\") "
-		    "<< %d)", mask, t->cols[i].name, t->cols[i].name, i);
-		sqlite3_free(mask);
-		mask = tmp;
-		tmp = sqlite3_mprintf("%s, v%d", vcols, i);
-		sqlite3_free(vcols);
-		vcols = tmp;
-		tmp = sqlite3_mprintf("%s, NEW.\"%w\"", vals, t->cols[i].name);
-		sqlite3_free(vals);
-		vals = tmp;
-	}
-	sql = sqlite3_mprintf(
-	    "DROP TRIGGER IF EXISTS \"labsync_%w_ins\";"
-	    "DROP TRIGGER IF EXISTS \"labsync_%w_upd\";"
-	    "DROP TRIGGER IF EXISTS \"labsync_%w_rekey\";"
-	    "DROP TRIGGER IF EXISTS \"labsync_%w_del\";"
-	    "CREATE TRIGGER \"labsync_%w_ins\" AFTER INSERT ON \"%w\""
-	    " WHEN (SELECT applying FROM labsync_state) = 0 BEGIN %s"
-	    " INSERT INTO labsync_pending(tbl, pk, op, mask%s)"
-	    " VALUES (%Q, NEW.\"%w\", 0, %lld%s); END;"
-	    "CREATE TRIGGER \"labsync_%w_upd\" AFTER UPDATE ON \"%w\""
-	    " WHEN (SELECT applying FROM labsync_state) = 0"
-	    " AND OLD.\"%w\" IS NEW.\"%w\" BEGIN %s"
-	    " INSERT INTO labsync_pending(tbl, pk, op, mask%s)"
-	    " SELECT %Q, NEW.\"%w\", 0, m%s FROM (SELECT %s AS m)"
-	    " WHERE m <> 0; END;"
-	    "CREATE TRIGGER \"labsync_%w_rekey\" AFTER UPDATE ON \"%w\""
-	    " WHEN (SELECT applying FROM labsync_state) = 0"
-	    " AND OLD.\"%w\" IS NOT NEW.\"%w\" BEGIN %s"
-	    " INSERT INTO labsync_pending(tbl, pk, op, mask)"
-	    " VALUES (%Q, OLD.\"%w\", 1, 0);"
-	    " INSERT INTO labsync_pending(tbl, pk, op, mask%s)"
-	    " VALUES (%Q, NEW.\"%w\", 0, %lld%s); END;"
-	    "CREATE TRIGGER \"labsync_%w_del\" AFTER DELETE ON \"%w\""
-	    " WHEN (SELECT applying FROM labsync_state) = 0 BEGIN"
-	    " SELECT CASE (SELECT writable FROM labsync_state)"
-	    " WHEN 0 THEN RAISE(ABORT, 'labsync: this node is an observer, "
-	    "local writes are refused')"
-	    " WHEN 2 THEN RAISE(ABORT, 'labsync: this node is checking with "
-	    "its peers for changes of its own that it lost (start-up or "
-	    "restore), writes are refused until it is done') END;"
-	    " INSERT INTO labsync_pending(tbl, pk, op, mask)"
-	    " VALUES (%Q, OLD.\"%w\", 1, 0); END;",
-	    t->name, t->name, t->name, t->name,
-	    t->name, t->name, guard, vcols, t->name, t->pk, (long long)all,
-	    vals,
-	    t->name, t->name, t->pk, t->pk, guard, vcols, t->name, t->pk, vals,
-	    mask,
-	    t->name, t->name, t->pk, t->pk, guard, t->name, t->pk, vcols,
-	    t->name, t->pk, (long long)all, vals,
-	    t->name, t->name, t->name, t->pk);
-	ret = store_exec(s, sql);
-	sqlite3_free(sql);
-	sqlite3_free(guard);
-	sqlite3_free(mask);
-	sqlite3_free(vcols);
-	sqlite3_free(vals);
-	return ret;
-}
-
 static int
 store_origin_load(struct store *s)
 {
@@ -504,26 +425,16 @@ store_prepare_all(struct store *s)
 	    store_prepare(s, &s->st_log_put,
 	    "INSERT INTO labsync_log(key, hlc, body) VALUES (?, ?, ?)") == -1 ||
 	    store_prepare(s, &s->st_log_range,
-	    "SELECT body FROM labsync_log WHERE key > ? AND key <= ? "
+	    "SELECT key, hlc, body, tbl, pk, op, mask, " LOG_VALUES
+	    " FROM labsync_log WHERE key > ? AND key <= ? "
 	    "ORDER BY key LIMIT ?") == -1 ||
 	    store_prepare(s, &s->st_origin_new,
 	    "INSERT INTO labsync_origin(name) VALUES (?)") == -1 ||
 	    store_prepare(s, &s->st_origin_seq,
-	    "UPDATE labsync_origin SET seq = ? WHERE id = ?") == -1 ||
-	    store_prepare(s, &s->st_pending,
-	    "SELECT * FROM labsync_pending ORDER BY id LIMIT ?") == -1 ||
-	    store_prepare(s, &s->st_row_touch,
-	    "INSERT INTO labsync_row(tbl, pk, r_hlc, r_origin, d_hlc, "
-	    "d_origin, clocks) VALUES (?1, ?2, ?3, ?4, 0, 0, NULL) "
-	    "ON CONFLICT(tbl, pk) DO UPDATE SET r_hlc = ?3, r_origin = ?4, "
-	    "clocks = NULL") == -1 ||
-	    store_prepare(s, &s->st_row_tomb,
-	    "INSERT INTO labsync_row(tbl, pk, r_hlc, r_origin, d_hlc, "
-	    "d_origin, clocks) VALUES (?1, ?2, 0, 0, ?3, ?4, NULL) "
-	    "ON CONFLICT(tbl, pk) DO UPDATE SET d_hlc = ?3, d_origin = ?4") ==
+	    "UPDATE labsync_origin SET seq = max(seq, ?) WHERE id = ?") ==
 	    -1 ||
-	    store_prepare(s, &s->st_pending_del,
-	    "DELETE FROM labsync_pending WHERE id <= ?") == -1 ||
+	    store_prepare(s, &s->st_state_hlc,
+	    "UPDATE labsync_state SET hlc = max(hlc, ?)") == -1 ||
 	    store_prepare(s, &s->st_applying,
 	    "UPDATE labsync_state SET applying = ?") == -1 ||
 	    store_prepare(s, &s->st_begin, "BEGIN IMMEDIATE") == -1 ||
@@ -574,6 +485,40 @@ done:
  * latency. Writers hold the lock briefly, so retry often for the first
  * 10 ms, then every millisecond, for 10 s in all.
  */
+static int64_t
+store_pragma_int(struct store *s, const char *sql)
+{
+	sqlite3_stmt	*st;
+	int64_t		 v = -1;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* The format of the labsync_* tables: STORE_FORMAT for a new database,
+   -1 if it is not a labsync database. */
+static int64_t
+store_format(struct store *s)
+{
+	sqlite3_stmt	*st;
+	int64_t		 v = -1;
+	int		 rc;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT value FROM labsync_meta "
+	    "WHERE key = 'format'", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	else if (rc == SQLITE_DONE)
+		v = STORE_FORMAT;
+	sqlite3_finalize(st);
+	return v;
+}
+
 static int
 store_busy(void *arg, int tries)
 {
@@ -590,7 +535,8 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 {
 	struct store	*s;
 	char		*owner = NULL, *sql;
-	int64_t		 v;
+	struct origin	*me;
+	int64_t		 v, from;
 	int		 flags, setup = opt->mode != STORE_CLIENT;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
@@ -637,26 +583,16 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 		    store_run_schema(s, opt->schema_path, err, errlen) == -1)
 			goto fail;
 	}
-	if (store_prepare_all(s) == -1) {
+	if ((v = store_format(s)) == -1) {
 		store_seterr(err, errlen, "database %s: not a labsync "
 		    "database (run labsyncctl init): %s", opt->path,
 		    sqlite3_errmsg(s->db));
 		goto fail;
 	}
-	if (store_meta_get(s, "format", &v, NULL) != 1)
-		v = STORE_FORMAT;	/* a new database */
 	if (v > STORE_FORMAT) {
 		store_seterr(err, errlen, "database %s was written by a newer "
 		    "labsync (format %lld, this one knows %d)", opt->path,
 		    (long long)v, STORE_FORMAT);
-		if (opt->refused != NULL)
-			*opt->refused = 1;
-		goto fail;
-	}
-	if (store_meta_get(s, "node_id", NULL, &owner) == 1 &&
-	    strcmp(owner, opt->node_id) != 0) {
-		store_seterr(err, errlen, "database %s belongs to node '%s', "
-		    "not '%s'", opt->path, owner, opt->node_id);
 		if (opt->refused != NULL)
 			*opt->refused = 1;
 		goto fail;
@@ -666,12 +602,27 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 		    "labsyncd once to upgrade it", opt->path, (long long)v);
 		goto fail;
 	}
+	from = v;
 	/* upgrades run inside the set-up transaction: all or nothing */
 	for (; setup && v < STORE_FORMAT; v++) {
 		log_info("database %s: upgrading format %lld to %lld",
 		    opt->path, (long long)v, (long long)v + 1);
 		if (store_exec(s, store_upgrades[v]) == -1)
 			goto sqlfail;
+	}
+	if (store_prepare_all(s) == -1) {
+		store_seterr(err, errlen, "database %s: not a labsync "
+		    "database (run labsyncctl init): %s", opt->path,
+		    sqlite3_errmsg(s->db));
+		goto fail;
+	}
+	if (store_meta_get(s, "node_id", NULL, &owner) == 1 &&
+	    strcmp(owner, opt->node_id) != 0) {
+		store_seterr(err, errlen, "database %s belongs to node '%s', "
+		    "not '%s'", opt->path, owner, opt->node_id);
+		if (opt->refused != NULL)
+			*opt->refused = 1;
+		goto fail;
 	}
 	if (setup && (store_meta_put_int(s, "format", STORE_FORMAT) == -1 ||
 	    store_meta_put_text(s, "node_id", opt->node_id) == -1))
@@ -693,7 +644,16 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 		/* know the registered origins first: on a reopened database
 		   our own is there already and must not be inserted again */
 		if (store_origin_load(s) == -1 ||
-		    store_origin_get(s, opt->node_id) == NULL)
+		    (me = store_origin_get(s, opt->node_id)) == NULL)
+			goto sqlfail;
+		sql = sqlite3_mprintf("UPDATE labsync_state SET self = %lld",
+		    (long long)me->id);
+		v = store_exec(s, sql);
+		sqlite3_free(sql);
+		if (v == -1)
+			goto sqlfail;
+		if (from < 2 && (store_clocks_upgrade(s) == -1 ||
+		    store_replay_pending(s) == -1))
 			goto sqlfail;
 		if (opt->observer &&
 		    store_exec(s, "UPDATE labsync_state SET writable = 0") == -1)
@@ -708,8 +668,10 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 		goto sqlfail;
 	if (opt->mode == STORE_DAEMON)
 		store_capture(s, 0);
-	if (store_meta_get(s, "hlc", &v, NULL) == 1)
+	if ((v = store_pragma_int(s, "SELECT hlc FROM labsync_state")) > 0)
 		clock_absorb(s->clock, (uint64_t)v);
+	/* what was written while no daemon ran reaches peers by catch-up */
+	s->published = s->self != NULL ? s->self->seq : 0;
 	store_changed_elsewhere(s);
 	free(owner);
 	return s;
@@ -745,10 +707,7 @@ store_free(struct store *s)
 	sqlite3_finalize(s->st_log_range);
 	sqlite3_finalize(s->st_origin_new);
 	sqlite3_finalize(s->st_origin_seq);
-	sqlite3_finalize(s->st_pending);
-	sqlite3_finalize(s->st_row_touch);
-	sqlite3_finalize(s->st_row_tomb);
-	sqlite3_finalize(s->st_pending_del);
+	sqlite3_finalize(s->st_state_hlc);
 	sqlite3_finalize(s->st_applying);
 	sqlite3_finalize(s->st_begin);
 	sqlite3_finalize(s->st_commit);
@@ -795,7 +754,7 @@ store_set_writable(struct store *s, enum store_writable w)
 
 	if (s->observer)
 		w = STORE_READONLY;
-	s->hold_stamp = w == STORE_RECOVERING;
+	s->hold_local = w == STORE_RECOVERING;
 	snprintf(sql, sizeof(sql), "UPDATE labsync_state SET writable = %d",
 	    (int)w);
 	return store_exec(s, sql);
@@ -837,7 +796,9 @@ store_commit(struct store *s)
 		if (store_step_done(s, s->st_origin_seq) == -1)
 			return -1;
 	}
-	if (store_meta_put_int(s, "hlc", (int64_t)clock_last(s->clock)) == -1)
+	/* the capture triggers stamp after every clock we absorbed */
+	sqlite3_bind_int64(s->st_state_hlc, 1, (int64_t)clock_last(s->clock));
+	if (store_step_done(s, s->st_state_hlc) == -1)
 		return -1;
 	if (store_step_done(s, s->st_commit) == -1)
 		return -1;
@@ -1059,18 +1020,27 @@ store_read_missing(struct store *s, const Labsync__Vector *have,
 		sqlite3_bind_int64(s->st_log_range, 3,
 		    (int64_t)(max_changes - count));
 		while ((rc = sqlite3_step(s->st_log_range)) == SQLITE_ROW) {
-			const uint8_t *b = sqlite3_column_blob(s->st_log_range, 0);
-			size_t len = sqlite3_column_bytes(s->st_log_range, 0);
+			struct log_bytes lb;
+			struct origin *lo;
+			int fail;
 
-			if (count > 0 && bytes + len > max_bytes)
+			if (store_log_bytes(s, s->st_log_range, &lo, &lb) == -1) {
+				sqlite3_reset(s->st_log_range);
+				return -1;
+			}
+			if (count > 0 && bytes + lb.len > max_bytes) {
+				store_log_bytes_free(&lb);
 				break;
-			if (cb(arg, o->name, b, len) == -1) {
+			}
+			fail = cb(arg, o->name, lb.data, lb.len) == -1;
+			bytes += lb.len;
+			store_log_bytes_free(&lb);
+			if (fail) {
 				sqlite3_reset(s->st_log_range);
 				return -1;
 			}
 			count++;
 			got++;
-			bytes += len;
 		}
 		sqlite3_reset(s->st_log_range);
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -1100,20 +1070,6 @@ store_fingerprint(struct store *s, uint8_t out[32])
 			    strlen(t->cols[j].name) + 1);
 	}
 	crypto_hash_sha256_final(&h, out);
-}
-
-static int64_t
-store_pragma_int(struct store *s, const char *sql)
-{
-	sqlite3_stmt	*st;
-	int64_t		 v = -1;
-
-	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
 }
 
 int64_t

@@ -12,7 +12,7 @@
 
 #include "proto/labsync.pb-c.h"
 
-#define STORE_FORMAT		1	/* version of the labsync_* tables */
+#define STORE_FORMAT		2	/* version of the labsync_* tables */
 #define STORE_MAX_PK		1024	/* bytes in a primary key */
 #define STORE_MAX_VALUE		(1024 * 1024)	/* bytes in a text or blob */
 #define STORE_MAX_COLUMNS	63	/* non-key columns per synced table */
@@ -68,16 +68,19 @@ const char	*store_node_id(const struct store *);
 int		 store_set_writable(struct store *, enum store_writable);
 /* 1 if another connection committed since the last call, 0 if not. */
 int		 store_changed_elsewhere(struct store *);
-/* Stamp up to max pending local writes; *n is how many became changes. */
-int		 store_stamp(struct store *, int max, int *n);
+/*
+ * Read up to max of our own changes that were committed since the last
+ * call (the capture triggers stamp them) into the outbox; *n: how many.
+ */
+int		 store_take_local(struct store *, int max, int *n);
+/* Our own changes committed but not taken yet. */
 int		 store_pending_count(struct store *);
 
 /* Check one change against the schema; 0 if fine, -1 with the reason. */
 int		 store_validate(struct store *, const Labsync__Change *,
 		    int allow_own, char *why, size_t whylen);
 /*
- * Apply a validated batch in one transaction (pending local writes are
- * stamped first, in the same transaction). Changes of our own origin are
+ * Apply a validated batch in one transaction. Changes of our own origin are
  * accepted only with allow_own (fetching back what we lost).
  */
 int		 store_apply(struct store *, Labsync__Change *const *, size_t n,

@@ -1,18 +1,16 @@
 /*
- * store_merge.c: changes in and out of the store.
- *
- * Capture: triggers on every synced table append (table, key, op, changed
- * columns) to labsync_pending, whoever writes; the daemon later "stamps"
- * each entry: gives it the next sequence of this node and a fresh HLC,
- * reads the row's current values, and moves it into labsync_log. Remote
- * changes are applied with labsync_state.applying = 1 inside the
- * transaction, so the triggers stay quiet and nobody else ever sees it.
+ * store_merge.c: remote changes into the store. (Local writes are
+ * stamped by the capture triggers: capture.c.) The daemon's connection
+ * applies with triggers off; one with triggers on sets
+ * labsync_state.applying inside the transaction, so they stay quiet.
  *
  * Merge: per column last-writer-wins on (hlc, origin); see README.md,
  * "Merge rules". Per row, labsync_row keeps the newest upsert (r_*), the
- * newest delete (d_*) and each column's clock.
+ * newest delete (d_*) and each column's clock, as text that the triggers
+ * can write too: 16 hex digits of HLC and 8 of origin id per column.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +23,23 @@
 
 /* --- merge metadata ---------------------------------------------------- */
 
+#define CLOCK_TEXT	24	/* characters of one column's clock */
+
+/* n hex digits (the triggers write lower case) */
+static uint64_t
+store_hex(const char *p, int n)
+{
+	uint64_t	 v = 0;
+
+	for (int i = 0; i < n; i++) {
+		char c = p[i];
+
+		v = v << 4 | (uint64_t)(c >= 'a' ? c - 'a' + 10 :
+		    c >= 'A' ? c - 'A' + 10 : c - '0');
+	}
+	return v;
+}
+
 static int
 store_row_load(struct store *s, const struct table *t, const char *pk,
     struct row_meta *m)
@@ -36,25 +51,23 @@ store_row_load(struct store *s, const struct table *t, const char *pk,
 	sqlite3_bind_text(s->st_row_get, 2, pk, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s->st_row_get);
 	if (rc == SQLITE_ROW) {
-		const uint8_t *b = sqlite3_column_blob(s->st_row_get, 4);
-		int n = sqlite3_column_bytes(s->st_row_get, 4) / 12;
+		const char *b = (const char *)
+		    sqlite3_column_text(s->st_row_get, 4);
+		int n = sqlite3_column_bytes(s->st_row_get, 4) / CLOCK_TEXT;
 
 		m->exists = 1;
 		m->r.hlc = sqlite3_column_int64(s->st_row_get, 0);
 		m->r.origin = sqlite3_column_int64(s->st_row_get, 1);
 		m->d.hlc = sqlite3_column_int64(s->st_row_get, 2);
 		m->d.origin = sqlite3_column_int64(s->st_row_get, 3);
-		/* NULL clocks: every column was written by the newest upsert */
+		/* NULL clocks: every column was written by the newest upsert;
+		   columns added since have none */
 		for (int i = 0; i < t->ncols; i++)
 			m->cols[i] = b == NULL ? m->r : (struct col_clock){0, 0};
 		for (int i = 0; b != NULL && i < n && i < t->ncols; i++) {
-			uint64_t h;
-			uint32_t o;
-
-			memcpy(&h, b + i * 12, 8);
-			memcpy(&o, b + i * 12 + 8, 4);
-			m->cols[i].hlc = h;
-			m->cols[i].origin = o;
+			m->cols[i].hlc = store_hex(b + i * CLOCK_TEXT, 16);
+			m->cols[i].origin = (int64_t)store_hex(b + i *
+			    CLOCK_TEXT + 16, 8);
 		}
 	}
 	sqlite3_reset(s->st_row_get);
@@ -66,18 +79,16 @@ store_row_save(struct store *s, const struct table *t, const char *pk,
     const struct row_meta *m)
 {
 	sqlite3_stmt	*st = m->exists ? s->st_row_upd : s->st_row_put;
-	uint8_t		 b[STORE_MAX_COLUMNS * 12];
+	char		 b[STORE_MAX_COLUMNS * CLOCK_TEXT + 1];
 	int		 same = 1;
 
 	/* row_load just told whether it exists: no upsert needed */
 	for (int i = 0; i < t->ncols; i++) {
-		uint32_t o = (uint32_t)m->cols[i].origin;
-
 		if (m->cols[i].hlc != m->r.hlc ||
 		    m->cols[i].origin != m->r.origin)
 			same = 0;
-		memcpy(b + i * 12, &m->cols[i].hlc, 8);
-		memcpy(b + i * 12 + 8, &o, 4);
+		snprintf(b + i * CLOCK_TEXT, CLOCK_TEXT + 1, "%016" PRIx64
+		    "%08" PRIx32, m->cols[i].hlc, (uint32_t)m->cols[i].origin);
 	}
 	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, pk, -1, SQLITE_STATIC);
@@ -88,7 +99,7 @@ store_row_save(struct store *s, const struct table *t, const char *pk,
 	if (same)
 		sqlite3_bind_null(st, 7);
 	else
-		sqlite3_bind_blob(st, 7, b, t->ncols * 12,
+		sqlite3_bind_text(st, 7, b, t->ncols * CLOCK_TEXT,
 		    SQLITE_STATIC);
 	return store_step_done(s, st);
 }
@@ -294,192 +305,6 @@ store_merge(struct store *s, struct table *t, struct origin *o,
 	return store_row_save(s, t, c->pk, &m);
 }
 
-/* --- capture ----------------------------------------------------------- */
-
-static Labsync__Value *
-store_value_from_column(sqlite3_stmt *st, int col, Labsync__Value *v)
-{
-	labsync__value__init(v);
-	switch (sqlite3_column_type(st, col)) {
-	case SQLITE_INTEGER:
-		v->kind_case = LABSYNC__VALUE__KIND_INTEGER;
-		v->integer = sqlite3_column_int64(st, col);
-		break;
-	case SQLITE_FLOAT:
-		v->kind_case = LABSYNC__VALUE__KIND_REAL;
-		v->real = sqlite3_column_double(st, col);
-		break;
-	case SQLITE_TEXT:
-		v->kind_case = LABSYNC__VALUE__KIND_TEXT;
-		v->text = UNCONST(sqlite3_column_text(st, col));
-		break;
-	case SQLITE_BLOB:
-		v->kind_case = LABSYNC__VALUE__KIND_BLOB;
-		v->blob.data = UNCONST(sqlite3_column_blob(st, col));
-		v->blob.len = sqlite3_column_bytes(st, col);
-		break;
-	default:
-		v->kind_case = LABSYNC__VALUE__KIND_NULL;
-		v->null = 1;
-		break;
-	}
-	return v;
-}
-
-/* Column of labsync_pending holding value i of the written row. */
-#define PENDING_V0	5
-
-/* Write merge metadata for a local change without reading it first. */
-static int
-store_row_mark(struct store *s, sqlite3_stmt *st, const struct table *t,
-    const char *pk, uint64_t hlc)
-{
-	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, pk, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, (int64_t)hlc);
-	sqlite3_bind_int64(st, 4, s->self->id);
-	return store_step_done(s, st);
-}
-
-/*
- * Turn the pending entry st points at into a change of ours. A local
- * write is newer than anything the node has seen, so it wins every
- * column it wrote: only a partial update needs the row's clocks read.
- */
-static int
-store_stamp_one(struct store *s, struct table *t, sqlite3_stmt *st)
-{
-	Labsync__Change	 c = LABSYNC__CHANGE__INIT;
-	Labsync__Column	 cols[STORE_MAX_COLUMNS], *colp[STORE_MAX_COLUMNS];
-	Labsync__Value	 vals[STORE_MAX_COLUMNS];
-	struct row_meta	 m;
-	struct col_clock now;
-	const char	*pk = (const char *)sqlite3_column_text(st, 2);
-	uint64_t	 all, mask = (uint64_t)sqlite3_column_int64(st, 4);
-	int		 op = sqlite3_column_int(st, 3);
-
-	all = t->ncols == 64 ? ~0ULL : (1ULL << t->ncols) - 1;
-	mask &= all;
-	c.origin = s->node_id;
-	c.table = t->name;
-	c.pk = UNCONST(pk);
-	c.op = op == 1 ? LABSYNC__OP__OP_DELETE : LABSYNC__OP__OP_UPSERT;
-	if (op != 1 && mask == 0)
-		return 0;
-	c.hlc = clock_now(s->clock);
-	c.seq = s->self->seq + 1;
-	now = (struct col_clock){ c.hlc, s->self->id };
-	if (op != 1) {
-		c.columns = colp;
-		for (int i = 0; i < t->ncols; i++) {
-			if (!(mask & (1ULL << i)))
-				continue;
-			labsync__column__init(&cols[c.n_columns]);
-			cols[c.n_columns].name = t->cols[i].name;
-			cols[c.n_columns].value = store_value_from_column(st,
-			    PENDING_V0 + i, &vals[i]);
-			colp[c.n_columns] = &cols[c.n_columns];
-			c.n_columns++;
-		}
-	}
-	if (store_log_append(s, s->self, &c, NULL) == -1)
-		return -1;
-	if (op == 1) {
-		if (store_row_mark(s, s->st_row_tomb, t, pk, c.hlc) == -1)
-			return -1;
-	} else if (mask == all) {
-		if (store_row_mark(s, s->st_row_touch, t, pk, c.hlc) == -1)
-			return -1;
-	} else {
-		if (store_row_load(s, t, pk, &m) == -1)
-			return -1;
-		if (!m.exists)
-			for (int i = 0; i < t->ncols; i++)
-				m.cols[i] = (struct col_clock){ 0, 0 };
-		for (int i = 0; i < t->ncols; i++)
-			if (mask & (1ULL << i))
-				m.cols[i] = now;
-		m.r = now;
-		if (store_row_save(s, t, pk, &m) == -1)
-			return -1;
-	}
-	s->self->seq++;
-	return 1;
-}
-
-/* Stamp pending entries inside an open transaction. */
-static int
-store_stamp_locked(struct store *s, int max, int *n)
-{
-	int64_t	 last = -1;
-	int	 rc, made;
-
-	*n = 0;
-	sqlite3_bind_int(s->st_pending, 1, max);
-	while ((rc = sqlite3_step(s->st_pending)) == SQLITE_ROW) {
-		const char *tbl = (const char *)
-		    sqlite3_column_text(s->st_pending, 1);
-		struct table *t = store_table_find(s, tbl);
-
-		last = sqlite3_column_int64(s->st_pending, 0);
-		if (t == NULL) {
-			log_warnx("pending change for %s, which is no longer "
-			    "synced: dropped", tbl);
-			continue;
-		}
-		made = store_stamp_one(s, t, s->st_pending);
-		if (made == -1) {
-			sqlite3_reset(s->st_pending);
-			return -1;
-		}
-		*n += made;
-	}
-	sqlite3_reset(s->st_pending);
-	if (rc != SQLITE_DONE)
-		return -1;
-	if (last != -1) {
-		sqlite3_bind_int64(s->st_pending_del, 1, last);
-		if (store_step_done(s, s->st_pending_del) == -1)
-			return -1;
-	}
-	return 0;
-}
-
-int
-store_stamp(struct store *s, int max, int *n)
-{
-	size_t	 mark = s->noutbox;
-
-	*n = 0;
-	if (s->observer || s->hold_stamp)
-		return 0;
-	if (store_begin(s) == -1)
-		return -1;
-	if (store_stamp_locked(s, max, n) == -1 || store_commit(s) == -1) {
-		store_rollback(s, mark);
-		*n = 0;
-		return -1;
-	}
-	return 0;
-}
-
-int
-store_pending_count(struct store *s)
-{
-	sqlite3_stmt	*st;
-	int		 n = -1;
-
-	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM labsync_pending",
-	    -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	return n;
-}
-
-/* --- remote changes ---------------------------------------------------- */
-
 static int
 store_value_fits(enum affinity aff, const Labsync__Value *v)
 {
@@ -619,21 +444,13 @@ store_apply_raw(struct store *s, Labsync__Change *const *changes,
 	return 0;
 }
 
-/*
- * Open the transaction remote changes are applied in. Local writes not
- * stamped yet are older than anything we apply: they are stamped first.
- */
+/* Open the transaction remote changes are applied in. */
 int
 store_apply_begin(struct store *s)
 {
-	int	 stamped;
-
 	s->apply_mark = s->noutbox;
 	if (store_begin(s) == -1)
 		return -1;
-	if (!s->observer && !s->hold_stamp &&
-	    store_stamp_locked(s, 1 << 30, &stamped) == -1)
-		goto fail;
 	/* with triggers on (not the daemon's connection), their WHEN
 	   clauses keep them quiet meanwhile */
 	if (!s->capture_off) {
@@ -685,8 +502,10 @@ store_apply_more(struct store *s, Labsync__Change *const *changes,
 			return -1;
 		o->seq = c->seq;
 		st->applied++;
-		if (o == s->self)
+		if (o == s->self) {
 			st->own++;
+			s->published = c->seq;	/* relayed: not again */
+		}
 	}
 	return 0;
 }

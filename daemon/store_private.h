@@ -12,6 +12,7 @@
 #include "store.h"
 
 #define ORIGIN_SHIFT	40	/* log key = origin id << 40 | seq */
+#define ORIGIN_SEQ_MAX	((1ULL << ORIGIN_SHIFT) - 1)
 #define MASK_CACHE	8	/* upsert statements cached per table */
 #define STORE_BUSY_FAST	100	/* lock retries 0.1 ms apart, ... */
 #define STORE_BUSY_SLOW	9990	/* ... then this many 1 ms apart */
@@ -72,7 +73,8 @@ struct store {
 	struct clock	*clock;
 	char		*node_id;
 	int		 observer;
-	int		 hold_stamp;	/* recovering: own seqs must wait */
+	int		 hold_local;	/* recovering: publish none of ours */
+	uint64_t	 published;	/* own changes read into the outbox */
 	uint64_t	 max_skew_ms;
 	struct table	*tables;
 	size_t		 ntables;
@@ -93,14 +95,37 @@ struct store {
 
 	sqlite3_stmt	*st_meta_get, *st_meta_put;
 	sqlite3_stmt	*st_row_get, *st_row_put, *st_row_upd;
-	sqlite3_stmt	*st_row_touch;	/* a local write of every column */
-	sqlite3_stmt	*st_row_tomb;	/* a local delete */
 	sqlite3_stmt	*st_log_put, *st_log_range;
 	sqlite3_stmt	*st_origin_new, *st_origin_seq;
-	sqlite3_stmt	*st_pending, *st_pending_del;
+	sqlite3_stmt	*st_state_hlc;
 	sqlite3_stmt	*st_applying;
 	sqlite3_stmt	*st_begin, *st_commit, *st_data_version;
 	int		 capture_off;	/* triggers off (store_capture) */
+};
+
+/*
+ * labsync_log: key, HLC, and either the change packed as received
+ * (remote) or its columns (local: written by the capture triggers).
+ */
+#define LOG_VALUES \
+    "v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14," \
+    " v15, v16, v17, v18, v19, v20, v21, v22, v23, v24, v25, v26, v27," \
+    " v28, v29, v30, v31, v32, v33, v34, v35, v36, v37, v38, v39, v40," \
+    " v41, v42, v43, v44, v45, v46, v47, v48, v49, v50, v51, v52, v53," \
+    " v54, v55, v56, v57, v58, v59, v60, v61, v62"
+#define LOG_DDL \
+    "CREATE TABLE IF NOT EXISTS labsync_log(" \
+    "  key INTEGER PRIMARY KEY, hlc INTEGER NOT NULL, body BLOB," \
+    "  tbl TEXT, pk TEXT, op INTEGER, mask INTEGER, " LOG_VALUES ");"
+/* Columns of st_log_range. */
+enum { LOG_KEY, LOG_HLC, LOG_BODY, LOG_TBL, LOG_PK, LOG_OP, LOG_MASK, LOG_V0 };
+
+/* A log entry's packed change; stack holds most. */
+struct log_bytes {
+	const uint8_t	*data;
+	size_t		 len;
+	uint8_t		*heap;
+	uint8_t		 stack[4096];
 };
 
 /* store.c */
@@ -121,6 +146,14 @@ int		 store_commit(struct store *);
 void		 store_rollback(struct store *, size_t outbox_mark);
 int		 store_outbox_add(struct store *, int64_t origin,
 		    const uint8_t *, size_t);
+
+/* capture.c */
+int		 store_triggers(struct store *, struct table *);
+int		 store_replay_pending(struct store *);
+int		 store_clocks_upgrade(struct store *);
+int		 store_log_bytes(struct store *, sqlite3_stmt *, struct origin **,
+		    struct log_bytes *);
+void		 store_log_bytes_free(struct log_bytes *);
 
 /* checkpoint.c */
 void		 store_checkpointer_stop(struct store *);

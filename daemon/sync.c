@@ -153,7 +153,7 @@ sync_check_phase(struct labsyncd *env)
 	    (unsigned long long)own);
 	env->phase = PHASE_RUNNING;
 	store_set_writable(env->store, STORE_WRITABLE);
-	sync_stamp(env);
+	sync_local(env);
 }
 
 /* Batches for the live feed, one origin each (the topic frame). */
@@ -241,21 +241,21 @@ sync_heartbeat(struct labsyncd *env)
 	store_vector_free(hb.vector);
 }
 
-/* Turn local writes into changes, a bounded chunk per loop turn. */
+/* Publish new local changes, a bounded chunk per loop turn. */
 void
-sync_stamp(struct labsyncd *env)
+sync_local(struct labsyncd *env)
 {
 	int	 n = 0, chunk = 10000;
 
 	if (env->phase != PHASE_RUNNING)
 		return;
-	if (store_stamp(env->store, chunk, &n) == -1) {
-		log_warnx("could not record local changes; will retry");
+	if (store_take_local(env->store, chunk, &n) == -1) {
+		log_warnx("could not read local changes; will retry");
 		return;
 	}
 	if (n > 0) {
 		env->stats.captured += n;
-		log_debug("recorded %d local changes", n);
+		log_debug("read %d local changes", n);
 		sync_publish(env);
 	}
 	if (n == chunk && env->ev_wake != NULL)

@@ -14,7 +14,8 @@
 #      bench_zmq);
 #   2. capture: ROWS rows written by an application (bench_writer, its own
 #      SQLite connection, WRITE_BATCH rows per transaction) through the
-#      capture triggers of a lone node, until the daemon has logged them;
+#      capture triggers of a lone node (which log and stamp each write in
+#      the writer's transaction), until the daemon has read them all;
 #   3. replication: two nodes with CURVE, ROWS rows written at A as fast
 #      as A takes them, until B has applied the last;
 #   4. latency: one row per transaction at LAT_RATE/s for LAT_SECS at A,
@@ -94,8 +95,6 @@ writer() {	# writer MODE ARGS...: run bench_writer, take its assignments
 
 # An index probe for one row, each poll its own read transaction.
 PROBE_ROW="SELECT EXISTS (SELECT 1 FROM activities WHERE id = ?1)"
-# The daemon has turned every captured write into a logged change.
-PROBE_STAMPED="SELECT NOT EXISTS (SELECT 1 FROM labsync_pending)"
 
 probe() {	# probe NODE TIMEOUT SQL [ARG]: sets SEEN_US
 	local out
@@ -103,6 +102,19 @@ probe() {	# probe NODE TIMEOUT SQL [ARG]: sets SEEN_US
 	    "$3" ${4:+"$4"}) || fail "node $1: not there after $2 s: $3"
 	eval "$out"
 	SEEN_US=$W_SEEN_US
+}
+
+# taken NODE TIMEOUT: wait until the daemon has read every local change
+# the capture triggers logged (status: pending 0); sets SEEN_US.
+taken() {
+	local end=$(($(now_us) + $2 * 1000000)) nap
+	nap=$(awk "BEGIN { print $POLL_MS / 1000 }")
+	until [ "$(ctl "$1" status --json | jq -r .pending)" = 0 ]; do
+		[ "$(now_us)" -lt "$end" ] ||
+		    fail "node $1: local changes not taken after $2 s"
+		sleep "$nap"
+	done
+	SEEN_US=$(now_us)
 }
 
 bench_node() {	# bench_node NAME: a city with the daemon's defaults
@@ -232,7 +244,7 @@ for s in $IDS; do
 	log "capture ($s): $ROWS rows into $cap's activities," \
 	    "$WRITE_BATCH per transaction"
 	writer bulk -b "$WRITE_BATCH" -c "$CACHE_MIB" "$T/$cap.db" "$s" 10 "$ROWS"
-	probe "$cap" 600 "$PROBE_STAMPED"
+	taken "$cap" 600
 	perf_off
 	cpu_log "capture ($s)" "$W_START_US" "$SEEN_US" "$ROWS" "$cap" "$c0" writer 0
 	[ "$(sql "$cap" "SELECT seq FROM labsync_origin WHERE name = '$cap'")" = "$ROWS" ] ||
@@ -303,7 +315,7 @@ for s in $IDS; do
 	hwm_reset "$a"
 	log "catch-up ($s): $b stopped; $CATCHUP_ROWS rows at $a"
 	writer bulk -b "$WRITE_BATCH" -c "$CACHE_MIB" "$T/$a.db" "$s" 40 "$CATCHUP_ROWS"
-	probe "$a" 600 "$PROBE_STAMPED"
+	taken "$a" 600
 	log "catch-up ($s): the writer used $W_CPU_S s of CPU for $CATCHUP_ROWS rows"
 	fig "norepl_write_rows_per_s_$s" \
 	    "$(rate "$CATCHUP_ROWS" "$W_START_US" "$W_END_US")" rows/s

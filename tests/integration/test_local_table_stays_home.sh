@@ -29,18 +29,24 @@ assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT count(*) FROM participants")" 2 \
     "participants at dortmund"
 assert_eq "$(sqlite3 "$T/wuppertal.db" "SELECT count(*) FROM participants")" 0 \
     "participants at wuppertal"
-# nothing about them in the change logs or bookkeeping either
+# nothing about them in the change logs or bookkeeping either: a log
+# entry holds a change as received (body) or, for a local one, its values
 for n in dortmund wuppertal; do
 	assert_eq "$(sqlite3 "$T/$n.db" "SELECT
-	    count(*) FILTER (WHERE instr(body, CAST('Workshop' AS BLOB))),
-	    count(*) FILTER (WHERE instr(body, CAST('Mustermann' AS BLOB))
-	        OR instr(body, CAST('example.org' AS BLOB)))
-	    FROM labsync_log")" "1|0" \
+	    count(*) FILTER (WHERE instr(b, CAST('Workshop' AS BLOB))),
+	    count(*) FILTER (WHERE instr(b, CAST('Mustermann' AS BLOB))
+	        OR instr(b, CAST('example.org' AS BLOB)))
+	    FROM (SELECT CAST(coalesce(body, x'') AS BLOB) ||
+	        CAST(coalesce(tbl, '') || coalesce(v0, '') || coalesce(v1, '') ||
+	        coalesce(v2, '') || coalesce(v3, '') || coalesce(v4, '') ||
+	        coalesce(v5, '') || coalesce(v6, '') || coalesce(v7, '') ||
+	        coalesce(v8, '') || coalesce(v9, '') || coalesce(v10, '')
+	        AS BLOB) AS b FROM labsync_log)")" "1|0" \
 	    "activity and participant data in $n's change log"
 	assert_eq "$(sqlite3 "$T/$n.db" "SELECT count(*) FROM labsync_row
 	    WHERE tbl = 'participants'") $(sqlite3 "$T/$n.db" \
-	    "SELECT count(*) FROM labsync_pending")" "0 0" \
-	    "participant bookkeeping at $n"
+	    "SELECT count(*) FROM labsync_log WHERE tbl = 'participants'")" \
+	    "0 0" "participant bookkeeping at $n"
 done
 assert_eq "$(ctl dortmund status --json | jq -r .vector.dortmund)" 2 \
     "dortmund's changes (only the two activities)"

@@ -60,7 +60,8 @@ ctl observer get activities act-ob >/dev/null 2>&1 &&
     fail "refused row exists at the observer"
 assert_eq "$(ctl observer get activities act-do | jq -r .title)" \
     "Dortmund workshop" "act-do at the observer"
-assert_eq "$(sqlite3 "$T/observer.db" "SELECT count(*) FROM labsync_pending")" \
+assert_eq "$(sqlite3 "$T/observer.db" "SELECT count(*) FROM labsync_log
+    WHERE key >> 40 = (SELECT self FROM labsync_state)")" \
     0 "captured changes at the observer"
 assert_eq "$(ctl observer status --json | jq -r '.vector.observer // 0')" 0 \
     "changes originated by the observer"

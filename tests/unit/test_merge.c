@@ -55,7 +55,11 @@
 #define NKEYS		5	/* keys per table and seed: dense conflicts */
 #define MAX_STREAMS	3	/* origins per seed */
 #define MAX_BATCH	8
-#define BASE_MS		1700000000000ULL
+/* The capture triggers stamp local writes with SQLite's clock, the real
+   one: the histories start there (set in main), so that local writes and
+   remote changes interleave in HLC order. */
+static uint64_t base_ms;
+#define BASE_MS		base_ms
 #define SEED_MS(seed)	(BASE_MS + (seed) * 1000)	/* a seed's HLCs */
 #define SKEW_MS		(60 * 1000)
 
@@ -88,8 +92,8 @@ static const struct table_def table_defs[] = {
 };
 
 /* The physical clocks the stores see. */
-static uint64_t fake_ms = BASE_MS;
-static uint64_t fake_local_ms = BASE_MS;
+static uint64_t fake_ms;
+static uint64_t fake_local_ms;
 
 static uint64_t
 fake_now(void)
@@ -905,13 +909,13 @@ local_seed_write(struct store *L, struct stmt_cache *sc, struct history *h,
 		if (local_write(L, sc, h->seed, &r, why, whylen) == -1)
 			goto done;
 		if (unit_rng_below(&r, 2) == 0)
-			CHECK(store_stamp(L, (int)unit_rng_range(&r, 1, 3),
-			    &n) == 0, "store_stamp failed");
+			CHECK(store_take_local(L, (int)unit_rng_range(&r, 1, 3),
+			    &n) == 0, "store_take_local failed");
 	}
 	if (deliver_all(L, &remote, 0, &r, why, whylen) == -1)
 		goto done;
-	CHECK(store_stamp(L, 1 << 30, &n) == 0, "store_stamp failed");
-	CHECK(store_pending_count(L) == 0, "local writes left unstamped");
+	CHECK(store_take_local(L, 1 << 30, &n) == 0, "store_take_local failed");
+	CHECK(store_pending_count(L) == 0, "local changes left untaken");
 
 	/* o1's new changes, as its peers receive them */
 	h->n = 3;
@@ -992,7 +996,7 @@ local_restore(const struct history *hs, int count, uint64_t own_seq,
 	    "('after-restore', 1)", NULL, NULL, NULL);
 	store_capture(R, 0);
 	CHECK(rc == SQLITE_OK, "local write after recovery refused");
-	CHECK(store_stamp(R, 100, &n) == 0 && n == 1, "stamp after recovery");
+	CHECK(store_take_local(R, 100, &n) == 0 && n == 1, "stamp after recovery");
 	CHECK(store_outbox_drain(R, collect_own_cb, &mine) == 0 &&
 	    mine.n == 1, "no new change of ours after recovery");
 	CHECK(mine.c[0]->seq == own_seq + 1, "new change has seq %llu, "
@@ -1409,7 +1413,7 @@ test_local_write_after_remote_change_wins(void **state)
 	    "UPDATE t1 SET a = 8 WHERE id = 'k1'", NULL, NULL, NULL),
 	    SQLITE_OK);
 	store_capture(f->store, 0);
-	assert_int_equal(store_stamp(f->store, 100, &n), 0);
+	assert_int_equal(store_take_local(f->store, 100, &n), 0);
 	assert_int_equal(n, 1);
 	assert_true(clock_last(f->clock) > CLOCK_MAKE(BASE_MS + 500, 0));
 	/* the same remote change again changes nothing */
@@ -1469,6 +1473,8 @@ main(int argc, char **argv)
 	};
 	char	 why[512] = "";
 	int	 local = 0, rc;
+
+	base_ms = fake_ms = fake_local_ms = clock_system_ms() / 1000 * 1000;
 
 	/* rerun one seed: test_merge SEED, or test_merge -l SEED */
 	if (argc > 1 && strcmp(argv[1], "-l") == 0) {

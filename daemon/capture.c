@@ -1,0 +1,513 @@
+/*
+ * capture.c: local writes become changes of ours inside the writer's own
+ * transaction, whoever writes (the HTTP API, labsyncctl, any SQLite
+ * client). The capture triggers give each write the next HLC (kept in
+ * labsync_state, so it never goes back and is above every remote clock
+ * the daemon applied), the next sequence of this node, a log row with the
+ * written values and the row's clocks. The daemon then only reads new
+ * rows of the log and publishes them: a local commit is never followed by
+ * a second write transaction.
+ *
+ * The log keeps a remote change as the packed bytes it arrived in and a
+ * local one as columns (SQL cannot pack protobuf); both are packed the
+ * same way when they are read.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "clock.h"
+#include "log.h"
+#include "store_private.h"
+#include "wire.h"
+
+/* A column's clock in labsync_row.clocks: 16 hex digits of HLC, 8 of
+   origin id, one after another in column order. */
+#define CLOCK_SQL	"printf('%%016x%%08x', %s, %s)"
+#define CLOCK_ZERO	"'000000000000000000000000'"
+
+/* Milliseconds since the epoch as SQLite sees them. */
+#define NOW_MS_SQL	"CAST(round((julianday('now') - 2440587.5) * " \
+			"86400000.0) AS INTEGER)"
+
+/* Where a stamped write comes from: the SQL for its key, and for each
+   column whether it was written and its value. */
+struct stamp_src {
+	int		 del;
+	char		*written[STORE_MAX_COLUMNS];
+	char		*value[STORE_MAX_COLUMNS];
+	char		*mask;
+};
+
+/* s (freed) followed by sqlite3_mprintf's fmt (%q, %Q, %w). */
+static char *
+store_append(char *s, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*add, *n;
+
+	va_start(ap, fmt);
+	add = sqlite3_vmprintf(fmt, ap);
+	va_end(ap);
+	n = sqlite3_mprintf("%s%s", s != NULL ? s : "", add);
+	sqlite3_free(s);
+	sqlite3_free(add);
+	return n;
+}
+
+static void
+store_src_free(struct stamp_src *src, int ncols)
+{
+	for (int i = 0; i < ncols; i++) {
+		sqlite3_free(src->written[i]);
+		sqlite3_free(src->value[i]);
+	}
+	sqlite3_free(src->mask);
+}
+
+/* An INSERT (every column written) or, with upd, an UPDATE of the same
+   key (a column is written if its value changed). */
+static void
+store_src_row(struct stamp_src *src, const struct table *t, int upd)
+{
+	memset(src, 0, sizeof(*src));
+	src->mask = sqlite3_mprintf(upd ? "0" : "%lld", (long long)
+	    (t->ncols == 64 ? ~0ULL : (1ULL << t->ncols) - 1));
+	for (int i = 0; i < t->ncols; i++) {
+		const char *c = t->cols[i].name;
+
+		if (!upd) {
+			src->written[i] = sqlite3_mprintf("1");
+			src->value[i] = sqlite3_mprintf("NEW.\"%w\"", c);
+			continue;
+		}
+		src->written[i] = sqlite3_mprintf("(OLD.\"%w\" IS NOT "
+		    "NEW.\"%w\")", c, c);
+		src->value[i] = sqlite3_mprintf("CASE WHEN %s THEN NEW.\"%w\" "
+		    "END", src->written[i], c);
+		src->mask = store_append(src->mask, " | (%s << %d)",
+		    src->written[i], i);
+	}
+}
+
+/*
+ * The statements that stamp one write: key is the SQL of its primary
+ * key. A write of every column leaves the row's clocks NULL (all are the
+ * newest upsert's); a partial one spells out each column's clock.
+ */
+static char *
+store_stamp_sql(const struct table *t, const char *key,
+    const struct stamp_src *src, int all)
+{
+	char	*sql, *absent = NULL, *present = NULL;
+
+	sql = sqlite3_mprintf(
+	    " UPDATE labsync_state SET hlc = max(hlc + 1, " NOW_MS_SQL
+	    " << 16);"
+	    " UPDATE labsync_origin SET seq = seq + 1"
+	    " WHERE id = (SELECT self FROM labsync_state);"
+	    " INSERT INTO labsync_log(key, hlc, tbl, pk, op, mask");
+	for (int i = 0; !src->del && i < t->ncols; i++)
+		sql = store_append(sql, ", v%d", i);
+	sql = store_append(sql, ") SELECT o.id << %d | o.seq, st.hlc, %Q, %s,"
+	    " %d, %s", ORIGIN_SHIFT, t->name, key, src->del,
+	    src->del ? "0" : src->mask);
+	for (int i = 0; !src->del && i < t->ncols; i++)
+		sql = store_append(sql, ", %s", src->value[i]);
+	sql = store_append(sql, " FROM labsync_state AS st JOIN labsync_origin"
+	    " AS o ON o.id = st.self;");
+	if (src->del)
+		return store_append(sql, " INSERT INTO labsync_row(tbl, pk,"
+		    " r_hlc, r_origin, d_hlc, d_origin, clocks) SELECT %Q, %s,"
+		    " 0, 0, hlc, self, NULL FROM labsync_state WHERE true"
+		    " ON CONFLICT(tbl, pk) DO UPDATE SET d_hlc = excluded.d_hlc,"
+		    " d_origin = excluded.d_origin;", t->name, key);
+	if (all)
+		return store_append(sql, " INSERT INTO labsync_row(tbl, pk,"
+		    " r_hlc, r_origin, d_hlc, d_origin, clocks) SELECT %Q, %s,"
+		    " hlc, self, 0, 0, NULL FROM labsync_state WHERE true"
+		    " ON CONFLICT(tbl, pk) DO UPDATE SET r_hlc = excluded.r_hlc,"
+		    " r_origin = excluded.r_origin, clocks = NULL;", t->name,
+		    key);
+	for (int i = 0; i < t->ncols; i++) {
+		absent = store_append(absent, "%sCASE WHEN %s THEN "
+		    CLOCK_SQL " ELSE " CLOCK_ZERO " END", i ? " || " : "",
+		    src->written[i], "hlc", "self");
+		present = store_append(present, "%sCASE WHEN %s THEN "
+		    CLOCK_SQL " WHEN clocks IS NULL THEN " CLOCK_SQL
+		    " ELSE substr(clocks, %d, 24) END", i ? " || " : "",
+		    src->written[i], "excluded.r_hlc", "excluded.r_origin",
+		    "r_hlc", "r_origin", i * 24 + 1);
+	}
+	sql = store_append(sql, " INSERT INTO labsync_row(tbl, pk, r_hlc,"
+	    " r_origin, d_hlc, d_origin, clocks) SELECT %Q, %s, hlc, self,"
+	    " 0, 0, %s FROM labsync_state WHERE true"
+	    " ON CONFLICT(tbl, pk) DO UPDATE SET r_hlc = excluded.r_hlc,"
+	    " r_origin = excluded.r_origin, clocks = %s;", t->name, key,
+	    t->ncols > 0 ? absent : "NULL", t->ncols > 0 ? present : "NULL");
+	sqlite3_free(absent);
+	sqlite3_free(present);
+	return sql;
+}
+
+/* SQL of one column expression per row side, e.g. NEW."id". */
+static char *
+store_ref(const char *side, const char *col)
+{
+	return sqlite3_mprintf("%s.\"%w\"", side, col);
+}
+
+/*
+ * The capture triggers. Each refuses the write when the node does not take
+ * local writes (the message says why), then stamps it; a changed primary
+ * key is a delete and an insert. With labsync_state.applying set (a
+ * connection applying remote changes with triggers on) they stay quiet.
+ */
+int
+store_triggers(struct store *s, struct table *t)
+{
+	struct stamp_src ins, upd, del = { .del = 1 };
+	char	*sql, *guard, *changed = NULL, *nk, *ok, *ins_sql, *upd_sql;
+	char	*del_sql, *rekey_del, *rekey_ins;
+	int	 ret;
+
+	store_src_row(&ins, t, 0);
+	store_src_row(&upd, t, 1);
+	nk = store_ref("NEW", t->pk);
+	ok = store_ref("OLD", t->pk);
+	guard = sqlite3_mprintf(
+	    "SELECT CASE (SELECT writable FROM labsync_state)"
+	    " WHEN 0 THEN RAISE(ABORT, 'labsync: this node is an observer, "
+	    "local writes are refused')"
+	    " WHEN 2 THEN RAISE(ABORT, 'labsync: this node is checking with "
+	    "its peers for changes of its own that it lost (start-up or "
+	    "restore), writes are refused until it is done')"
+	    " END;");
+	for (int i = 0; i < t->ncols; i++)
+		changed = store_append(changed, "%s%s", i ? " OR " : "",
+		    upd.written[i]);
+	ins_sql = store_stamp_sql(t, nk, &ins, 1);
+	upd_sql = store_stamp_sql(t, nk, &upd, 0);
+	del_sql = store_stamp_sql(t, ok, &del, 0);
+	rekey_del = del_sql;
+	rekey_ins = ins_sql;
+	sql = sqlite3_mprintf(
+	    "DROP TRIGGER IF EXISTS \"labsync_%w_ins\";"
+	    "DROP TRIGGER IF EXISTS \"labsync_%w_upd\";"
+	    "DROP TRIGGER IF EXISTS \"labsync_%w_rekey\";"
+	    "DROP TRIGGER IF EXISTS \"labsync_%w_del\";"
+	    "CREATE TRIGGER \"labsync_%w_ins\" AFTER INSERT ON \"%w\""
+	    " WHEN (SELECT applying FROM labsync_state) = 0 BEGIN %s"
+	    " SELECT RAISE(ABORT, 'labsync: primary key %q.%q must be "
+	    "non-empty text') WHERE typeof(%s) <> 'text' OR %s = '';"
+	    "%s END;"
+	    "CREATE TRIGGER \"labsync_%w_upd\" AFTER UPDATE ON \"%w\""
+	    " WHEN (SELECT applying FROM labsync_state) = 0"
+	    " AND %s IS %s AND (%s) BEGIN %s%s END;"
+	    "CREATE TRIGGER \"labsync_%w_rekey\" AFTER UPDATE ON \"%w\""
+	    " WHEN (SELECT applying FROM labsync_state) = 0"
+	    " AND %s IS NOT %s BEGIN %s"
+	    " SELECT RAISE(ABORT, 'labsync: primary key %q.%q must be "
+	    "non-empty text') WHERE typeof(%s) <> 'text' OR %s = '';"
+	    "%s%s END;"
+	    "CREATE TRIGGER \"labsync_%w_del\" AFTER DELETE ON \"%w\""
+	    " WHEN (SELECT applying FROM labsync_state) = 0 BEGIN %s%s END;",
+	    t->name, t->name, t->name, t->name,
+	    t->name, t->name, guard, t->name, t->pk, nk, nk, ins_sql,
+	    t->name, t->name, ok, nk, changed != NULL ? changed : "0", guard,
+	    upd_sql,
+	    t->name, t->name, ok, nk, guard, t->name, t->pk, nk, nk,
+	    rekey_del, rekey_ins,
+	    t->name, t->name, guard, del_sql);
+	ret = store_exec(s, sql);
+	sqlite3_free(sql);
+	sqlite3_free(guard);
+	sqlite3_free(changed);
+	sqlite3_free(nk);
+	sqlite3_free(ok);
+	sqlite3_free(ins_sql);
+	sqlite3_free(upd_sql);
+	sqlite3_free(del_sql);
+	store_src_free(&ins, t->ncols);
+	store_src_free(&upd, t->ncols);
+	return ret;
+}
+
+/*
+ * Upgrade from format 1, whose triggers queued writes in labsync_pending
+ * for the daemon to stamp: what is still queued is stamped now, in order,
+ * by the statements the triggers run, and the queue goes. Needs
+ * labsync_state.self set.
+ */
+int
+store_replay_pending(struct store *s)
+{
+	char	*sql = NULL;
+	int	 ret = -1;
+
+	if (store_exec(s, "CREATE TEMP VIEW labsync_replay AS"
+	    " SELECT * FROM main.labsync_pending WHERE 0") == -1)
+		return -1;
+	for (size_t k = 0; k < s->ntables; k++) {
+		struct table *t = &s->tables[k];
+		struct stamp_src src, del = { .del = 1 };
+		long long all = t->ncols == 64 ? -1LL :
+		    (long long)((1ULL << t->ncols) - 1);
+		char *up, *down;
+
+		memset(&src, 0, sizeof(src));
+		src.mask = sqlite3_mprintf("(NEW.mask & %lld)", all);
+		for (int i = 0; i < t->ncols; i++) {
+			src.written[i] = sqlite3_mprintf("((NEW.mask >> %d) & 1)",
+			    i);
+			src.value[i] = sqlite3_mprintf("CASE WHEN %s THEN NEW.v%d "
+			    "END", src.written[i], i);
+		}
+		up = store_stamp_sql(t, "NEW.pk", &src, 0);
+		down = store_stamp_sql(t, "NEW.pk", &del, 0);
+		sql = sqlite3_mprintf(
+		    "CREATE TEMP TRIGGER \"labsync_replay_%w_up\" INSTEAD OF"
+		    " INSERT ON labsync_replay WHEN NEW.tbl = %Q AND NEW.op = 0"
+		    " AND (NEW.mask & %lld) <> 0 BEGIN%s END;"
+		    "CREATE TEMP TRIGGER \"labsync_replay_%w_del\" INSTEAD OF"
+		    " INSERT ON labsync_replay WHEN NEW.tbl = %Q AND NEW.op = 1"
+		    " BEGIN%s END;", t->name, t->name, all, up, t->name,
+		    t->name, down);
+		sqlite3_free(up);
+		sqlite3_free(down);
+		store_src_free(&src, t->ncols);
+		if (store_exec(s, sql) == -1)
+			goto done;
+		sqlite3_free(sql);
+		sql = NULL;
+	}
+	if (store_exec(s, "INSERT INTO labsync_replay"
+	    " SELECT * FROM main.labsync_pending ORDER BY id") == -1)
+		goto done;
+	ret = 0;
+done:
+	sqlite3_free(sql);
+	/* the view's triggers go with it */
+	if (store_exec(s, "DROP VIEW temp.labsync_replay") == -1 ||
+	    (ret == 0 && store_exec(s, "DROP TABLE main.labsync_pending") == -1))
+		ret = -1;
+	return ret;
+}
+
+/* labsync_row.clocks of format 1, 12 bytes per column (HLC and origin,
+   little-endian), as format 2's text. */
+static void
+store_clocks_text_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const uint8_t	*b = sqlite3_value_blob(argv[0]);
+	int		 n = sqlite3_value_bytes(argv[0]) / 12;
+	char		*out;
+
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) != SQLITE_BLOB) {
+		sqlite3_result_value(ctx, argv[0]);
+		return;
+	}
+	if ((out = sqlite3_malloc(n * 24 + 1)) == NULL) {
+		sqlite3_result_error_nomem(ctx);
+		return;
+	}
+	out[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		uint64_t h = 0;
+		uint32_t o = 0;
+
+		for (int j = 7; j >= 0; j--)
+			h = h << 8 | b[i * 12 + j];
+		for (int j = 11; j >= 8; j--)
+			o = o << 8 | b[i * 12 + j];
+		snprintf(out + i * 24, 25, "%016" PRIx64 "%08" PRIx32, h, o);
+	}
+	sqlite3_result_text(ctx, out, n * 24, sqlite3_free);
+}
+
+int
+store_clocks_upgrade(struct store *s)
+{
+	if (sqlite3_create_function(s->db, "labsync_clocks_text", 1,
+	    SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, store_clocks_text_fn,
+	    NULL, NULL) != SQLITE_OK)
+		return -1;
+	return store_exec(s, "UPDATE labsync_row SET clocks = "
+	    "labsync_clocks_text(clocks) WHERE typeof(clocks) = 'blob'");
+}
+
+/* --- reading the log ----------------------------------------------------- */
+
+static Labsync__Value *
+store_value_from_column(sqlite3_stmt *st, int col, Labsync__Value *v)
+{
+	labsync__value__init(v);
+	switch (sqlite3_column_type(st, col)) {
+	case SQLITE_INTEGER:
+		v->kind_case = LABSYNC__VALUE__KIND_INTEGER;
+		v->integer = sqlite3_column_int64(st, col);
+		break;
+	case SQLITE_FLOAT:
+		v->kind_case = LABSYNC__VALUE__KIND_REAL;
+		v->real = sqlite3_column_double(st, col);
+		break;
+	case SQLITE_TEXT:
+		v->kind_case = LABSYNC__VALUE__KIND_TEXT;
+		v->text = UNCONST(sqlite3_column_text(st, col));
+		break;
+	case SQLITE_BLOB:
+		v->kind_case = LABSYNC__VALUE__KIND_BLOB;
+		v->blob.data = UNCONST(sqlite3_column_blob(st, col));
+		v->blob.len = sqlite3_column_bytes(st, col);
+		break;
+	default:
+		v->kind_case = LABSYNC__VALUE__KIND_NULL;
+		v->null = 1;
+		break;
+	}
+	return v;
+}
+
+/*
+ * The packed change of the log row st is on (st_log_range's columns):
+ * the bytes as received, or a local change packed from its columns.
+ * Sets *o to its origin; release lb with store_log_bytes_free.
+ */
+int
+store_log_bytes(struct store *s, sqlite3_stmt *st, struct origin **o,
+    struct log_bytes *lb)
+{
+	Labsync__Change	 c = LABSYNC__CHANGE__INIT;
+	Labsync__Column	 cols[STORE_MAX_COLUMNS], *colp[STORE_MAX_COLUMNS];
+	Labsync__Value	 vals[STORE_MAX_COLUMNS];
+	const struct table *t;
+	uint64_t	 key = (uint64_t)sqlite3_column_int64(st, LOG_KEY);
+	uint64_t	 mask;
+	size_t		 len;
+
+	lb->heap = NULL;
+	if ((*o = store_origin_byid(s, (int64_t)(key >> ORIGIN_SHIFT))) ==
+	    NULL) {
+		log_warnx("change log: entry %" PRIu64 " of an unknown origin",
+		    key);
+		return -1;
+	}
+	if (sqlite3_column_type(st, LOG_BODY) != SQLITE_NULL) {
+		lb->data = sqlite3_column_blob(st, LOG_BODY);
+		lb->len = sqlite3_column_bytes(st, LOG_BODY);
+		return 0;
+	}
+	c.origin = (*o)->name;
+	c.seq = key & ORIGIN_SEQ_MAX;
+	c.hlc = (uint64_t)sqlite3_column_int64(st, LOG_HLC);
+	c.table = UNCONST(sqlite3_column_text(st, LOG_TBL));
+	c.pk = UNCONST(sqlite3_column_text(st, LOG_PK));
+	c.op = sqlite3_column_int(st, LOG_OP) == 1 ? LABSYNC__OP__OP_DELETE :
+	    LABSYNC__OP__OP_UPSERT;
+	mask = (uint64_t)sqlite3_column_int64(st, LOG_MASK);
+	if (c.table == NULL || c.pk == NULL) {
+		log_warnx("change log: entry %s:%" PRIu64 " has no table or "
+		    "key", c.origin, c.seq);
+		return -1;
+	}
+	if ((t = store_table_find(s, c.table)) == NULL && mask != 0)
+		log_warnx("change log: %s:%" PRIu64 " is of table %s, which "
+		    "is no longer synced: sent without its columns", c.origin,
+		    c.seq, c.table);
+	c.columns = colp;
+	for (int i = 0; t != NULL && c.op == LABSYNC__OP__OP_UPSERT &&
+	    i < t->ncols; i++) {
+		if (!(mask & (1ULL << i)))
+			continue;
+		labsync__column__init(&cols[c.n_columns]);
+		cols[c.n_columns].name = t->cols[i].name;
+		cols[c.n_columns].value = store_value_from_column(st,
+		    LOG_V0 + i, &vals[i]);
+		colp[c.n_columns] = &cols[c.n_columns];
+		c.n_columns++;
+	}
+	len = labsync__change__get_packed_size(&c);
+	if (len > sizeof(lb->stack) && (lb->heap = malloc(len)) == NULL)
+		return -1;
+	lb->len = labsync__change__pack(&c, lb->heap != NULL ? lb->heap :
+	    lb->stack);
+	lb->data = lb->heap != NULL ? lb->heap : lb->stack;
+	return 0;
+}
+
+void
+store_log_bytes_free(struct log_bytes *lb)
+{
+	free(lb->heap);
+	lb->heap = NULL;
+}
+
+/*
+ * Our own changes committed since the last call (the triggers wrote them
+ * to the log), up to max, into the outbox: a read, no transaction.
+ */
+int
+store_take_local(struct store *s, int max, int *n)
+{
+	uint64_t	 base, seq;
+	int		 rc, ret = 0;
+
+	*n = 0;
+	if (s->observer || s->hold_local || s->self == NULL)
+		return 0;
+	base = (uint64_t)s->self->id << ORIGIN_SHIFT;
+	sqlite3_bind_int64(s->st_log_range, 1, (int64_t)(base | s->published));
+	sqlite3_bind_int64(s->st_log_range, 2, (int64_t)(base | ORIGIN_SEQ_MAX));
+	sqlite3_bind_int64(s->st_log_range, 3, max);
+	while ((rc = sqlite3_step(s->st_log_range)) == SQLITE_ROW) {
+		struct log_bytes lb;
+		struct origin *o;
+
+		seq = (uint64_t)sqlite3_column_int64(s->st_log_range, LOG_KEY) &
+		    ORIGIN_SEQ_MAX;
+		if (store_log_bytes(s, s->st_log_range, &o, &lb) == -1) {
+			ret = -1;
+			break;
+		}
+		if (store_outbox_add(s, o->id, lb.data, lb.len) == -1)
+			ret = -1;
+		store_log_bytes_free(&lb);
+		if (ret == -1)
+			break;
+		clock_absorb(s->clock, (uint64_t)sqlite3_column_int64(
+		    s->st_log_range, LOG_HLC));
+		s->published = seq;
+		(*n)++;
+	}
+	sqlite3_reset(s->st_log_range);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		log_warnx("sqlite: %s", sqlite3_errmsg(s->db));
+		ret = -1;
+	}
+	if (s->published > s->self->seq)
+		s->self->seq = s->self->committed = s->published;
+	return ret;
+}
+
+/* Local changes committed but not read into the outbox yet. */
+int
+store_pending_count(struct store *s)
+{
+	sqlite3_stmt	*st;
+	int64_t		 seq = -1;
+
+	if (s->self == NULL || sqlite3_prepare_v2(s->db, "SELECT seq FROM "
+	    "labsync_origin WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(st, 1, s->self->id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		seq = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (seq < 0)
+		return -1;
+	return (uint64_t)seq > s->published ? (int)(seq - s->published) : 0;
+}
