@@ -490,6 +490,8 @@ store_take_local(struct store *s, int max, int *n)
 	}
 	if (s->published > s->self->seq)
 		s->self->seq = s->self->committed = s->published;
+	if (*n > 0)
+		store_checkpointer_nudge(s);
 	return ret;
 }
 

@@ -6,15 +6,22 @@
  * stall the event loop, and every change waiting behind it, so the
  * daemon's connection has autocheckpoint off and its WAL hook wakes this
  * thread instead, which checkpoints (PASSIVE: it never blocks a reader or
- * a writer) with a connection of its own.
+ * a writer) with a connection of its own. Local changes are committed by
+ * other connections (the capture triggers run in the writer's
+ * transaction), whose own autocheckpoints would stall their commits: the
+ * daemon nudges this thread when it reads new ones, at most every
+ * CHECKPOINT_NUDGE_MS, so their WAL stays short.
  */
 #include <pthread.h>
 #include <stdlib.h>
 
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "log.h"
 #include "store_private.h"
+
+#define CHECKPOINT_NUDGE_MS	100
 
 struct checkpointer {
 	pthread_t	 thread;
@@ -24,6 +31,7 @@ struct checkpointer {
 	int		 pages;		/* checkpoint once the WAL has this many */
 	int		 wanted;
 	int		 stop;
+	uint64_t	 nudged_us;	/* the event loop's last nudge */
 };
 
 static void *
@@ -50,6 +58,15 @@ checkpoint_main(void *arg)
 	return NULL;
 }
 
+static void
+checkpoint_want(struct checkpointer *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->wanted = 1;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+}
+
 /* SQLite calls this after each commit of the daemon's connection. */
 static int
 checkpoint_hook(void *arg, sqlite3 *db, const char *name, int pages)
@@ -58,13 +75,22 @@ checkpoint_hook(void *arg, sqlite3 *db, const char *name, int pages)
 
 	(void)db;
 	(void)name;
-	if (pages >= c->pages) {
-		pthread_mutex_lock(&c->lock);
-		c->wanted = 1;
-		pthread_cond_signal(&c->wake);
-		pthread_mutex_unlock(&c->lock);
-	}
+	if (pages >= c->pages)
+		checkpoint_want(c);
 	return SQLITE_OK;
+}
+
+/* Another connection committed local changes. */
+void
+store_checkpointer_nudge(struct store *s)
+{
+	struct checkpointer	*c = s->checkpointer;
+	uint64_t		 now = clock_mono_us();
+
+	if (c == NULL || now - c->nudged_us < CHECKPOINT_NUDGE_MS * 1000)
+		return;
+	c->nudged_us = now;
+	checkpoint_want(c);
 }
 
 int
