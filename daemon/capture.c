@@ -33,8 +33,8 @@
 #define NOW_MS_SQL	"CAST(round((julianday('now') - 2440587.5) * " \
 			"86400000.0) AS INTEGER)"
 
-/* Where a stamped write comes from: the SQL for its key, and for each
-   column whether it was written and its value. */
+/* What a stamped write holds, as SQL: a delete, or for each column
+   whether it was written and its value, and the mask of those. */
 struct stamp_src {
 	int		 del;
 	char		*written[STORE_MAX_COLUMNS];
@@ -171,7 +171,7 @@ store_triggers(struct store *s, struct table *t)
 {
 	struct stamp_src ins, upd, del = { .del = 1 };
 	char	*sql, *guard, *changed = NULL, *nk, *ok, *ins_sql, *upd_sql;
-	char	*del_sql, *rekey_del, *rekey_ins;
+	char	*del_sql;
 	int	 ret;
 
 	store_src_row(&ins, t, 0);
@@ -192,8 +192,6 @@ store_triggers(struct store *s, struct table *t)
 	ins_sql = store_stamp_sql(t, nk, &ins, 1);
 	upd_sql = store_stamp_sql(t, nk, &upd, 0);
 	del_sql = store_stamp_sql(t, ok, &del, 0);
-	rekey_del = del_sql;
-	rekey_ins = ins_sql;
 	sql = sqlite3_mprintf(
 	    "DROP TRIGGER IF EXISTS \"labsync_%w_ins\";"
 	    "DROP TRIGGER IF EXISTS \"labsync_%w_upd\";"
@@ -220,7 +218,7 @@ store_triggers(struct store *s, struct table *t)
 	    t->name, t->name, ok, nk, changed != NULL ? changed : "0", guard,
 	    upd_sql,
 	    t->name, t->name, ok, nk, guard, t->name, t->pk, nk, nk,
-	    rekey_del, rekey_ins,
+	    del_sql, ins_sql,
 	    t->name, t->name, guard, del_sql);
 	ret = store_exec(s, sql);
 	sqlite3_free(sql);
