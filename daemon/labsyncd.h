@@ -97,9 +97,9 @@ struct labsyncd {
 	int			 inotify_fd;
 	struct event		*ev_inotify;
 	struct event		*ev_cron;
-	struct event		*ev_wake;	/* stamp soon */
+	struct event		*ev_wake;	/* publish local changes soon */
 	struct event		*ev_recheck;	/* look again after inotify */
-	int64_t			 recheck_ms;	/* its next delay */
+	int64_t			 recheck_us;	/* its next delay */
 	struct event		*ev_watchdog;	/* systemd WATCHDOG=1 */
 	struct event		*ev_sigterm, *ev_sigint, *ev_sighup;
 	uint64_t		 last_anti_entropy_ms;

@@ -34,6 +34,10 @@
 #define LABSYNC_VERSION "0.1"
 #endif
 
+/* After a WAL event without a visible commit: first and last look. */
+#define MAIN_RECHECK_FIRST_US	250
+#define MAIN_RECHECK_LAST_US	1600000
+
 static void
 usage(void)
 {
@@ -85,13 +89,14 @@ main_inotify_cb(evutil_socket_t fd, short what, void *arg)
 		sync_local(env);
 	/*
 	 * The WAL is written before the commit is published in the
-	 * wal-index (and a writer may fsync in between), so this can run
-	 * too early to see it, and no further event comes: look again
-	 * after 50 ms, then at doubling intervals up to 1.6 s.
+	 * wal-index (shared memory: no event; a writer may also fsync in
+	 * between), so this can run too early to see it, and no further
+	 * event comes: look again after 250 us, then at doubling intervals
+	 * up to 1.6 s. A look is one read of the wal-index.
 	 */
-	env->recheck_ms = 50;
+	env->recheck_us = MAIN_RECHECK_FIRST_US;
 	if (!evtimer_pending(env->ev_recheck, NULL)) {
-		struct timeval later = { 0, 50000 };
+		struct timeval later = { 0, MAIN_RECHECK_FIRST_US };
 
 		evtimer_add(env->ev_recheck, &later);
 	}
@@ -109,10 +114,10 @@ main_recheck_cb(evutil_socket_t fd, short what, void *arg)
 		sync_local(env);
 		return;
 	}
-	if ((env->recheck_ms *= 2) > 1600)
+	if ((env->recheck_us *= 2) > MAIN_RECHECK_LAST_US)
 		return;
-	later.tv_sec = env->recheck_ms / 1000;
-	later.tv_usec = (env->recheck_ms % 1000) * 1000;
+	later.tv_sec = env->recheck_us / 1000000;
+	later.tv_usec = env->recheck_us % 1000000;
 	evtimer_add(env->ev_recheck, &later);
 }
 
