@@ -1,8 +1,8 @@
 /*
- * store.c: the node's SQLite database: opening and checking it, the
- * bookkeeping tables and capture triggers, transactions, origins and
- * version vectors, and reading the change log for peers. How changes are
- * captured and merged is store_merge.c.
+ * store.c: the node's SQLite database: opening, checking and upgrading
+ * it, the bookkeeping tables, transactions, origins and version vectors,
+ * and reading the change log for peers. Local writes are captured by
+ * capture.c; remote changes are merged by store_merge.c.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -478,13 +478,6 @@ done:
 	return ret;
 }
 
-/*
- * Another writer holds the lock. SQLite's own busy_timeout sleeps 1 ms,
- * then longer and longer: on a node where an application commits every
- * millisecond, each collision would cost the daemon milliseconds of
- * latency. Writers hold the lock briefly, so retry often for the first
- * 10 ms, then every millisecond, for 10 s in all.
- */
 static int64_t
 store_pragma_int(struct store *s, const char *sql)
 {
@@ -519,6 +512,13 @@ store_format(struct store *s)
 	return v;
 }
 
+/*
+ * Another writer holds the lock. SQLite's own busy_timeout sleeps 1 ms,
+ * then longer and longer: on a node where an application commits every
+ * millisecond, each collision would cost the daemon milliseconds of
+ * latency. Writers hold the lock briefly, so retry often for the first
+ * 10 ms, then every millisecond, for 10 s in all.
+ */
 static int
 store_busy(void *arg, int tries)
 {
