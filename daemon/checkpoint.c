@@ -8,9 +8,11 @@
  * thread instead, which checkpoints (PASSIVE: it never blocks a reader or
  * a writer) with a connection of its own. Local changes are committed by
  * other connections (the capture triggers run in the writer's
- * transaction), whose own autocheckpoints would stall their commits: the
- * daemon nudges this thread when it reads new ones, at most every
- * CHECKPOINT_NUDGE_MS, so their WAL stays short.
+ * transaction), so the daemon also nudges this thread when it reads new
+ * ones, at most every CHECKPOINT_NUDGE_MS: the WAL is copied back in
+ * small steps, off the writers' commits. (Under a writer that commits
+ * without pause the WAL may still not start over, and the writer's own
+ * autocheckpoint then runs: see tests/bench/RESULTS.md.)
  */
 #include <pthread.h>
 #include <stdlib.h>
