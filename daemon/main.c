@@ -279,6 +279,13 @@ main_reload_later(const struct config *a, const struct config *b)
  * removed peers are dropped, and ZAP, which reads the current config on
  * every handshake, refuses their keys from now on.
  */
+/* With one peer, what we apply came from it or through it: no relay. */
+static void
+main_relay_policy(struct labsyncd *env)
+{
+	store_set_relay(env->store, env->npeers != 1);
+}
+
 static void
 main_hup_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -339,6 +346,7 @@ main_hup_cb(evutil_socket_t sig, short what, void *arg)
 	free(env->peers);
 	env->peers = peers;
 	env->npeers = npeers;
+	main_relay_policy(env);
 	config_free(old);
 	log_setlevel(env->debug ? LOG_LEVEL_DEBUG : conf->log_level);
 	log_info("configuration reloaded: %zu peers, log level %s", npeers,
@@ -497,6 +505,7 @@ main(int argc, char *argv[])
 		if (peer_has_endpoints(p) && env.conf->role == CONFIG_ROLE_CITY)
 			env.phase = PHASE_STARTING;
 	}
+	main_relay_policy(&env);
 	store_set_writable(env.store, env.phase == PHASE_RUNNING ?
 	    STORE_WRITABLE : STORE_RECOVERING);
 

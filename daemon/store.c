@@ -820,6 +820,12 @@ store_rollback(struct store *s, size_t outbox_mark)
 	}
 }
 
+void
+store_set_relay(struct store *s, int on)
+{
+	s->no_relay = !on;
+}
+
 int
 store_outbox_add(struct store *s, int64_t origin, const uint8_t *data,
     size_t len)

@@ -101,6 +101,13 @@ int		 store_apply_more(struct store *, Labsync__Change *const *,
 		    struct store_apply_stats *);
 int		 store_apply_end(struct store *, int commit);
 
+/*
+ * Whether applied changes go out on the live feed too (on by default),
+ * for peers that may lack them; a node with one peer would only send
+ * them back where they came from. Catch-up serves them either way.
+ */
+void		 store_set_relay(struct store *, int on);
+
 /* Changes committed since the last drain (local and relayed), packed. */
 typedef int	(*store_change_cb)(void *arg, const char *origin,
 		    const uint8_t *, size_t);

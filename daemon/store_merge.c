@@ -226,7 +226,7 @@ store_log_append(struct store *s, struct origin *o, Labsync__Change *c,
 	sqlite3_bind_int64(s->st_log_put, 2, (int64_t)c->hlc);
 	sqlite3_bind_blob(s->st_log_put, 3, buf, (int)len, SQLITE_STATIC);
 	if (store_step_done(s, s->st_log_put) == 0 &&
-	    store_outbox_add(s, o->id, buf, len) == 0)
+	    (s->no_relay || store_outbox_add(s, o->id, buf, len) == 0))
 		ret = 0;
 	if (buf != stackbuf && (raw == NULL || buf != raw->data))
 		free(buf);

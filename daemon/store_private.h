@@ -84,6 +84,7 @@ struct store {
 	int64_t		 data_version;
 
 	struct checkpointer *checkpointer;	/* checkpoint.c, or NULL */
+	int		 no_relay;	/* applied changes stay off our feed */
 
 	/* committed changes not yet published, packed one after another
 	   in one buffer: thousands of small copies would fragment the heap */
