@@ -234,6 +234,30 @@ store_triggers(struct store *s, struct table *t)
 	return ret;
 }
 
+/* Queued writes of tables no longer synced cannot be stamped: say so. */
+static int
+store_replay_orphans(struct store *s)
+{
+	sqlite3_stmt	*st;
+	char		*sql = sqlite3_mprintf("SELECT tbl, count(*) FROM "
+	    "main.labsync_pending WHERE tbl NOT IN (''");
+	int		 rc;
+
+	for (size_t k = 0; k < s->ntables; k++)
+		sql = store_append(sql, ", %Q", s->tables[k].name);
+	sql = store_append(sql, ") GROUP BY tbl");
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	sqlite3_free(sql);
+	if (rc != SQLITE_OK)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		log_warnx("upgrade: %d queued writes of table %s, which is "
+		    "no longer synced, are dropped", sqlite3_column_int(st, 1),
+		    (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 /*
  * Upgrade from format 1, whose triggers queued writes in labsync_pending
  * for the daemon to stamp: what is still queued is stamped now, in order,
@@ -282,7 +306,8 @@ store_replay_pending(struct store *s)
 		sqlite3_free(sql);
 		sql = NULL;
 	}
-	if (store_exec(s, "INSERT INTO labsync_replay"
+	if (store_replay_orphans(s) == -1 ||
+	    store_exec(s, "INSERT INTO labsync_replay"
 	    " SELECT * FROM main.labsync_pending ORDER BY id") == -1)
 		goto done;
 	ret = 0;
