@@ -2,7 +2,8 @@
 # A database written by labsync's first format (data/format1-dortmund.sql,
 # a dump of one made by that version: six changes logged, three writes
 # still queued by its triggers because no daemon ran) is upgraded when
-# labsyncd starts: the queued writes become changes 7-9, the column clocks
+# labsyncd starts: the queued writes become changes 7-9 (one of a table
+# no longer synced is dropped, and the log says so), the column clocks
 # keep their values, and the peer gets everything.
 . "$(dirname "$0")/lib.sh"
 
@@ -12,6 +13,9 @@ peer dortmund wuppertal
 peer wuppertal dortmund
 sqlite3 "$T/dortmund.db" <"$ROOT/tests/integration/data/format1-dortmund.sql" ||
     fail "loading the format 1 dump"
+# and a queued write of a table this config no longer syncs
+sqlite3 "$T/dortmund.db" "INSERT INTO labsync_pending(tbl, pk, op, mask)
+    VALUES ('old_projects', 'p-1', 1, 0)" || fail "queueing an orphan"
 # act-1: inserted (change 1), then its title updated (change 2); its
 # clocks, 12 bytes per column in format 1, say so
 hlc1=$(sqlite3 "$T/dortmund.db" "SELECT hlc FROM labsync_log WHERE key = 1 << 40 | 1")
@@ -20,6 +24,8 @@ hlc2=$(sqlite3 "$T/dortmund.db" "SELECT hlc FROM labsync_log WHERE key = 1 << 40
 start dortmund
 grep -q "upgrading format 1 to 2" "$T/dortmund.log" ||
     fail "no upgrade in dortmund's log"
+grep -q "upgrade: 1 queued writes of table old_projects, which is no longer synced, are dropped" \
+    "$T/dortmund.log" || fail "the dropped orphan is not in dortmund's log"
 assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT value FROM labsync_meta
     WHERE key = 'format'")" 2 "format after the upgrade"
 assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT count(*) FROM sqlite_schema
