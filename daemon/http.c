@@ -187,7 +187,7 @@ http_put(struct labsyncd *env, struct evhttp_request *req,
 		http_refused(req, err);
 		return;
 	}
-	sync_local(env);	/* record and publish it now */
+	sync_local(env);	/* publish it now */
 	rows_get_json(store_db(env->store), table, id, &row);
 	http_json(req, created ? 201 : 200, json_pack("{s:s, s:o*}", "id", id,
 	    "row", row));

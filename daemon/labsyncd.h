@@ -55,7 +55,7 @@ struct labsyncd_stats {
 	uint64_t	 apply_count;
 	double		 apply_seconds;
 	int64_t		 max_skew_ms;	/* remote HLC ahead of our clock */
-	uint64_t	 captured;	/* local changes stamped */
+	uint64_t	 captured;	/* local changes read to publish */
 	uint64_t	 published;	/* changes sent on the live feed */
 	uint64_t	 applied;	/* remote changes committed */
 	uint64_t	 duplicates;
