@@ -10,7 +10,6 @@
  * can write too: 16 hex digits of HLC and 8 of origin id per column.
  */
 #include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,33 +73,48 @@ store_row_load(struct store *s, const struct table *t, const char *pk,
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* v as n lower-case hex digits, the way the triggers' printf writes it */
+static void
+store_put_hex(char *p, uint64_t v, int n)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	while (n-- > 0) {
+		p[n] = digits[v & 0xf];
+		v >>= 4;
+	}
+}
+
 static int
 store_row_save(struct store *s, const struct table *t, const char *pk,
     const struct row_meta *m)
 {
 	sqlite3_stmt	*st = m->exists ? s->st_row_upd : s->st_row_put;
-	char		 b[STORE_MAX_COLUMNS * CLOCK_TEXT + 1];
+	char		 b[STORE_MAX_COLUMNS * CLOCK_TEXT];
 	int		 same = 1;
 
 	/* row_load just told whether it exists: no upsert needed */
-	for (int i = 0; i < t->ncols; i++) {
-		if (m->cols[i].hlc != m->r.hlc ||
-		    m->cols[i].origin != m->r.origin)
-			same = 0;
-		snprintf(b + i * CLOCK_TEXT, CLOCK_TEXT + 1, "%016" PRIx64
-		    "%08" PRIx32, m->cols[i].hlc, (uint32_t)m->cols[i].origin);
-	}
+	for (int i = 0; i < t->ncols && same; i++)
+		same = m->cols[i].hlc == m->r.hlc &&
+		    m->cols[i].origin == m->r.origin;
 	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, pk, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, (int64_t)m->r.hlc);
 	sqlite3_bind_int64(st, 4, m->r.origin);
 	sqlite3_bind_int64(st, 5, (int64_t)m->d.hlc);
 	sqlite3_bind_int64(st, 6, m->d.origin);
-	if (same)
+	/* spelt out only when the columns' clocks differ (rare) */
+	if (same) {
 		sqlite3_bind_null(st, 7);
-	else
+	} else {
+		for (int i = 0; i < t->ncols; i++) {
+			store_put_hex(b + i * CLOCK_TEXT, m->cols[i].hlc, 16);
+			store_put_hex(b + i * CLOCK_TEXT + 16,
+			    (uint32_t)m->cols[i].origin, 8);
+		}
 		sqlite3_bind_text(st, 7, b, t->ncols * CLOCK_TEXT,
 		    SQLITE_STATIC);
+	}
 	return store_step_done(s, st);
 }
 
