@@ -36,6 +36,7 @@ struct peer {
 	uint64_t		 started_ms;
 	int			 syncing;	/* a request is in flight */
 	uint64_t		 sync_sent_ms;
+	uint64_t		 refused_ms;	/* we refused an answer of its */
 	uint64_t		 sub_heard_ms;	/* any message on its feed */
 	int			 settled;	/* answered fully once */
 	uint64_t		 lag;		/* changes it has that we lack */
@@ -320,6 +321,11 @@ peer_request_ahead(struct peer *p, Labsync__Vector *ahead)
 {
 	if (p->dealer == NULL || p->syncing)
 		return;
+	/* after a refused answer, whatever asks again (the answer to a
+	   request sent ahead, gaps) waits a heartbeat: no busy loop */
+	if (p->refused_ms != 0 && clock_system_ms() - p->refused_ms <
+	    (uint64_t)p->env->conf->heartbeat_interval_ms)
+		return;
 	/* not sent (no session left): like a lost one, reopened in cron */
 	if (peer_send_vector(p, !p->settled, ahead) == -1)
 		log_debug("peer %s: request not sent: %s", p->conf.name,
@@ -474,7 +480,7 @@ peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 		p->live_ms = clock_system_ms();
 		if (sync_check(p->env, p->conf.name, e->batch, raw, 0,
 		    p->scratch, NULL) == 0 &&
-		    sync_take(p->env, p->conf.name, e->batch, raw, 0,
+		    sync_take(p->env, p->conf.name, e->batch, raw, 0, 1,
 		    p->scratch, &p->live) == 0 && p->live.n >= PEER_LIVE_MAX)
 			peer_live_flush(p);
 		break;
@@ -537,17 +543,21 @@ peer_dealer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 		 * and a gap makes us ask again with what we hold.
 		 */
 		ahead = e->batch->more ? store_vector(p->env->store) : NULL;
-		if (sync_check(p->env, p->conf.name, e->batch, raw, 1,
-		    p->scratch, ahead) == -1) {
+		if (ahead != NULL && sync_ahead(p->env, p->conf.name,
+		    e->batch, raw, p->scratch, ahead) == -1) {
 			store_vector_free(ahead);
+			p->refused_ms = clock_system_ms();
 			break;
 		}
 		if (ahead != NULL)
 			peer_request_ahead(p, ahead);
 		store_vector_free(ahead);
-		if (sync_take(p->env, p->conf.name, e->batch, raw, 1,
-		    p->scratch, &tx) == -1 ||
-		    sync_end(p->env, p->conf.name, &tx, &gaps) == -1)
+		if (sync_take(p->env, p->conf.name, e->batch, raw, 1, 0,
+		    p->scratch, &tx) == -1) {
+			p->refused_ms = clock_system_ms();
+			break;
+		}
+		if (sync_end(p->env, p->conf.name, &tx, &gaps) == -1)
 			break;
 		if (e->batch->more || gaps > 0)
 			peer_request(p);

@@ -100,6 +100,8 @@ int		 store_apply_more(struct store *, Labsync__Change *const *,
 		    const ProtobufCBinaryData *raw, size_t n, int allow_own,
 		    struct store_apply_stats *);
 int		 store_apply_end(struct store *, int commit);
+/* Roll back without a word: the caller refused what it was applying. */
+void		 store_apply_abort(struct store *);
 
 /*
  * Whether applied changes go out on the live feed too (on by default),

@@ -540,3 +540,9 @@ store_apply_end(struct store *s, int commit)
 	store_rollback(s, s->apply_mark);
 	return -1;
 }
+
+void
+store_apply_abort(struct store *s)
+{
+	store_rollback(s, s->apply_mark);
+}

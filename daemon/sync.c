@@ -283,20 +283,49 @@ sync_echo(struct labsyncd *env, const Labsync__Change *c, uint64_t own)
 }
 
 /*
- * Check a received batch, its changes still packed, before any of it is
- * applied: one bad change refuses the whole batch (-1). Changes are
- * decoded into scratch a few at a time. With ahead, that vector moves
- * over the batch (the next catch-up request, sent before we apply).
+ * One decoded change of a batch from peer (c NULL: it did not decode):
+ * 1 to apply it, 0 for an echo of our own, -1 if it refuses the batch
+ * (logged and counted).
  */
-int
-sync_check(struct labsyncd *env, const char *peer,
-    const Labsync__ChangeBatch *batch, const ProtobufCBinaryData *raw,
-    int from_catchup, struct wire_arena *scratch, Labsync__Vector *ahead)
+static int
+sync_check_change(struct labsyncd *env, const char *peer,
+    const Labsync__Change *c, size_t i, size_t n, int from_catchup,
+    uint64_t own, int64_t now)
 {
-	char		 why[256], msg[512];
-	uint64_t	 own = store_own_seq(env->store);
-	int64_t		 now = (int64_t)clock_system_ms();
-	int		 allow_own, ret = 0;
+	char	 why[256], msg[512];
+	int	 allow_own;
+
+	if (c == NULL) {
+		snprintf(msg, sizeof(msg), "change %zu of %zu is not a "
+		    "protobuf Change; batch refused", i + 1, n);
+		sync_reject(env, peer, msg);
+		return -1;
+	}
+	if (sync_echo(env, c, own))
+		return 0;
+	/*
+	 * Changes of our own that we do not have are taken only as catch-up
+	 * answers, and only once a peer's vector showed we lost them (a
+	 * restore); anywhere else they are forged.
+	 */
+	allow_own = from_catchup && env->recover_to >= c->seq;
+	if (store_validate(env->store, c, allow_own, why, sizeof(why)) == -1) {
+		snprintf(msg, sizeof(msg), "change %zu of %zu (%.32s #%llu): "
+		    "%s; batch refused", i + 1, n, c->origin ? c->origin : "?",
+		    (unsigned long long)c->seq, why);
+		sync_reject(env, peer, msg);
+		return -1;
+	}
+	if ((int64_t)CLOCK_MS(c->hlc) - now > env->stats.max_skew_ms)
+		env->stats.max_skew_ms = (int64_t)CLOCK_MS(c->hlc) - now;
+	return 1;
+}
+
+static int
+sync_check_size(struct labsyncd *env, const char *peer,
+    const Labsync__ChangeBatch *batch, const ProtobufCBinaryData *raw)
+{
+	char	 msg[128];
 
 	if (batch->n_changes > WIRE_MAX_CHANGES) {
 		snprintf(msg, sizeof(msg), "batch of %zu changes is too large",
@@ -308,38 +337,33 @@ sync_check(struct labsyncd *env, const char *peer,
 		sync_reject(env, peer, "malformed batch");
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * Check a received batch, its changes still packed, before any of it is
+ * applied: one bad change refuses the whole batch (-1). Changes are
+ * decoded into scratch a few at a time. With ahead, that vector moves
+ * over the batch (the next catch-up request, sent before we apply).
+ */
+int
+sync_check(struct labsyncd *env, const char *peer,
+    const Labsync__ChangeBatch *batch, const ProtobufCBinaryData *raw,
+    int from_catchup, struct wire_arena *scratch, Labsync__Vector *ahead)
+{
+	uint64_t	 own = store_own_seq(env->store);
+	int64_t		 now = (int64_t)clock_system_ms();
+	int		 ret = 0, ok;
+
+	if (sync_check_size(env, peer, batch, raw) == -1)
+		return -1;
 	for (size_t i = 0; i < batch->n_changes && ret == 0; i++) {
 		Labsync__Change *c = wire_unpack_change(&raw[i], scratch);
 
-		if (c == NULL) {
-			snprintf(msg, sizeof(msg), "change %zu of %zu is not "
-			    "a protobuf Change; batch refused", i + 1,
-			    batch->n_changes);
-			sync_reject(env, peer, msg);
+		if ((ok = sync_check_change(env, peer, c, i, batch->n_changes,
+		    from_catchup, own, now)) == -1)
 			ret = -1;
-			break;
-		}
-		if (sync_echo(env, c, own))
-			continue;
-		/*
-		 * Changes of our own that we do not have are taken only as
-		 * catch-up answers, and only once a peer's vector showed we
-		 * lost them (a restore); anywhere else they are forged.
-		 */
-		allow_own = from_catchup && env->recover_to >= c->seq;
-		if (store_validate(env->store, c, allow_own, why,
-		    sizeof(why)) == -1) {
-			snprintf(msg, sizeof(msg), "change %zu of %zu (%.32s "
-			    "#%llu): %s; batch refused", i + 1,
-			    batch->n_changes, c->origin ? c->origin : "?",
-			    (unsigned long long)c->seq, why);
-			sync_reject(env, peer, msg);
-			ret = -1;
-			break;
-		}
-		if ((int64_t)CLOCK_MS(c->hlc) - now > env->stats.max_skew_ms)
-			env->stats.max_skew_ms = (int64_t)CLOCK_MS(c->hlc) - now;
-		if (ahead != NULL &&
+		else if (ok == 1 && ahead != NULL &&
 		    store_vector_advance(ahead, c->origin, c->seq) == -1)
 			ret = -1;
 		if (i % SYNC_DECODE_CHUNK == SYNC_DECODE_CHUNK - 1)
@@ -350,22 +374,64 @@ sync_check(struct labsyncd *env, const char *peer,
 }
 
 /*
- * Apply a checked batch inside tx, opening it if needed; several batches
- * may go into one transaction (sync_end commits it). On failure tx is
- * rolled back and closed.
+ * Move ahead over a catch-up answer, to ask for the next one before this
+ * one is applied. An answer mostly holds one origin's changes in order:
+ * then its first and last change tell, two decodes instead of one per
+ * change (the answer is checked change by change as it is applied, see
+ * sync_take). Otherwise the whole answer is checked first (sync_check).
+ * Only a hint: a wrong one leaves a gap, and a gap asks again.
+ */
+int
+sync_ahead(struct labsyncd *env, const char *peer,
+    const Labsync__ChangeBatch *batch, const ProtobufCBinaryData *raw,
+    struct wire_arena *scratch, Labsync__Vector *ahead)
+{
+	Labsync__Change	*first, *last;
+	size_t		 n = batch->n_changes;
+	int		 ret = 0;
+
+	if (sync_check_size(env, peer, batch, raw) == -1)
+		return -1;
+	if (n == 0)
+		return 0;
+	first = wire_unpack_change(&raw[0], scratch);
+	last = wire_unpack_change(&raw[n - 1], scratch);
+	if (first == NULL || last == NULL || first->origin == NULL ||
+	    last->origin == NULL || strcmp(first->origin, last->origin) != 0 ||
+	    last->seq < first->seq || last->seq - first->seq != n - 1) {
+		wire_arena_reset(scratch);
+		return sync_check(env, peer, batch, raw, 1, scratch, ahead);
+	}
+	for (uint64_t q = first->seq; q <= last->seq && ret == 0; q++)
+		ret = store_vector_advance(ahead, first->origin, q);
+	wire_arena_reset(scratch);
+	return ret;
+}
+
+/*
+ * Apply a batch inside tx, opening it if needed; several batches may go
+ * into one transaction (sync_end commits it). Unless sync_check passed it
+ * (checked), each change is checked just before it is applied, and a bad
+ * one rolls the transaction back: only for a transaction of one batch.
+ * On failure tx is rolled back and closed.
  */
 int
 sync_take(struct labsyncd *env, const char *peer,
     const Labsync__ChangeBatch *batch, const ProtobufCBinaryData *raw,
-    int from_catchup, struct wire_arena *scratch, struct sync_txn *tx)
+    int from_catchup, int checked, struct wire_arena *scratch,
+    struct sync_txn *tx)
 {
 	Labsync__Change		*v[SYNC_DECODE_CHUNK];
 	ProtobufCBinaryData	 r[SYNC_DECODE_CHUNK];
 	uint64_t		 own = store_own_seq(env->store);
+	int64_t			 now = (int64_t)clock_system_ms();
 	size_t			 n = 0;
+	int			 ok = 1;
 
 	if (batch->n_changes == 0)
 		return 0;
+	if (!checked && sync_check_size(env, peer, batch, raw) == -1)
+		return -1;
 	if (!tx->open) {
 		memset(tx, 0, sizeof(*tx));
 		tx->t0_us = clock_mono_us();
@@ -376,9 +442,13 @@ sync_take(struct labsyncd *env, const char *peer,
 	for (size_t i = 0; i < batch->n_changes; i++) {
 		Labsync__Change *c = wire_unpack_change(&raw[i], scratch);
 
-		if (c == NULL)
+		if (checked && c == NULL)
 			goto fail;	/* checked: cannot happen */
-		if (!sync_echo(env, c, own)) {
+		ok = checked ? !sync_echo(env, c, own) : sync_check_change(env,
+		    peer, c, i, batch->n_changes, from_catchup, own, now);
+		if (ok == -1)
+			goto refused;
+		if (ok == 1) {
 			v[n] = c;
 			r[n++] = raw[i];
 		}
@@ -392,6 +462,12 @@ sync_take(struct labsyncd *env, const char *peer,
 	}
 	tx->n += batch->n_changes;
 	return 0;
+refused:
+	wire_arena_reset(scratch);
+	if (tx->open)
+		store_apply_abort(env->store);
+	tx->open = 0;
+	return -1;
 fail:
 	wire_arena_reset(scratch);
 	if (tx->open)

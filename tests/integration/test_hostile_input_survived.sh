@@ -254,6 +254,32 @@ def cmd_big_router():
     router.send_multipart([rid2, b""])	# one rejection: heard again
     return "ok"
 
+def cmd_bad_answer():
+    """Answer every catch-up request for 3 s with two good changes of
+    ours, then one with an unknown column, more to come: a refused
+    answer must not make dortmund ask again in a loop."""
+    while router.poll(0):
+        router.recv_multipart()		# old requests
+    e = pb.Envelope(version=1, sender="mallory")
+    for c in (change("m-ans-1", [("title", "text", "one")], seqno=1),
+              change("m-ans-2", [("title", "text", "two")], seqno=2),
+              change("m-ans-3", [("no_such_column", "text", "x")],
+                     seqno=3)):
+        e.batch.changes.add().CopyFrom(c)
+    e.batch.more = True
+    bad = e.SerializeToString()
+    rid = request(60)
+    if rid is None:
+        return "error: dortmund sent no catch-up request"
+    router.send_multipart([rid, bad])
+    asked, deadline = 0, time.time() + 3
+    while time.time() < deadline:
+        tick()
+        if router.poll(20):
+            frames = router.recv_multipart()
+            router.send_multipart([frames[0], bad])
+            asked += 1
+    return "asked=%d" % asked
 n = 1
 while True:
     path = "%s/mallory.cmd.%d" % (T, n)
@@ -267,7 +293,8 @@ while True:
         res = {"wait_sub": cmd_wait_sub, "rounds": cmd_rounds,
                "flood": cmd_flood, "big_dealer": cmd_big_dealer,
                "big_pub": cmd_big_pub,
-               "big_router": cmd_big_router}[cmd](*args)
+               "big_router": cmd_big_router,
+               "bad_answer": cmd_bad_answer}[cmd](*args)
     except Exception as ex:
         res = "error: %s: %r" % (cmd, ex)
     print("mallory: %s -> %s" % (" ".join(words), res), flush=True)
@@ -351,11 +378,26 @@ done
 grep -qF "batch refused" "$T/dortmund.log" || fail "no 'batch refused'"
 grep -q "rejected message from (sync socket)" "$T/dortmund.log" &&
     fail "a rejection on the sync socket does not name the peer"
+# Catch-up answers whose third change is bad: refused whole (the two good
+# ones before it are not kept, although a catch-up answer is checked
+# change by change as it is applied), and dortmund does not ask again in
+# a loop (a heartbeat, 200 ms here, between requests after a refusal).
+mallory bad_answer
+wait_for 30 "rejection of the bad catch-up answer" at_least rejected \
+    $((n1 + 1))
+asked=$(echo "$MOUT" | sed -n 's/^asked=\([0-9]*\)$/\1/p')
+[ -n "$asked" ] || fail "mallory said: $MOUT"
+echo "dortmund asked $asked times in 3 s of refused answers"
+[ "$asked" -le 20 ] || fail "dortmund asked $asked times in 3 s after refusing an answer"
+grep -F "rejected message from mallory: " "$T/dortmund.log" |
+    grep -qF "change 3 of 3 (mallory #3): unknown column" ||
+    fail "the bad catch-up answer was not logged with its change"
+alive
 
 # More rounds: each kind repeatedly, all of it reaches the application.
 mallory rounds 4
 n2=$(echo "$MOUT" | sed -n 's/.*rejected=\([0-9]*\).*/\1/p')
-expect=$((n1 + n2))
+expect=$((n1 + 1 + n2))
 wait_for 30 "dortmund counts $expect rejections" at_least rejected "$expect"
 alive
 
@@ -414,7 +456,7 @@ wait "${PID[mallory]}" 2>/dev/null
 unset "PID[mallory]"
 [ "$(ctl dortmund status --json | jq -r '.phase')" = running ] ||
     fail "dortmund is no longer taking writes"
-for pk in m-tab-1 m-col-1 m-type-1 m-trunc-1 m-own-1; do
+for pk in m-tab-1 m-col-1 m-type-1 m-trunc-1 m-own-1 m-ans-1 m-ans-2; do
 	ctl dortmund get activities "$pk" >/dev/null 2>&1 &&
 	    fail "$pk from mallory's bad batches was applied"
 done
