@@ -478,9 +478,9 @@ peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 			break;
 		}
 		p->live_ms = clock_system_ms();
-		if (sync_check(p->env, p->conf.name, e->batch, raw, 0,
-		    p->scratch, NULL) == 0 &&
-		    sync_take(p->env, p->conf.name, e->batch, raw, 0, 1,
+		/* checked as applied: a bad change takes the good ones of the
+		   same transaction with it, which catch-up fetches again */
+		if (sync_take(p->env, p->conf.name, e->batch, raw, 0, 0,
 		    p->scratch, &p->live) == 0 && p->live.n >= PEER_LIVE_MAX)
 			peer_live_flush(p);
 		break;

@@ -412,7 +412,8 @@ sync_ahead(struct labsyncd *env, const char *peer,
  * Apply a batch inside tx, opening it if needed; several batches may go
  * into one transaction (sync_end commits it). Unless sync_check passed it
  * (checked), each change is checked just before it is applied, and a bad
- * one rolls the transaction back: only for a transaction of one batch.
+ * one refuses the batch by rolling tx back: with it go the batches tx held
+ * before (the live feed's), whose changes then come again by catch-up.
  * On failure tx is rolled back and closed.
  */
 int
