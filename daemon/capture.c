@@ -410,7 +410,7 @@ store_log_bytes(struct store *s, sqlite3_stmt *st, struct origin **o,
 	const struct table *t;
 	uint64_t	 key = (uint64_t)sqlite3_column_int64(st, LOG_KEY);
 	uint64_t	 mask;
-	size_t		 len;
+	size_t		 len, bound;
 
 	lb->heap = NULL;
 	if ((*o = store_origin_byid(s, (int64_t)(key >> ORIGIN_SHIFT))) ==
@@ -441,6 +441,8 @@ store_log_bytes(struct store *s, sqlite3_stmt *st, struct origin **o,
 		log_warnx("change log: %s:%" PRIu64 " is of table %s, which "
 		    "is no longer synced: sent without its columns", c.origin,
 		    c.seq, c.table);
+	/* at most a tag and a 10-byte varint per field beside its bytes */
+	bound = 6 * 11 + strlen(c.origin) + strlen(c.table) + strlen(c.pk);
 	c.columns = colp;
 	for (int i = 0; t != NULL && c.op == LABSYNC__OP__OP_UPSERT &&
 	    i < t->ncols; i++) {
@@ -452,8 +454,16 @@ store_log_bytes(struct store *s, sqlite3_stmt *st, struct origin **o,
 		    LOG_V0 + i, &vals[i]);
 		colp[c.n_columns] = &cols[c.n_columns];
 		c.n_columns++;
+		bound += 5 * 11 + strlen(t->cols[i].name);
+		if (vals[i].kind_case == LABSYNC__VALUE__KIND_TEXT)
+			bound += (size_t)sqlite3_column_bytes(st, LOG_V0 + i);
+		else if (vals[i].kind_case == LABSYNC__VALUE__KIND_BLOB)
+			bound += vals[i].blob.len;
 	}
-	len = labsync__change__get_packed_size(&c);
+	/* protobuf-c's size pass walks the whole change: skip it when the
+	   bound shows that the stack holds it */
+	len = bound <= sizeof(lb->stack) ? 0 :
+	    labsync__change__get_packed_size(&c);
 	if (len > sizeof(lb->stack) && (lb->heap = malloc(len)) == NULL)
 		return -1;
 	lb->len = labsync__change__pack(&c, lb->heap != NULL ? lb->heap :

@@ -405,6 +405,36 @@ store_meta_put_text(struct store *s, const char *key, const char *v)
 	return store_step_done(s, s->st_meta_put);
 }
 
+/*
+ * Reads the log in order. A row has 63 value columns (v0...), of which
+ * only as many as the widest synced table has can be in use: asking for
+ * the others would only decode NULLs, once per change read.
+ */
+static int
+store_prepare_log_range(struct store *s)
+{
+	char	*sql, *cols = sqlite3_mprintf("%s", "");
+	int	 ncols = 0, ret;
+
+	for (size_t i = 0; i < s->ntables; i++)
+		if (s->tables[i].ncols > ncols)
+			ncols = s->tables[i].ncols;
+	for (int i = 0; i < ncols && cols != NULL; i++) {
+		char *more = sqlite3_mprintf("%s, v%d", cols, i);
+
+		sqlite3_free(cols);
+		cols = more;
+	}
+	sql = sqlite3_mprintf("SELECT key, hlc, body, tbl, pk, op, mask%s"
+	    " FROM labsync_log WHERE key > ? AND key <= ? ORDER BY key"
+	    " LIMIT ?", cols);
+	ret = cols != NULL && sql != NULL ?
+	    store_prepare(s, &s->st_log_range, sql) : -1;
+	sqlite3_free(cols);
+	sqlite3_free(sql);
+	return ret;
+}
+
 static int
 store_prepare_all(struct store *s)
 {
@@ -424,10 +454,6 @@ store_prepare_all(struct store *s)
 	    "d_origin = ?6, clocks = ?7 WHERE tbl = ?1 AND pk = ?2") == -1 ||
 	    store_prepare(s, &s->st_log_put,
 	    "INSERT INTO labsync_log(key, hlc, body) VALUES (?, ?, ?)") == -1 ||
-	    store_prepare(s, &s->st_log_range,
-	    "SELECT key, hlc, body, tbl, pk, op, mask, " LOG_VALUES
-	    " FROM labsync_log WHERE key > ? AND key <= ? "
-	    "ORDER BY key LIMIT ?") == -1 ||
 	    store_prepare(s, &s->st_origin_new,
 	    "INSERT INTO labsync_origin(name) VALUES (?)") == -1 ||
 	    store_prepare(s, &s->st_origin_seq,
@@ -640,6 +666,8 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 		if (setup && store_triggers(s, &s->tables[i]) == -1)
 			goto sqlfail;
 	}
+	if (store_prepare_log_range(s) == -1)
+		goto sqlfail;
 	if (setup) {
 		/* know the registered origins first: on a reopened database
 		   our own is there already and must not be inserted again */
