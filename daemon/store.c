@@ -65,6 +65,9 @@ static const char *const store_upgrades[STORE_FORMAT] = {
 	    "INSERT INTO labsync_log(key, hlc, body)"
 	    "  SELECT key, hlc, body FROM labsync_log_v1;"
 	    "DROP TABLE labsync_log_v1;",
+	/* 2 -> 3: the log's value columns (63 in format 2, kept) are as
+	   many as the widest synced table has; store_log_widen adds them */
+	[2] = "",
 };
 
 
@@ -405,36 +408,6 @@ store_meta_put_text(struct store *s, const char *key, const char *v)
 	return store_step_done(s, s->st_meta_put);
 }
 
-/*
- * Reads the log in order. A row has 63 value columns (v0...), of which
- * only as many as the widest synced table has can be in use: asking for
- * the others would only decode NULLs, once per change read.
- */
-static int
-store_prepare_log_range(struct store *s)
-{
-	char	*sql, *cols = sqlite3_mprintf("%s", "");
-	int	 ncols = 0, ret;
-
-	for (size_t i = 0; i < s->ntables; i++)
-		if (s->tables[i].ncols > ncols)
-			ncols = s->tables[i].ncols;
-	for (int i = 0; i < ncols && cols != NULL; i++) {
-		char *more = sqlite3_mprintf("%s, v%d", cols, i);
-
-		sqlite3_free(cols);
-		cols = more;
-	}
-	sql = sqlite3_mprintf("SELECT key, hlc, body, tbl, pk, op, mask%s"
-	    " FROM labsync_log WHERE key > ? AND key <= ? ORDER BY key"
-	    " LIMIT ?", cols);
-	ret = cols != NULL && sql != NULL ?
-	    store_prepare(s, &s->st_log_range, sql) : -1;
-	sqlite3_free(cols);
-	sqlite3_free(sql);
-	return ret;
-}
-
 static int
 store_prepare_all(struct store *s)
 {
@@ -555,6 +528,66 @@ store_busy(void *arg, int tries)
 	return 1;
 }
 
+/* How many value columns (v0, v1, ...) the log has. */
+static int
+store_log_width(struct store *s)
+{
+	int64_t	 n = store_pragma_int(s, "SELECT count(*) FROM"
+	    " pragma_table_info('labsync_log') WHERE name GLOB 'v[0-9]*'");
+
+	return n > 0 ? (int)n : 0;
+}
+
+static int
+store_widest(const struct store *s)
+{
+	int	 ncols = 0;
+
+	for (size_t i = 0; i < s->ntables; i++)
+		if (s->tables[i].ncols > ncols)
+			ncols = s->tables[i].ncols;
+	return ncols;
+}
+
+/* Value columns for the widest synced table, before triggers use them. */
+static int
+store_log_widen(struct store *s)
+{
+	for (int i = store_log_width(s); i < store_widest(s); i++) {
+		char	*sql = sqlite3_mprintf("ALTER TABLE labsync_log "
+		    "ADD COLUMN v%d", i);
+		int	 ret = sql != NULL ? store_exec(s, sql) : -1;
+
+		sqlite3_free(sql);
+		if (ret == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Reads the log in order, with the value columns synced tables use. */
+static int
+store_prepare_log_range(struct store *s)
+{
+	char	*sql, *cols = sqlite3_mprintf("%s", "");
+	int	 ncols = store_widest(s), have = store_log_width(s), ret;
+
+	for (int i = 0; i < ncols && i < have && cols != NULL; i++) {
+		char *more = sqlite3_mprintf("%s, v%d", cols, i);
+
+		sqlite3_free(cols);
+		cols = more;
+	}
+	sql = sqlite3_mprintf("SELECT key, hlc, body, tbl, pk, op, mask%s"
+	    " FROM labsync_log WHERE key > ? AND key <= ? ORDER BY key"
+	    " LIMIT ?", cols);
+	ret = cols != NULL && sql != NULL ?
+	    store_prepare(s, &s->st_log_range, sql) : -1;
+	sqlite3_free(cols);
+	sqlite3_free(sql);
+	return ret;
+}
+
 struct store *
 store_open(const struct store_options *opt, struct clock *clock, char *err,
     size_t errlen)
@@ -663,9 +696,12 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 				*opt->refused = 1;
 			goto fail;
 		}
-		if (setup && store_triggers(s, &s->tables[i]) == -1)
-			goto sqlfail;
 	}
+	if (setup && store_log_widen(s) == -1)
+		goto sqlfail;
+	for (size_t i = 0; setup && i < s->ntables; i++)
+		if (store_triggers(s, &s->tables[i]) == -1)
+			goto sqlfail;
 	if (store_prepare_log_range(s) == -1)
 		goto sqlfail;
 	if (setup) {

@@ -106,18 +106,15 @@ struct store {
 
 /*
  * labsync_log: key, HLC, and either the change packed as received
- * (remote) or its columns (local: written by the capture triggers).
+ * (remote) or its columns (local: written by the capture triggers), in
+ * v0, v1, ...: as many as the widest synced table has (store_log_widen
+ * adds them; a format 2 log has 63). Every row carries all of the
+ * table's columns, so fewer is cheaper for each one written or read.
  */
-#define LOG_VALUES \
-    "v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14," \
-    " v15, v16, v17, v18, v19, v20, v21, v22, v23, v24, v25, v26, v27," \
-    " v28, v29, v30, v31, v32, v33, v34, v35, v36, v37, v38, v39, v40," \
-    " v41, v42, v43, v44, v45, v46, v47, v48, v49, v50, v51, v52, v53," \
-    " v54, v55, v56, v57, v58, v59, v60, v61, v62"
 #define LOG_DDL \
     "CREATE TABLE IF NOT EXISTS labsync_log(" \
     "  key INTEGER PRIMARY KEY, hlc INTEGER NOT NULL, body BLOB," \
-    "  tbl TEXT, pk TEXT, op INTEGER, mask INTEGER, " LOG_VALUES ");"
+    "  tbl TEXT, pk TEXT, op INTEGER, mask INTEGER);"
 /* Columns of st_log_range. */
 enum { LOG_KEY, LOG_HLC, LOG_BODY, LOG_TBL, LOG_PK, LOG_OP, LOG_MASK, LOG_V0 };
 

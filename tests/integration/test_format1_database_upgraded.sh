@@ -2,7 +2,7 @@
 # A database written by labsync's first format (data/format1-dortmund.sql,
 # a dump of one made by that version: six changes logged, three writes
 # still queued by its triggers because no daemon ran) is upgraded when
-# labsyncd starts: the queued writes become changes 7-9 (one of a table
+# labsyncd starts, through format 2 to 3: the queued writes become changes 7-9 (one of a table
 # no longer synced is dropped, and the log says so), the column clocks
 # keep their values, and the peer gets everything.
 . "$(dirname "$0")/lib.sh"
@@ -22,12 +22,18 @@ hlc1=$(sqlite3 "$T/dortmund.db" "SELECT hlc FROM labsync_log WHERE key = 1 << 40
 hlc2=$(sqlite3 "$T/dortmund.db" "SELECT hlc FROM labsync_log WHERE key = 1 << 40 | 2")
 
 start dortmund
-grep -q "upgrading format 1 to 2" "$T/dortmund.log" ||
+grep -q "upgrading format 1 to 2" "$T/dortmund.log" &&
+    grep -q "upgrading format 2 to 3" "$T/dortmund.log" ||
     fail "no upgrade in dortmund's log"
 grep -q "upgrade: 1 queued writes of table old_projects, which is no longer synced, are dropped" \
     "$T/dortmund.log" || fail "the dropped orphan is not in dortmund's log"
 assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT value FROM labsync_meta
-    WHERE key = 'format'")" 2 "format after the upgrade"
+    WHERE key = 'format'")" 3 "format after the upgrade"
+# the log rebuilt in format 2 keeps no more value columns than the
+# widest synced table (activities: 11) needs
+assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT count(*) FROM
+    pragma_table_info('labsync_log') WHERE name GLOB 'v[0-9]*'")" 11 \
+    "the log's value columns"
 assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT count(*) FROM sqlite_schema
     WHERE name = 'labsync_pending'")" 0 "the old queue"
 assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT seq FROM labsync_origin

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# A database written by format 2 (data/format2-dortmund.sql, a dump of
+# one made by that version: five changes through labsyncd, a sixth
+# stamped by the triggers while no daemon ran) is upgraded to format 3
+# when labsyncd starts. Its log keeps its 63 value columns (format 3
+# gives a new log only as many as the widest synced table needs); old
+# and new changes alike reach the peer.
+. "$(dirname "$0")/lib.sh"
+
+node dortmund
+node wuppertal
+peer dortmund wuppertal
+peer wuppertal dortmund
+sqlite3 "$T/dortmund.db" <"$ROOT/tests/integration/data/format2-dortmund.sql" ||
+    fail "loading the format 2 dump"
+width() {
+	sqlite3 "$T/$1.db" "SELECT count(*) FROM pragma_table_info('labsync_log')
+	    WHERE name GLOB 'v[0-9]*'"
+}
+assert_eq "$(width dortmund)" 63 "value columns of the format 2 log"
+
+start dortmund
+grep -q "upgrading format 2 to 3" "$T/dortmund.log" ||
+    fail "no upgrade in dortmund's log"
+assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT value FROM labsync_meta
+    WHERE key = 'format'")" 3 "format after the upgrade"
+assert_eq "$(width dortmund)" 63 "value columns after the upgrade"
+assert_eq "$(ctl dortmund status --json | jq -r '.vector.dortmund')" 6 \
+    "dortmund's changes"
+# a partial update after the upgrade, over the old clocks
+ctl dortmund put activities act-1 summary="after the upgrade" ||
+    fail "put at dortmund after the upgrade"
+assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT mask FROM labsync_log
+    WHERE key = 1 << 40 | 7")" 512 "change 7 writes only the summary"
+
+start wuppertal
+converge 30 dortmund wuppertal
+assert_eq "$(width wuppertal)" 11 "value columns of a new format 3 log"
+assert_eq "$(ctl wuppertal get activities act-1 | jq -r .title)" \
+    "Demografischer Wandel" "act-1's title at wuppertal"
+assert_eq "$(ctl wuppertal get activities act-1 | jq -r .summary)" \
+    "after the upgrade" "act-1's summary at wuppertal"
+assert_eq "$(ctl wuppertal get activities act-1 | jq -r .participants)" 12 \
+    "act-1's participants at wuppertal"
+ctl wuppertal get activities act-3 >/dev/null || fail "act-3 not at wuppertal"
+ctl wuppertal get activities act-2 >/dev/null 2>&1 &&
+    fail "act-2, deleted, is at wuppertal"
+pass
