@@ -106,19 +106,16 @@ store_stamp_sql(const struct table *t, const char *key,
 
 	sql = sqlite3_mprintf(
 	    " UPDATE labsync_state SET hlc = max(hlc + 1, " NOW_MS_SQL
-	    " << 16);"
-	    " UPDATE labsync_origin SET seq = seq + 1"
-	    " WHERE id = (SELECT self FROM labsync_state);"
+	    " << 16), seq = seq + 1;"
 	    " INSERT INTO labsync_log(key, hlc, tbl, pk, op, mask");
 	for (int i = 0; !src->del && i < t->ncols; i++)
 		sql = store_append(sql, ", v%d", i);
-	sql = store_append(sql, ") SELECT o.id << %d | o.seq, st.hlc, %Q, %s,"
+	sql = store_append(sql, ") SELECT self << %d | seq, hlc, %Q, %s,"
 	    " %d, %s", ORIGIN_SHIFT, t->name, key, src->del,
 	    src->del ? "0" : src->mask);
 	for (int i = 0; !src->del && i < t->ncols; i++)
 		sql = store_append(sql, ", %s", src->value[i]);
-	sql = store_append(sql, " FROM labsync_state AS st JOIN labsync_origin"
-	    " AS o ON o.id = st.self;");
+	sql = store_append(sql, " FROM labsync_state;");
 	if (src->del)
 		return store_append(sql, " INSERT INTO labsync_row(tbl, pk,"
 		    " r_hlc, r_origin, d_hlc, d_origin, clocks) SELECT %Q, %s,"
@@ -536,9 +533,8 @@ store_pending_count(struct store *s)
 	int64_t		 seq = -1;
 
 	if (s->self == NULL || sqlite3_prepare_v2(s->db, "SELECT seq FROM "
-	    "labsync_origin WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
+	    "labsync_state", -1, &st, NULL) != SQLITE_OK)
 		return -1;
-	sqlite3_bind_int64(st, 1, s->self->id);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		seq = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);

@@ -23,13 +23,16 @@
 static const char store_ddl[] =
     "CREATE TABLE IF NOT EXISTS labsync_meta("
     "  key TEXT PRIMARY KEY, value);"
-    /* hlc: the newest HLC this node gave or absorbed; self: our origin */
+    /* hlc: the newest HLC this node gave or absorbed; self: our origin;
+       seq: our last sequence (the triggers count it here, in the row
+       they update anyway; labsync_origin's row of ours follows it) */
     "CREATE TABLE IF NOT EXISTS labsync_state("
     "  id INTEGER PRIMARY KEY CHECK (id = 1),"
     "  applying INTEGER NOT NULL DEFAULT 0,"
     "  writable INTEGER NOT NULL DEFAULT 1,"
     "  hlc INTEGER NOT NULL DEFAULT 0,"
-    "  self INTEGER NOT NULL DEFAULT 0);"
+    "  self INTEGER NOT NULL DEFAULT 0,"
+    "  seq INTEGER NOT NULL DEFAULT 0);"
     "INSERT OR IGNORE INTO labsync_state(id) VALUES (1);"
     "CREATE TABLE IF NOT EXISTS labsync_origin("
     "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
@@ -66,8 +69,10 @@ static const char *const store_upgrades[STORE_FORMAT] = {
 	    "  SELECT key, hlc, body FROM labsync_log_v1;"
 	    "DROP TABLE labsync_log_v1;",
 	/* 2 -> 3: the log's value columns (63 in format 2, kept) are as
-	   many as the widest synced table has; store_log_widen adds them */
-	[2] = "",
+	   many as the widest synced table has (store_log_widen adds them);
+	   our sequence is counted in labsync_state (set in store_open) */
+	[2] = "ALTER TABLE labsync_state"
+	    "  ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;",
 };
 
 
@@ -289,8 +294,11 @@ store_origin_load(struct store *s)
 	s->origins = NULL;
 	s->norigins = 0;
 	s->self = NULL;
-	if (sqlite3_prepare_v2(s->db, "SELECT id, name, seq FROM "
-	    "labsync_origin ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+	/* our own sequence: counted by the triggers in labsync_state */
+	if (sqlite3_prepare_v2(s->db, "SELECT o.id, o.name, CASE o.id WHEN"
+	    " st.self THEN max(o.seq, st.seq) ELSE o.seq END FROM"
+	    " labsync_origin AS o, labsync_state AS st ORDER BY o.id", -1, &st,
+	    NULL) != SQLITE_OK)
 		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct origin *o;
@@ -434,6 +442,8 @@ store_prepare_all(struct store *s)
 	    -1 ||
 	    store_prepare(s, &s->st_state_hlc,
 	    "UPDATE labsync_state SET hlc = max(hlc, ?)") == -1 ||
+	    store_prepare(s, &s->st_state_seq,
+	    "UPDATE labsync_state SET seq = max(seq, ?)") == -1 ||
 	    store_prepare(s, &s->st_applying,
 	    "UPDATE labsync_state SET applying = ?") == -1 ||
 	    store_prepare(s, &s->st_begin, "BEGIN IMMEDIATE") == -1 ||
@@ -710,14 +720,19 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 		if (store_origin_load(s) == -1 ||
 		    (me = store_origin_get(s, opt->node_id)) == NULL)
 			goto sqlfail;
-		sql = sqlite3_mprintf("UPDATE labsync_state SET self = %lld",
-		    (long long)me->id);
+		sql = sqlite3_mprintf("UPDATE labsync_state SET self = %lld,"
+		    " seq = max(seq, %lld)", (long long)me->id,
+		    (long long)me->seq);
 		v = store_exec(s, sql);
 		sqlite3_free(sql);
 		if (v == -1)
 			goto sqlfail;
 		if (from < 2 && (store_clocks_upgrade(s) == -1 ||
 		    store_replay_pending(s) == -1))
+			goto sqlfail;
+		if (store_exec(s, "UPDATE labsync_origin SET seq = max(seq,"
+		    " (SELECT seq FROM labsync_state)) WHERE id ="
+		    " (SELECT self FROM labsync_state)") == -1)
 			goto sqlfail;
 		if (opt->observer &&
 		    store_exec(s, "UPDATE labsync_state SET writable = 0") == -1)
@@ -772,6 +787,7 @@ store_free(struct store *s)
 	sqlite3_finalize(s->st_origin_new);
 	sqlite3_finalize(s->st_origin_seq);
 	sqlite3_finalize(s->st_state_hlc);
+	sqlite3_finalize(s->st_state_seq);
 	sqlite3_finalize(s->st_applying);
 	sqlite3_finalize(s->st_begin);
 	sqlite3_finalize(s->st_commit);
@@ -859,6 +875,12 @@ store_commit(struct store *s)
 		sqlite3_bind_int64(s->st_origin_seq, 2, o->id);
 		if (store_step_done(s, s->st_origin_seq) == -1)
 			return -1;
+		/* our own changes, fetched back: the triggers go on after */
+		if (o == s->self) {
+			sqlite3_bind_int64(s->st_state_seq, 1, (int64_t)o->seq);
+			if (store_step_done(s, s->st_state_seq) == -1)
+				return -1;
+		}
 	}
 	/* the capture triggers stamp after every clock we absorbed */
 	sqlite3_bind_int64(s->st_state_hlc, 1, (int64_t)clock_last(s->clock));

@@ -98,7 +98,7 @@ struct store {
 	sqlite3_stmt	*st_row_get, *st_row_put, *st_row_upd;
 	sqlite3_stmt	*st_log_put, *st_log_range;
 	sqlite3_stmt	*st_origin_new, *st_origin_seq;
-	sqlite3_stmt	*st_state_hlc;
+	sqlite3_stmt	*st_state_hlc, *st_state_seq;
 	sqlite3_stmt	*st_applying;
 	sqlite3_stmt	*st_begin, *st_commit, *st_data_version;
 	int		 capture_off;	/* triggers off (store_capture) */

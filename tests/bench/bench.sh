@@ -247,7 +247,7 @@ for s in $IDS; do
 	taken "$cap" 600
 	perf_off
 	cpu_log "capture ($s)" "$W_START_US" "$SEEN_US" "$ROWS" "$cap" "$c0" writer 0
-	[ "$(sql "$cap" "SELECT seq FROM labsync_origin WHERE name = '$cap'")" = "$ROWS" ] ||
+	[ "$(sql "$cap" "SELECT seq FROM labsync_state")" = "$ROWS" ] ||
 	    fail "$cap did not log $ROWS changes"
 	fig "capture_write_rows_per_s_$s" "$(rate "$ROWS" "$W_START_US" "$W_END_US")" rows/s
 	fig "capture_rows_per_s_$s" "$(rate "$ROWS" "$W_START_US" "$SEEN_US")" rows/s
