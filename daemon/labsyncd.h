@@ -120,16 +120,12 @@ struct sync_txn {
 
 /* sync.c: the engine shared by every session. */
 struct wire_arena;
-int	sync_check(struct labsyncd *, const char *peer,
-	    const Labsync__ChangeBatch *, const ProtobufCBinaryData *raw,
-	    int from_catchup, struct wire_arena *scratch, Labsync__Vector *ahead);
 int	sync_ahead(struct labsyncd *, const char *peer,
 	    const Labsync__ChangeBatch *, const ProtobufCBinaryData *raw,
 	    struct wire_arena *scratch, Labsync__Vector *ahead);
 int	sync_take(struct labsyncd *, const char *peer,
 	    const Labsync__ChangeBatch *, const ProtobufCBinaryData *raw,
-	    int from_catchup, int checked, struct wire_arena *scratch,
-	    struct sync_txn *);
+	    int from_catchup, struct wire_arena *scratch, struct sync_txn *);
 int	sync_end(struct labsyncd *, const char *peer, struct sync_txn *,
 	    int *gaps);
 void	sync_publish(struct labsyncd *);

@@ -480,7 +480,7 @@ peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 		p->live_ms = clock_system_ms();
 		/* checked as applied: a bad change takes the good ones of the
 		   same transaction with it, which catch-up fetches again */
-		if (sync_take(p->env, p->conf.name, e->batch, raw, 0, 0,
+		if (sync_take(p->env, p->conf.name, e->batch, raw, 0,
 		    p->scratch, &p->live) == 0 && p->live.n >= PEER_LIVE_MAX)
 			peer_live_flush(p);
 		break;
@@ -552,7 +552,7 @@ peer_dealer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 		if (ahead != NULL)
 			peer_request_ahead(p, ahead);
 		store_vector_free(ahead);
-		if (sync_take(p->env, p->conf.name, e->batch, raw, 1, 0,
+		if (sync_take(p->env, p->conf.name, e->batch, raw, 1,
 		    p->scratch, &tx) == -1) {
 			p->refused_ms = clock_system_ms();
 			break;

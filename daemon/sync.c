@@ -346,7 +346,7 @@ sync_check_size(struct labsyncd *env, const char *peer,
  * decoded into scratch a few at a time. With ahead, that vector moves
  * over the batch (the next catch-up request, sent before we apply).
  */
-int
+static int
 sync_check(struct labsyncd *env, const char *peer,
     const Labsync__ChangeBatch *batch, const ProtobufCBinaryData *raw,
     int from_catchup, struct wire_arena *scratch, Labsync__Vector *ahead)
@@ -410,28 +410,27 @@ sync_ahead(struct labsyncd *env, const char *peer,
 
 /*
  * Apply a batch inside tx, opening it if needed; several batches may go
- * into one transaction (sync_end commits it). Unless sync_check passed it
- * (checked), each change is checked just before it is applied, and a bad
- * one refuses the batch by rolling tx back: with it go the batches tx held
- * before (the live feed's), whose changes then come again by catch-up.
- * On failure tx is rolled back and closed.
+ * into one transaction (sync_end commits it). Each change is checked just
+ * before it is applied (decoded once), and a bad one refuses the batch by
+ * rolling tx back: with it go the batches tx held before (the live
+ * feed's), whose changes then come again by catch-up. On failure tx is
+ * rolled back and closed.
  */
 int
 sync_take(struct labsyncd *env, const char *peer,
     const Labsync__ChangeBatch *batch, const ProtobufCBinaryData *raw,
-    int from_catchup, int checked, struct wire_arena *scratch,
-    struct sync_txn *tx)
+    int from_catchup, struct wire_arena *scratch, struct sync_txn *tx)
 {
 	Labsync__Change		*v[SYNC_DECODE_CHUNK];
 	ProtobufCBinaryData	 r[SYNC_DECODE_CHUNK];
 	uint64_t		 own = store_own_seq(env->store);
 	int64_t			 now = (int64_t)clock_system_ms();
 	size_t			 n = 0;
-	int			 ok = 1;
+	int			 ok;
 
 	if (batch->n_changes == 0)
 		return 0;
-	if (!checked && sync_check_size(env, peer, batch, raw) == -1)
+	if (sync_check_size(env, peer, batch, raw) == -1)
 		return -1;
 	if (!tx->open) {
 		memset(tx, 0, sizeof(*tx));
@@ -443,10 +442,8 @@ sync_take(struct labsyncd *env, const char *peer,
 	for (size_t i = 0; i < batch->n_changes; i++) {
 		Labsync__Change *c = wire_unpack_change(&raw[i], scratch);
 
-		if (checked && c == NULL)
-			goto fail;	/* checked: cannot happen */
-		ok = checked ? !sync_echo(env, c, own) : sync_check_change(env,
-		    peer, c, i, batch->n_changes, from_catchup, own, now);
+		ok = sync_check_change(env, peer, c, i, batch->n_changes,
+		    from_catchup, own, now);
 		if (ok == -1)
 			goto refused;
 		if (ok == 1) {

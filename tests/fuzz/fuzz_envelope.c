@@ -3,7 +3,7 @@
  * message from a peer: decode and check the envelope (wire_unpack), then,
  * per body, what peer.c and sync.c do with it. A batch is filtered,
  * validated change by change and applied into an in-memory store, like
- * sync_check and sync_take (as a catch-up answer if `more` is set, else as live feed or
+ * sync_take (as a catch-up answer if `more` is set, else as live feed or
  * catch-up by the input's hash); a hello, ack or heartbeat has its vector
  * measured (store_lag_behind) and answered (store_read_missing), like
  * peer_heard and sync_serve.
@@ -118,7 +118,7 @@ fuzz_count_cb(void *arg, const char *origin, const uint8_t *data,
 	return 0;
 }
 
-/* sync_check and sync_take without the daemon around them. */
+/* sync_take without the daemon around it. */
 static void
 fuzz_batch(Labsync__ChangeBatch *batch, const ProtobufCBinaryData *raw,
     int from_catchup)
