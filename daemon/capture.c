@@ -99,8 +99,8 @@ store_src_row(struct stamp_src *src, const struct table *t, int upd)
  * newest upsert's); a partial one spells out each column's clock. Each
  * reads labsync_state and does nothing while a connection applies remote
  * changes with triggers on (applying); refuse, if not empty, is CASE arms
- * (WHEN ... THEN RAISE(...)) that refuse the write first. One statement
- * less per write than a WHEN clause and SELECTs of their own.
+ * (WHEN ... THEN RAISE(...)) that refuse the write first. Cheaper than a
+ * WHEN clause and SELECTs of their own (tests/bench/RESULTS.md).
  */
 static char *
 store_stamp_sql(const struct table *t, const char *key,
