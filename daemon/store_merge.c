@@ -463,6 +463,7 @@ int
 store_apply_begin(struct store *s)
 {
 	s->apply_mark = s->noutbox;
+	store_checkpointer_bound(s);
 	if (store_begin(s) == -1)
 		return -1;
 	/* with triggers on (not the daemon's connection), their WHEN

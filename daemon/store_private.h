@@ -156,5 +156,6 @@ void		 store_log_bytes_free(struct log_bytes *);
 /* checkpoint.c */
 void		 store_checkpointer_stop(struct store *);
 void		 store_checkpointer_nudge(struct store *);
+void		 store_checkpointer_bound(struct store *);
 
 #endif
