@@ -107,6 +107,8 @@ checkpoint_hook(void *arg, sqlite3 *db, const char *name, int pages)
 	(void)name;
 	pthread_mutex_lock(&c->lock);
 	c->wal_pages = pages;
+	if (pages < c->tried_at)
+		c->tried_at = 0;	/* it started over meanwhile */
 	if (pages >= c->pages) {
 		c->wanted = 1;
 		pthread_cond_signal(&c->wake);
