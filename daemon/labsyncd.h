@@ -113,7 +113,8 @@ struct labsyncd {
 /* A transaction of received changes, open over one or more batches. */
 struct sync_txn {
 	int			 open;
-	uint64_t		 t0_us;
+	uint64_t		 t0_us;		/* begun */
+	uint64_t		 busy_us;	/* spent applying */
 	size_t			 n;		/* changes taken */
 	struct store_apply_stats st;
 };

@@ -813,6 +813,8 @@ store_free(struct store *s)
 void
 store_capture(struct store *s, int on)
 {
+	if (on)
+		store_settle(s);	/* a local write: not in a held apply */
 	sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, on, NULL);
 	s->capture_off = !on;
 }
@@ -834,6 +836,7 @@ store_set_writable(struct store *s, enum store_writable w)
 {
 	char	 sql[64];
 
+	store_settle(s);
 	if (s->observer)
 		w = STORE_READONLY;
 	s->hold_local = w == STORE_RECOVERING;
@@ -901,11 +904,30 @@ store_rollback(struct store *s, size_t outbox_mark)
 {
 	if (sqlite3_get_autocommit(s->db) == 0)
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	s->held = NULL;
 	store_origin_load(s);
 	if (outbox_mark < s->noutbox) {
 		s->outbox_used = s->outbox[outbox_mark].off;
 		s->noutbox = outbox_mark;
 	}
+}
+
+void
+store_hold(struct store *s, void (*end)(void *), void *arg)
+{
+	s->held = end;
+	s->held_arg = arg;
+}
+
+void
+store_settle(struct store *s)
+{
+	void	(*end)(void *) = s->held;
+
+	if (end == NULL)
+		return;
+	s->held = NULL;
+	end(s->held_arg);
 }
 
 void

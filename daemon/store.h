@@ -102,6 +102,14 @@ int		 store_apply_more(struct store *, Labsync__Change *const *,
 int		 store_apply_end(struct store *, int commit);
 /* Roll back without a word: the caller refused what it was applying. */
 void		 store_apply_abort(struct store *);
+/*
+ * Leave the apply transaction open after this event (a catch-up commits
+ * several answers at once). Whoever needs the connection next, to apply,
+ * to write locally or to change whether the node is writable, first calls
+ * end(arg) through store_settle, which must end the transaction.
+ */
+void		 store_hold(struct store *, void (*end)(void *), void *arg);
+void		 store_settle(struct store *);
 
 /*
  * Whether applied changes go out on the live feed too (on by default),

@@ -462,6 +462,7 @@ store_apply_raw(struct store *s, Labsync__Change *const *changes,
 int
 store_apply_begin(struct store *s)
 {
+	store_settle(s);
 	s->apply_mark = s->noutbox;
 	store_checkpointer_bound(s);
 	if (store_begin(s) == -1)
@@ -533,8 +534,10 @@ store_apply_end(struct store *s, int commit)
 		sqlite3_bind_int(s->st_applying, 1, 0);
 		if ((s->capture_off ||
 		    store_step_done(s, s->st_applying) == 0) &&
-		    store_commit(s) == 0)
+		    store_commit(s) == 0) {
+			s->held = NULL;
 			return 0;
+		}
 	}
 	/* SQLite's last error, also when store_apply_more failed */
 	log_warnx("apply failed, rolled back: %s", sqlite3_errmsg(s->db));

@@ -102,6 +102,8 @@ struct store {
 	sqlite3_stmt	*st_applying;
 	sqlite3_stmt	*st_begin, *st_commit, *st_data_version;
 	int		 capture_off;	/* triggers off (store_capture) */
+	void		(*held)(void *);	/* ends a held transaction */
+	void		*held_arg;
 };
 
 /*

@@ -424,6 +424,7 @@ sync_take(struct labsyncd *env, const char *peer,
 	Labsync__Change		*v[SYNC_DECODE_CHUNK];
 	ProtobufCBinaryData	 r[SYNC_DECODE_CHUNK];
 	uint64_t		 own = store_own_seq(env->store);
+	uint64_t		 t0 = clock_mono_us();
 	int64_t			 now = (int64_t)clock_system_ms();
 	size_t			 n = 0;
 	int			 ok;
@@ -434,7 +435,7 @@ sync_take(struct labsyncd *env, const char *peer,
 		return -1;
 	if (!tx->open) {
 		memset(tx, 0, sizeof(*tx));
-		tx->t0_us = clock_mono_us();
+		tx->t0_us = t0;
 		if (store_apply_begin(env->store) == -1)
 			goto fail;
 		tx->open = 1;
@@ -459,6 +460,7 @@ sync_take(struct labsyncd *env, const char *peer,
 		}
 	}
 	tx->n += batch->n_changes;
+	tx->busy_us += clock_mono_us() - t0;
 	return 0;
 refused:
 	wire_arena_reset(scratch);
@@ -485,6 +487,7 @@ sync_end(struct labsyncd *env, const char *peer, struct sync_txn *tx,
     int *gaps)
 {
 	struct store_apply_stats *st = &tx->st;
+	uint64_t		 t0 = clock_mono_us();
 
 	*gaps = 0;
 	if (!tx->open)
@@ -499,7 +502,8 @@ sync_end(struct labsyncd *env, const char *peer, struct sync_txn *tx,
 	env->stats.duplicates += st->duplicates;
 	env->stats.held += st->held;
 	env->stats.batches++;
-	sync_observe_latency(env, clock_mono_us() - tx->t0_us);
+	tx->busy_us += clock_mono_us() - t0;
+	sync_observe_latency(env, tx->busy_us);
 	*gaps = st->gaps + st->held;
 	if (st->held > 0)
 		log_warnx("%d changes from %s are stamped more than "
@@ -508,8 +512,10 @@ sync_end(struct labsyncd *env, const char *peer, struct sync_txn *tx,
 	if (st->own > 0)
 		log_info("fetched back %d of our own changes from %s", st->own,
 		    peer);
-	log_debug("applied %d of %zu changes from %s in %llu us", st->applied,
-	    tx->n, peer, (unsigned long long)(clock_mono_us() - tx->t0_us));
+	log_debug("applied %d of %zu changes from %s in %llu us (%llu us "
+	    "open)", st->applied, tx->n, peer,
+	    (unsigned long long)tx->busy_us,
+	    (unsigned long long)(clock_mono_us() - tx->t0_us));
 	sync_publish(env);
 	if (st->own > 0)
 		sync_check_phase(env);
