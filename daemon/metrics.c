@@ -73,7 +73,8 @@ metrics_render(struct labsyncd *env, struct evbuffer *b)
 	    "max_message_size) on the bound sockets.", st->disconnects);
 
 	metrics_family(b, "labsync_apply_seconds", "histogram",
-	    "Time to validate and commit one batch of remote changes.");
+	    "Time spent validating, applying and committing one transaction "
+	    "of remote changes.");
 	for (int i = 0; i < APPLY_BUCKETS; i++)
 		evbuffer_add_printf(b,
 		    "labsync_apply_seconds_bucket{le=\"%g\"} %llu\n",

@@ -617,6 +617,10 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 		*opt->refused = 0;
 	s->max_skew_ms = opt->max_clock_skew_ms;
 
+	/* SQLite's memory statistics take a global mutex for each malloc
+	   and free; nothing here reads them (fails harmlessly if SQLite was
+	   used before) */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	/* one thread per connection: no need for SQLite's mutexes */
 	flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
 	    (setup ? SQLITE_OPEN_CREATE : 0);
