@@ -429,7 +429,8 @@ store_prepare_all(struct store *s)
 	    "WHERE tbl = ? AND pk = ?") == -1 ||
 	    store_prepare(s, &s->st_row_put,
 	    "INSERT INTO labsync_row(tbl, pk, r_hlc, r_origin, d_hlc, "
-	    "d_origin, clocks) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)") == -1 ||
+	    "d_origin, clocks) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+	    "ON CONFLICT DO NOTHING") == -1 ||
 	    store_prepare(s, &s->st_row_upd,
 	    "UPDATE labsync_row SET r_hlc = ?3, r_origin = ?4, d_hlc = ?5, "
 	    "d_origin = ?6, clocks = ?7 WHERE tbl = ?1 AND pk = ?2") == -1 ||
