@@ -470,9 +470,9 @@ peer_catchup_timer_cb(int fd, short what, void *arg)
 
 /*
  * Whether the catch-up transaction stays open for the next answer: not
- * once it holds a gap (we ask again with what we hold), many changes,
- * much to relay, or has been open PEER_CATCHUP_MS; local writers wait
- * for it.
+ * once it holds a gap (we ask again with what we hold), many changes, or
+ * has been open PEER_CATCHUP_MS; local writers wait for it. (What it
+ * applies is not relayed, so nothing waits in the outbox meanwhile.)
  */
 static int
 peer_catchup_hold(struct peer *p)
@@ -481,8 +481,6 @@ peer_catchup_hold(struct peer *p)
 	struct timeval		 tv = { 0, PEER_CATCHUP_MS * 1000 };
 
 	if (tx->st.gaps + tx->st.held > 0 || tx->n >= PEER_CATCHUP_MAX ||
-	    store_outbox_len(p->env->store) >=
-	    (size_t)p->env->conf->catchup_changes ||
 	    clock_mono_us() - tx->t0_us >= PEER_CATCHUP_MS * 1000)
 		return 0;
 	store_hold(p->env->store, peer_catchup_settle, p);

@@ -80,15 +80,17 @@ int		 store_pending_count(struct store *);
 int		 store_validate(struct store *, const Labsync__Change *,
 		    int allow_own, char *why, size_t whylen);
 /*
- * Apply a validated batch in one transaction. Changes of our own origin are
- * accepted only with allow_own (fetching back what we lost).
+ * Apply a validated batch in one transaction. With catchup (a catch-up
+ * answer) changes of our own origin are accepted (fetching back what we
+ * lost), and none goes out on our live feed: a peer that lacks them asks
+ * for them itself, and a node catching up does not flood its feed.
  */
 int		 store_apply(struct store *, Labsync__Change *const *, size_t n,
-		    int allow_own, struct store_apply_stats *);
+		    int catchup, struct store_apply_stats *);
 /* The same, with each change's packed bytes as received (raw[i].data
    NULL: pack it again) to store in the log as they are. */
 int		 store_apply_raw(struct store *, Labsync__Change *const *,
-		    const ProtobufCBinaryData *raw, size_t n, int allow_own,
+		    const ProtobufCBinaryData *raw, size_t n, int catchup,
 		    struct store_apply_stats *);
 /*
  * store_apply_raw in steps, so that changes decoded a few at a time go
@@ -97,7 +99,7 @@ int		 store_apply_raw(struct store *, Labsync__Change *const *,
  */
 int		 store_apply_begin(struct store *);
 int		 store_apply_more(struct store *, Labsync__Change *const *,
-		    const ProtobufCBinaryData *raw, size_t n, int allow_own,
+		    const ProtobufCBinaryData *raw, size_t n, int catchup,
 		    struct store_apply_stats *);
 int		 store_apply_end(struct store *, int commit);
 /* Roll back without a word: the caller refused what it was applying. */
@@ -112,9 +114,9 @@ void		 store_hold(struct store *, void (*end)(void *), void *arg);
 void		 store_settle(struct store *);
 
 /*
- * Whether applied changes go out on the live feed too (on by default),
- * for peers that may lack them; a node with one peer would only send
- * them back where they came from. Catch-up serves them either way.
+ * Whether changes applied from the live feed go out on ours too (on by
+ * default), for peers that may lack them; a node with one peer would only
+ * send them back where they came from. Catch-up serves them either way.
  */
 void		 store_set_relay(struct store *, int on);
 

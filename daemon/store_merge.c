@@ -220,7 +220,7 @@ store_row_write(struct store *s, struct table *t, const char *pk,
 
 static int
 store_log_append(struct store *s, struct origin *o, Labsync__Change *c,
-    const ProtobufCBinaryData *raw)
+    const ProtobufCBinaryData *raw, int relay)
 {
 	uint8_t		 stackbuf[4096], *buf = stackbuf;
 	size_t		 len;
@@ -240,7 +240,7 @@ store_log_append(struct store *s, struct origin *o, Labsync__Change *c,
 	sqlite3_bind_int64(s->st_log_put, 2, (int64_t)c->hlc);
 	sqlite3_bind_blob(s->st_log_put, 3, buf, (int)len, SQLITE_STATIC);
 	if (store_step_done(s, s->st_log_put) == 0 &&
-	    (s->no_relay || store_outbox_add(s, o->id, buf, len) == 0))
+	    (!relay || store_outbox_add(s, o->id, buf, len) == 0))
 		ret = 0;
 	if (buf != stackbuf && (raw == NULL || buf != raw->data))
 		free(buf);
@@ -460,20 +460,20 @@ store_validate(struct store *s, const Labsync__Change *c, int allow_own,
 
 int
 store_apply(struct store *s, Labsync__Change *const *changes, size_t n,
-    int allow_own, struct store_apply_stats *st)
+    int catchup, struct store_apply_stats *st)
 {
-	return store_apply_raw(s, changes, NULL, n, allow_own, st);
+	return store_apply_raw(s, changes, NULL, n, catchup, st);
 }
 
 int
 store_apply_raw(struct store *s, Labsync__Change *const *changes,
-    const ProtobufCBinaryData *raw, size_t n, int allow_own,
+    const ProtobufCBinaryData *raw, size_t n, int catchup,
     struct store_apply_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	if (store_apply_begin(s) == -1)
 		return -1;
-	if (store_apply_more(s, changes, raw, n, allow_own, st) == -1) {
+	if (store_apply_more(s, changes, raw, n, catchup, st) == -1) {
 		store_apply_end(s, 0);
 		memset(st, 0, sizeof(*st));
 		return -1;
@@ -511,10 +511,11 @@ fail:
 /* Apply changes inside store_apply_begin's transaction; adds to *st. */
 int
 store_apply_more(struct store *s, Labsync__Change *const *changes,
-    const ProtobufCBinaryData *raw, size_t n, int allow_own,
+    const ProtobufCBinaryData *raw, size_t n, int catchup,
     struct store_apply_stats *st)
 {
 	uint64_t	 limit = clock_physical_ms(s->clock) + s->max_skew_ms;
+	int		 relay = !s->no_relay && !catchup;
 
 	for (size_t i = 0; i < n; i++) {
 		Labsync__Change *c = changes[i];
@@ -523,7 +524,7 @@ store_apply_more(struct store *s, Labsync__Change *const *changes,
 
 		if (t == NULL)
 			return -1;	/* validated: cannot happen */
-		if (!allow_own && strcmp(c->origin, s->node_id) == 0)
+		if (!catchup && strcmp(c->origin, s->node_id) == 0)
 			return -1;
 		if ((o = store_origin_get(s, c->origin)) == NULL)
 			return -1;
@@ -541,7 +542,8 @@ store_apply_more(struct store *s, Labsync__Change *const *changes,
 		}
 		clock_absorb(s->clock, c->hlc);
 		if (store_merge(s, t, o, c) == -1 ||
-		    store_log_append(s, o, c, raw != NULL ? &raw[i] : NULL) == -1)
+		    store_log_append(s, o, c, raw != NULL ? &raw[i] : NULL,
+		    relay) == -1)
 			return -1;
 		o->seq = c->seq;
 		st->applied++;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Relaying: in the chain A - B - C, A and C never talk to each other; B
 # forwards what it learned (each change keeps its origin), so writes at A
-# reach C, writes at C reach A, and all three end with the same data.
+# reach C, writes at C reach A, and all three end with the same data;
+# also what B fetched by catch-up after being down.
 . "$(dirname "$0")/lib.sh"
 
 node a
@@ -44,4 +45,18 @@ assert_eq "$(ctl c status --json | jq -r .vector.a)" \
     "$(ctl a status --json | jq -r .vector.a)" "C's vector entry for A"
 assert_eq "$(ctl c status --json | jq -r '[.peers[].name] | join(",")')" b \
     "C's peers"
+
+# B down while A writes: B fetches the rows by catch-up, which it does
+# not relay; C sees from B's heartbeat that B is ahead and fetches them
+# from B in turn
+stop b
+sqlite3 "$T/a.db" ".timeout 10000" "
+WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 2000)
+INSERT INTO activities(id, title, participants)
+SELECT printf('while-b-down-%04d', x), 'Row ' || x, x FROM n;" ||
+    fail "bulk insert at a"
+start b
+converge 60 a b c
+assert_eq "$(sqlite3 "$T/c.db" "SELECT count(*) FROM activities
+    WHERE id LIKE 'while-b-down-%'")" 2000 "rows A wrote while B was down, at C"
 pass
