@@ -13,7 +13,6 @@
  * same way when they are read.
  */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,22 +40,6 @@ struct stamp_src {
 	char		*value[STORE_MAX_COLUMNS];
 	char		*mask;
 };
-
-/* s (freed) followed by sqlite3_mprintf's fmt (%q, %Q, %w). */
-static char *
-store_append(char *s, const char *fmt, ...)
-{
-	va_list	 ap;
-	char	*add, *n;
-
-	va_start(ap, fmt);
-	add = sqlite3_vmprintf(fmt, ap);
-	va_end(ap);
-	n = sqlite3_mprintf("%s%s", s != NULL ? s : "", add);
-	sqlite3_free(s);
-	sqlite3_free(add);
-	return n;
-}
 
 static void
 store_src_free(struct stamp_src *src, int ncols)
@@ -94,8 +77,137 @@ store_src_row(struct stamp_src *src, const struct table *t, int upd)
 }
 
 /*
+ * A write of some columns: the clocks of its row as SQL, each column's
+ * the new clock ("hlc, origin" of a stamp) if written, otherwise as the
+ * old ones (prefix names them) say. A column added after them has none.
+ */
+static char *
+store_clocks_sql(const struct table *t, const struct stamp_src *src,
+    const char *hlc, const char *origin, const char *prefix)
+{
+	char	*sql = NULL;
+	char	*rh = sqlite3_mprintf("%sr_hlc", prefix);
+	char	*ro = sqlite3_mprintf("%sr_origin", prefix);
+
+	for (int i = 0; i < t->ncols; i++)
+		sql = store_append(sql, "%sCASE WHEN %s THEN " CLOCK_SQL
+		    " WHEN %sclocks IS NULL THEN " CLOCK_SQL " ELSE coalesce("
+		    "nullif(substr(%sclocks, %d, 24), ''), " CLOCK_ZERO ") END",
+		    i ? " || " : "", src->written[i], hlc, origin, prefix,
+		    rh, ro, prefix, i * 24 + 1);
+	sqlite3_free(rh);
+	sqlite3_free(ro);
+	return sql;
+}
+
+/* The same for a row without clocks: only the written columns have. */
+static char *
+store_clocks_new_sql(const struct table *t, const struct stamp_src *src)
+{
+	char	*sql = NULL;
+
+	for (int i = 0; i < t->ncols; i++)
+		sql = store_append(sql, "%sCASE WHEN %s THEN " CLOCK_SQL
+		    " ELSE " CLOCK_ZERO " END", i ? " || " : "",
+		    src->written[i], "hlc", "self");
+	return sql;
+}
+
+/* The row's clocks, kept by key in labsync_row. */
+static char *
+store_stamp_by_key(char *sql, const struct table *t, const char *key,
+    const struct stamp_src *src, int all)
+{
+	char	*absent, *present;
+
+	if (src->del)
+		return store_append(sql, " INSERT INTO labsync_row(tbl, pk,"
+		    " r_hlc, r_origin, d_hlc, d_origin, clocks) SELECT %Q, %s,"
+		    " 0, 0, hlc, self, NULL FROM labsync_state WHERE applying = 0"
+		    " ON CONFLICT(tbl, pk) DO UPDATE SET d_hlc = excluded.d_hlc,"
+		    " d_origin = excluded.d_origin;", t->name, key);
+	if (all || t->ncols == 0)
+		return store_append(sql, " INSERT INTO labsync_row(tbl, pk,"
+		    " r_hlc, r_origin, d_hlc, d_origin, clocks) SELECT %Q, %s,"
+		    " hlc, self, 0, 0, NULL FROM labsync_state WHERE applying = 0"
+		    " ON CONFLICT(tbl, pk) DO UPDATE SET r_hlc = excluded.r_hlc,"
+		    " r_origin = excluded.r_origin, clocks = NULL;", t->name,
+		    key);
+	absent = store_clocks_new_sql(t, src);
+	present = store_clocks_sql(t, src, "excluded.r_hlc",
+	    "excluded.r_origin", "");
+	sql = store_append(sql, " INSERT INTO labsync_row(tbl, pk, r_hlc,"
+	    " r_origin, d_hlc, d_origin, clocks) SELECT %Q, %s, hlc, self,"
+	    " 0, 0, %s FROM labsync_state WHERE applying = 0"
+	    " ON CONFLICT(tbl, pk) DO UPDATE SET r_hlc = excluded.r_hlc,"
+	    " r_origin = excluded.r_origin, clocks = %s;", t->name, key,
+	    absent, present);
+	sqlite3_free(absent);
+	sqlite3_free(present);
+	return sql;
+}
+
+/*
+ * The row's clocks, kept by rowid in labsync_rowid. A key's clocks in
+ * labsync_row (its newest delete, or clocks from before the table's
+ * rows were kept by rowid) move there when its row is written, and back
+ * when it is deleted. An entry at the rowid with another key is stale:
+ * it is written over.
+ */
+static char *
+store_stamp_by_rowid(char *sql, const struct table *t, const char *key,
+    const char *rid, const struct stamp_src *src, int all)
+{
+	char	*absent = NULL, *moved = NULL, *present = NULL;
+
+	if (src->del)
+		return store_append(sql, " INSERT INTO labsync_row(tbl, pk,"
+		    " r_hlc, r_origin, d_hlc, d_origin, clocks) SELECT %Q, %s,"
+		    " coalesce(e.r_hlc, 0), coalesce(e.r_origin, 0), hlc, self,"
+		    " e.clocks FROM labsync_state LEFT JOIN labsync_rowid AS e"
+		    " ON e.tbl = %Q AND e.rid = %s AND e.pk = %s"
+		    " WHERE applying = 0"
+		    " ON CONFLICT(tbl, pk) DO UPDATE SET d_hlc = excluded.d_hlc,"
+		    " d_origin = excluded.d_origin;"
+		    " DELETE FROM labsync_rowid WHERE tbl = %Q AND rid = %s AND"
+		    " (SELECT applying FROM labsync_state) = 0;", t->name, key,
+		    t->name, rid, key, t->name, rid);
+	if (!all && t->ncols > 0) {
+		absent = store_clocks_new_sql(t, src);
+		moved = store_clocks_sql(t, src, "hlc", "self", "k.");
+		present = store_clocks_sql(t, src, "excluded.r_hlc",
+		    "excluded.r_origin", "");
+	}
+	sql = store_append(sql, " INSERT INTO labsync_rowid(tbl, rid, pk,"
+	    " r_hlc, r_origin, d_hlc, d_origin, clocks) SELECT %Q, %s, %s,"
+	    " hlc, self, coalesce(k.d_hlc, 0), coalesce(k.d_origin, 0), %s%s%s%s%s"
+	    " FROM labsync_state LEFT JOIN labsync_row AS k ON k.tbl = %Q AND"
+	    " k.pk = %s WHERE applying = 0"
+	    " ON CONFLICT(tbl, rid) DO UPDATE SET r_hlc = excluded.r_hlc,"
+	    " r_origin = excluded.r_origin, d_hlc = CASE WHEN pk IS excluded.pk"
+	    " THEN d_hlc ELSE excluded.d_hlc END, d_origin = CASE WHEN pk IS"
+	    " excluded.pk THEN d_origin ELSE excluded.d_origin END, clocks = %s%s%s,"
+	    " pk = excluded.pk;"
+	    " DELETE FROM labsync_row WHERE tbl = %Q AND pk = %s AND"
+	    " (SELECT applying FROM labsync_state) = 0;",
+	    t->name, rid, key,
+	    absent != NULL ? "CASE WHEN k.pk IS NULL THEN " : "NULL",
+	    absent != NULL ? absent : "",
+	    absent != NULL ? " ELSE " : "", absent != NULL ? moved : "",
+	    absent != NULL ? " END" : "", t->name, key,
+	    absent != NULL ? "CASE WHEN pk IS excluded.pk THEN " : "NULL",
+	    absent != NULL ? present : "",
+	    absent != NULL ? " ELSE excluded.clocks END" : "", t->name, key);
+	sqlite3_free(absent);
+	sqlite3_free(moved);
+	sqlite3_free(present);
+	return sql;
+}
+
+/*
  * The statements that stamp one write: key is the SQL of its primary
- * key. A write of every column leaves the row's clocks NULL (all are the
+ * key, rid of its rowid (NULL: the table's clocks are kept by key). A
+ * write of every column leaves the row's clocks NULL (all are the
  * newest upsert's); a partial one spells out each column's clock. Each
  * reads labsync_state and does nothing while a connection applies remote
  * changes with triggers on (applying); refuse, if not empty, is CASE arms
@@ -103,10 +215,10 @@ store_src_row(struct stamp_src *src, const struct table *t, int upd)
  * WHEN clause and SELECTs of their own (tests/bench/RESULTS.md).
  */
 static char *
-store_stamp_sql(const struct table *t, const char *key,
+store_stamp_sql(const struct table *t, const char *key, const char *rid,
     const struct stamp_src *src, int all, const char *refuse)
 {
-	char	*sql, *absent = NULL, *present = NULL;
+	char	*sql;
 
 	sql = sqlite3_mprintf(" UPDATE labsync_state SET hlc = %s%s%s"
 	    "max(hlc + 1, " NOW_MS_SQL " << 16)%s, seq = seq + 1"
@@ -123,38 +235,9 @@ store_stamp_sql(const struct table *t, const char *key,
 	for (int i = 0; !src->del && i < t->ncols; i++)
 		sql = store_append(sql, ", %s", src->value[i]);
 	sql = store_append(sql, " FROM labsync_state WHERE applying = 0;");
-	if (src->del)
-		return store_append(sql, " INSERT INTO labsync_row(tbl, pk,"
-		    " r_hlc, r_origin, d_hlc, d_origin, clocks) SELECT %Q, %s,"
-		    " 0, 0, hlc, self, NULL FROM labsync_state WHERE applying = 0"
-		    " ON CONFLICT(tbl, pk) DO UPDATE SET d_hlc = excluded.d_hlc,"
-		    " d_origin = excluded.d_origin;", t->name, key);
-	if (all)
-		return store_append(sql, " INSERT INTO labsync_row(tbl, pk,"
-		    " r_hlc, r_origin, d_hlc, d_origin, clocks) SELECT %Q, %s,"
-		    " hlc, self, 0, 0, NULL FROM labsync_state WHERE applying = 0"
-		    " ON CONFLICT(tbl, pk) DO UPDATE SET r_hlc = excluded.r_hlc,"
-		    " r_origin = excluded.r_origin, clocks = NULL;", t->name,
-		    key);
-	for (int i = 0; i < t->ncols; i++) {
-		absent = store_append(absent, "%sCASE WHEN %s THEN "
-		    CLOCK_SQL " ELSE " CLOCK_ZERO " END", i ? " || " : "",
-		    src->written[i], "hlc", "self");
-		present = store_append(present, "%sCASE WHEN %s THEN "
-		    CLOCK_SQL " WHEN clocks IS NULL THEN " CLOCK_SQL
-		    " ELSE substr(clocks, %d, 24) END", i ? " || " : "",
-		    src->written[i], "excluded.r_hlc", "excluded.r_origin",
-		    "r_hlc", "r_origin", i * 24 + 1);
-	}
-	sql = store_append(sql, " INSERT INTO labsync_row(tbl, pk, r_hlc,"
-	    " r_origin, d_hlc, d_origin, clocks) SELECT %Q, %s, hlc, self,"
-	    " 0, 0, %s FROM labsync_state WHERE applying = 0"
-	    " ON CONFLICT(tbl, pk) DO UPDATE SET r_hlc = excluded.r_hlc,"
-	    " r_origin = excluded.r_origin, clocks = %s;", t->name, key,
-	    t->ncols > 0 ? absent : "NULL", t->ncols > 0 ? present : "NULL");
-	sqlite3_free(absent);
-	sqlite3_free(present);
-	return sql;
+	if (rid == NULL)
+		return store_stamp_by_key(sql, t, key, src, all);
+	return store_stamp_by_rowid(sql, t, key, rid, src, all);
 }
 
 /* SQL of one column expression per row side, e.g. NEW."id". */
@@ -176,12 +259,23 @@ store_triggers(struct store *s, struct table *t)
 	struct stamp_src ins, upd, del = { .del = 1 };
 	char	*sql, *guard, *checked, *changed = NULL, *nk, *ok;
 	char	*ins_sql, *upd_sql, *rekey_sql, *del_sql, *ins_only;
+	char	*nr = NULL, *or = NULL, *move;
 	int	 ret;
 
 	store_src_row(&ins, t, 0);
 	store_src_row(&upd, t, 1);
 	nk = store_ref("NEW", t->pk);
 	ok = store_ref("OLD", t->pk);
+	if (t->rowid != NULL) {
+		nr = sqlite3_mprintf("NEW.%s", t->rowid);
+		or = sqlite3_mprintf("OLD.%s", t->rowid);
+	}
+	/* a row given another rowid (UPDATE ... SET rowid, rare) takes its
+	   clocks along; the update trigger does it first when it fires */
+	move = nr == NULL ? sqlite3_mprintf("%s", "") : sqlite3_mprintf(
+	    " UPDATE OR REPLACE labsync_rowid SET rid = %s WHERE %s IS NOT %s"
+	    " AND tbl = %Q AND rid = %s AND (SELECT applying FROM"
+	    " labsync_state) = 0;", nr, or, nr, t->name, or);
 	guard = sqlite3_mprintf(
 	    "WHEN writable = 0 THEN RAISE(ABORT, 'labsync: this node is an "
 	    "observer, local writes are refused')"
@@ -194,31 +288,38 @@ store_triggers(struct store *s, struct table *t)
 	for (int i = 0; i < t->ncols; i++)
 		changed = store_append(changed, "%s%s", i ? " OR " : "",
 		    upd.written[i]);
-	ins_sql = store_stamp_sql(t, nk, &ins, 1, checked);
-	upd_sql = store_stamp_sql(t, nk, &upd, 0, guard);
+	if (changed == NULL)
+		changed = sqlite3_mprintf("0");
+	ins_sql = store_stamp_sql(t, nk, nr, &ins, 1, checked);
+	upd_sql = store_stamp_sql(t, nk, nr, &upd, 0, guard);
 	/* a changed key: the old one deleted (refused if the new one is
 	   bad), the new one inserted */
-	rekey_sql = store_stamp_sql(t, ok, &del, 0, checked);
-	del_sql = store_stamp_sql(t, ok, &del, 0, guard);
-	ins_only = store_stamp_sql(t, nk, &ins, 1, "");
+	rekey_sql = store_stamp_sql(t, ok, or, &del, 0, checked);
+	del_sql = store_stamp_sql(t, ok, or, &del, 0, guard);
+	ins_only = store_stamp_sql(t, nk, nr, &ins, 1, "");
 	sql = sqlite3_mprintf(
 	    "DROP TRIGGER IF EXISTS \"labsync_%w_ins\";"
 	    "DROP TRIGGER IF EXISTS \"labsync_%w_upd\";"
 	    "DROP TRIGGER IF EXISTS \"labsync_%w_rekey\";"
 	    "DROP TRIGGER IF EXISTS \"labsync_%w_del\";"
+	    "DROP TRIGGER IF EXISTS \"labsync_%w_move\";"
 	    "CREATE TRIGGER \"labsync_%w_ins\" AFTER INSERT ON \"%w\""
 	    " BEGIN%s END;"
 	    "CREATE TRIGGER \"labsync_%w_upd\" AFTER UPDATE ON \"%w\""
-	    " WHEN %s IS %s AND (%s) BEGIN%s END;"
+	    " WHEN %s IS %s AND (%s) BEGIN%s%s END;"
 	    "CREATE TRIGGER \"labsync_%w_rekey\" AFTER UPDATE ON \"%w\""
 	    " WHEN %s IS NOT %s BEGIN%s%s END;"
 	    "CREATE TRIGGER \"labsync_%w_del\" AFTER DELETE ON \"%w\""
 	    " BEGIN%s END;",
-	    t->name, t->name, t->name, t->name,
+	    t->name, t->name, t->name, t->name, t->name,
 	    t->name, t->name, ins_sql,
-	    t->name, t->name, ok, nk, changed != NULL ? changed : "0", upd_sql,
+	    t->name, t->name, ok, nk, changed, move, upd_sql,
 	    t->name, t->name, ok, nk, rekey_sql, ins_only,
 	    t->name, t->name, del_sql);
+	if (nr != NULL)
+		sql = store_append(sql, "CREATE TRIGGER \"labsync_%w_move\""
+		    " AFTER UPDATE ON \"%w\" WHEN %s IS %s AND NOT (%s)"
+		    " BEGIN%s END;", t->name, t->name, ok, nk, changed, move);
 	ret = store_exec(s, sql);
 	sqlite3_free(sql);
 	sqlite3_free(guard);
@@ -231,6 +332,9 @@ store_triggers(struct store *s, struct table *t)
 	sqlite3_free(rekey_sql);
 	sqlite3_free(del_sql);
 	sqlite3_free(ins_only);
+	sqlite3_free(nr);
+	sqlite3_free(or);
+	sqlite3_free(move);
 	store_src_free(&ins, t->ncols);
 	store_src_free(&upd, t->ncols);
 	return ret;
@@ -290,8 +394,9 @@ store_replay_pending(struct store *s)
 			src.value[i] = sqlite3_mprintf("CASE WHEN %s THEN NEW.v%d "
 			    "END", src.written[i], i);
 		}
-		up = store_stamp_sql(t, "NEW.pk", &src, 0, "");
-		down = store_stamp_sql(t, "NEW.pk", &del, 0, "");
+		/* by key: store_rows_upgrade moves them after */
+		up = store_stamp_sql(t, "NEW.pk", NULL, &src, 0, "");
+		down = store_stamp_sql(t, "NEW.pk", NULL, &del, 0, "");
 		sql = sqlite3_mprintf(
 		    "CREATE TEMP TRIGGER \"labsync_replay_%w_up\" INSTEAD OF"
 		    " INSERT ON labsync_replay WHEN NEW.tbl = %Q AND NEW.op = 0"

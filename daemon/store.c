@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,12 +39,24 @@ static const char store_ddl[] =
     "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
     "  seq INTEGER NOT NULL DEFAULT 0);"
     LOG_DDL
-    /* clocks: NULL if every column has the newest upsert's clock */
+    /* the clocks of a key: of a deleted row, or of a row of a table
+       without rowid (clocks: NULL if every column has the newest
+       upsert's clock) */
     "CREATE TABLE IF NOT EXISTS labsync_row("
     "  tbl TEXT NOT NULL, pk TEXT NOT NULL,"
     "  r_hlc INTEGER NOT NULL, r_origin INTEGER NOT NULL,"
     "  d_hlc INTEGER NOT NULL, d_origin INTEGER NOT NULL,"
-    "  clocks TEXT, PRIMARY KEY (tbl, pk)) WITHOUT ROWID;";
+    "  clocks TEXT, PRIMARY KEY (tbl, pk)) WITHOUT ROWID;"
+    /* the clocks of a row of a table with rowids, by the row's rowid:
+       a new row's go at the end of the b-tree whatever its key (a
+       random key would take a random page of a second big index); pk
+       tells them from an entry left stale by a row replaced or
+       renumbered without the triggers seeing it */
+    "CREATE TABLE IF NOT EXISTS labsync_rowid("
+    "  tbl TEXT NOT NULL, rid INTEGER NOT NULL, pk TEXT NOT NULL,"
+    "  r_hlc INTEGER NOT NULL, r_origin INTEGER NOT NULL,"
+    "  d_hlc INTEGER NOT NULL, d_origin INTEGER NOT NULL,"
+    "  clocks TEXT, PRIMARY KEY (tbl, rid)) WITHOUT ROWID;";
 
 /*
  * store_upgrades[N] turns format N into N + 1 (run in order, in one
@@ -73,6 +86,10 @@ static const char *const store_upgrades[STORE_FORMAT] = {
 	   our sequence is counted in labsync_state (set in store_open) */
 	[2] = "ALTER TABLE labsync_state"
 	    "  ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;",
+	/* 3 -> 4: the clocks of rows of tables with rowids move to
+	   labsync_rowid (created above; store_rows_upgrade moves them once
+	   the synced tables are known) */
+	[3] = "",
 };
 
 
@@ -176,8 +193,92 @@ store_table_clear(struct table *t)
 	free(t->name);
 	free(t->pk);
 	sqlite3_finalize(t->delete_row);
+	sqlite3_finalize(t->find_row);
+	sqlite3_finalize(t->insert_new);
+	free(t->rowid);
 	for (int i = 0; i < t->nupserts; i++)
 		sqlite3_finalize(t->upserts[i].stmt);
+}
+
+int64_t
+store_pragma_int(struct store *s, const char *sql)
+{
+	sqlite3_stmt	*st;
+	int64_t		 v = -1;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* s (freed) followed by sqlite3_mprintf's fmt (%q, %Q, %w). */
+char *
+store_append(char *s, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*add, *n;
+
+	va_start(ap, fmt);
+	add = sqlite3_vmprintf(fmt, ap);
+	va_end(ap);
+	n = sqlite3_mprintf("%s%s", s != NULL ? s : "", add);
+	sqlite3_free(s);
+	sqlite3_free(add);
+	return n;
+}
+
+/*
+ * A table with rowids keeps its rows' clocks by rowid (labsync_rowid):
+ * how SQL names the rowid (a column may take a name: SQLite has three),
+ * and the statements that find it. One WITHOUT ROWID keeps them by key.
+ */
+static int
+store_table_rowid(struct store *s, struct table *t)
+{
+	static const char *const names[] = { "rowid", "_rowid_", "oid" };
+	char	*sql, *cols, *vals;
+	int64_t	 wr;
+	int	 ret;
+
+	sql = sqlite3_mprintf("SELECT wr FROM pragma_table_list WHERE "
+	    "schema = 'main' AND name = %Q", t->name);
+	wr = store_pragma_int(s, sql);
+	sqlite3_free(sql);
+	if (wr != 0)
+		return wr == 1 ? 0 : -1;
+	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+		int taken = strcasecmp(t->pk, names[k]) == 0;
+
+		for (int i = 0; i < t->ncols && !taken; i++)
+			taken = strcasecmp(t->cols[i].name, names[k]) == 0;
+		if (!taken) {
+			t->rowid = strdup(names[k]);
+			break;
+		}
+	}
+	if (t->rowid == NULL)
+		return 0;	/* every name taken: by key, as without */
+	sql = sqlite3_mprintf("SELECT %s FROM \"%w\" WHERE \"%w\" = ?",
+	    t->rowid, t->name, t->pk);
+	ret = store_prepare(s, &t->find_row, sql);
+	sqlite3_free(sql);
+	cols = sqlite3_mprintf("\"%w\"", t->pk);
+	vals = sqlite3_mprintf("?1");
+	for (int i = 0; i < t->ncols; i++) {
+		cols = store_append(cols, ", \"%w\"", t->cols[i].name);
+		vals = store_append(vals, ", ?%d", i + 2);
+	}
+	sql = sqlite3_mprintf("INSERT INTO \"%w\"(%s) VALUES (%s) "
+	    "ON CONFLICT(\"%w\") DO NOTHING", t->name, cols, vals, t->pk);
+	if (ret == 0)
+		ret = store_prepare(s, &t->insert_new, sql);
+	sqlite3_free(sql);
+	sqlite3_free(cols);
+	sqlite3_free(vals);
+	return ret;
 }
 
 /* Learn a synced table's layout and check it can be synced. */
@@ -249,6 +350,8 @@ store_table_load(struct store *s, struct table *t, const char *name,
 	    name, t->pk);
 	if (store_prepare(s, &t->delete_row, sql) == -1)
 		goto done;
+	if (store_table_rowid(s, t) == -1)
+		goto sqlerr;
 	ret = 0;
 	goto done;
 sqlerr:
@@ -434,6 +537,21 @@ store_prepare_all(struct store *s)
 	    store_prepare(s, &s->st_row_upd,
 	    "UPDATE labsync_row SET r_hlc = ?3, r_origin = ?4, d_hlc = ?5, "
 	    "d_origin = ?6, clocks = ?7 WHERE tbl = ?1 AND pk = ?2") == -1 ||
+	    store_prepare(s, &s->st_row_drop,
+	    "DELETE FROM labsync_row WHERE tbl = ? AND pk = ?") == -1 ||
+	    store_prepare(s, &s->st_rowid_get,
+	    "SELECT r_hlc, r_origin, d_hlc, d_origin, clocks, pk FROM "
+	    "labsync_rowid WHERE tbl = ? AND rid = ?") == -1 ||
+	    store_prepare(s, &s->st_rowid_put,
+	    "INSERT INTO labsync_rowid(tbl, pk, r_hlc, r_origin, d_hlc, "
+	    "d_origin, clocks, rid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+	    "ON CONFLICT DO UPDATE SET pk = ?2, r_hlc = ?3, r_origin = ?4, "
+	    "d_hlc = ?5, d_origin = ?6, clocks = ?7") == -1 ||
+	    store_prepare(s, &s->st_rowid_upd,
+	    "UPDATE labsync_rowid SET r_hlc = ?3, r_origin = ?4, d_hlc = ?5, "
+	    "d_origin = ?6, clocks = ?7 WHERE tbl = ?1 AND rid = ?8") == -1 ||
+	    store_prepare(s, &s->st_rowid_drop,
+	    "DELETE FROM labsync_rowid WHERE tbl = ? AND rid = ?") == -1 ||
 	    store_prepare(s, &s->st_log_put,
 	    "INSERT INTO labsync_log(key, hlc, body) VALUES (?, ?, ?)") == -1 ||
 	    store_prepare(s, &s->st_origin_new,
@@ -486,20 +604,6 @@ done:
 	free(buf);
 	fclose(f);
 	return ret;
-}
-
-static int64_t
-store_pragma_int(struct store *s, const char *sql)
-{
-	sqlite3_stmt	*st;
-	int64_t		 v = -1;
-
-	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
 }
 
 /* The format of the labsync_* tables: STORE_FORMAT for a new database,
@@ -737,6 +841,10 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 		if (from < 2 && (store_clocks_upgrade(s) == -1 ||
 		    store_replay_pending(s) == -1))
 			goto sqlfail;
+		if (from < 4 && store_rows_upgrade(s) == -1)
+			goto sqlfail;
+		if (store_rows_check(s) == -1)
+			goto sqlfail;
 		if (store_exec(s, "UPDATE labsync_origin SET seq = max(seq,"
 		    " (SELECT seq FROM labsync_state)) WHERE id ="
 		    " (SELECT self FROM labsync_state)") == -1)
@@ -789,6 +897,11 @@ store_free(struct store *s)
 	sqlite3_finalize(s->st_row_get);
 	sqlite3_finalize(s->st_row_put);
 	sqlite3_finalize(s->st_row_upd);
+	sqlite3_finalize(s->st_row_drop);
+	sqlite3_finalize(s->st_rowid_get);
+	sqlite3_finalize(s->st_rowid_put);
+	sqlite3_finalize(s->st_rowid_upd);
+	sqlite3_finalize(s->st_rowid_drop);
 	sqlite3_finalize(s->st_log_put);
 	sqlite3_finalize(s->st_log_range);
 	sqlite3_finalize(s->st_origin_new);

@@ -12,7 +12,7 @@
 
 #include "proto/labsync.pb-c.h"
 
-#define STORE_FORMAT		3	/* version of the labsync_* tables */
+#define STORE_FORMAT		4	/* version of the labsync_* tables */
 #define STORE_MAX_PK		1024	/* bytes in a primary key */
 #define STORE_MAX_VALUE		(1024 * 1024)	/* bytes in a text or blob */
 #define STORE_MAX_COLUMNS	63	/* non-key columns per synced table */

@@ -39,38 +39,98 @@ store_hex(const char *p, int n)
 	return v;
 }
 
+/* The clocks in a row of st: r_hlc, r_origin, d_hlc, d_origin, clocks. */
+static void
+store_meta_read(sqlite3_stmt *st, const struct table *t, struct row_meta *m)
+{
+	const char *b = (const char *)sqlite3_column_text(st, 4);
+	int n = sqlite3_column_bytes(st, 4) / CLOCK_TEXT;
+
+	m->exists = 1;
+	m->r.hlc = sqlite3_column_int64(st, 0);
+	m->r.origin = sqlite3_column_int64(st, 1);
+	m->d.hlc = sqlite3_column_int64(st, 2);
+	m->d.origin = sqlite3_column_int64(st, 3);
+	/* NULL clocks: every column was written by the newest upsert;
+	   columns added since have none */
+	for (int i = 0; i < t->ncols; i++)
+		m->cols[i] = b == NULL ? m->r : (struct col_clock){0, 0};
+	for (int i = 0; b != NULL && i < n && i < t->ncols; i++) {
+		m->cols[i].hlc = store_hex(b + i * CLOCK_TEXT, 16);
+		m->cols[i].origin = (int64_t)store_hex(b + i * CLOCK_TEXT + 16,
+		    8);
+	}
+}
+
+/* Steps a one-row query; 1: a row (reset it after), 0: none, -1: error. */
+static int
+store_step_one(struct store *s, sqlite3_stmt *st)
+{
+	int	 rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		return 1;
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	log_warnx("sqlite: %s", sqlite3_errmsg(s->db));
+	return -1;
+}
+
+/*
+ * A row's clocks: by rowid if its table has rowids and the row is there
+ * (an entry of another key at that rowid is stale: none), otherwise by
+ * key (a deleted key, or clocks kept from before).
+ */
 static int
 store_row_load(struct store *s, const struct table *t, const char *pk,
-    struct row_meta *m)
+    struct row_meta *m, int check)
 {
-	int	 rc;
+	int	 rc, stale = 0;
 
 	memset(m, 0, sizeof(*m));
-	sqlite3_bind_text(s->st_row_get, 1, t->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s->st_row_get, 2, pk, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s->st_row_get);
-	if (rc == SQLITE_ROW) {
-		const char *b = (const char *)
-		    sqlite3_column_text(s->st_row_get, 4);
-		int n = sqlite3_column_bytes(s->st_row_get, 4) / CLOCK_TEXT;
-
-		m->exists = 1;
-		m->r.hlc = sqlite3_column_int64(s->st_row_get, 0);
-		m->r.origin = sqlite3_column_int64(s->st_row_get, 1);
-		m->d.hlc = sqlite3_column_int64(s->st_row_get, 2);
-		m->d.origin = sqlite3_column_int64(s->st_row_get, 3);
-		/* NULL clocks: every column was written by the newest upsert;
-		   columns added since have none */
-		for (int i = 0; i < t->ncols; i++)
-			m->cols[i] = b == NULL ? m->r : (struct col_clock){0, 0};
-		for (int i = 0; b != NULL && i < n && i < t->ncols; i++) {
-			m->cols[i].hlc = store_hex(b + i * CLOCK_TEXT, 16);
-			m->cols[i].origin = (int64_t)store_hex(b + i *
-			    CLOCK_TEXT + 16, 8);
+	if (t->find_row != NULL) {
+		sqlite3_bind_text(t->find_row, 1, pk, -1, SQLITE_STATIC);
+		if ((rc = store_step_one(s, t->find_row)) == -1)
+			return -1;
+		if (rc == 1) {
+			m->row = 1;
+			m->rid = sqlite3_column_int64(t->find_row, 0);
+			sqlite3_reset(t->find_row);
 		}
 	}
-	sqlite3_reset(s->st_row_get);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+	if (m->row) {
+		sqlite3_bind_text(s->st_rowid_get, 1, t->name, -1,
+		    SQLITE_STATIC);
+		sqlite3_bind_int64(s->st_rowid_get, 2, m->rid);
+		if ((rc = store_step_one(s, s->st_rowid_get)) == -1)
+			return -1;
+		if (rc == 1) {
+			const char *epk = (const char *)
+			    sqlite3_column_text(s->st_rowid_get, 5);
+
+			if (!check || (epk != NULL && strcmp(epk, pk) == 0)) {
+				store_meta_read(s->st_rowid_get, t, m);
+				m->entry = 1;
+			} else
+				stale = 1;
+			sqlite3_reset(s->st_rowid_get);
+		}
+		/* another row's clocks: the rowids moved */
+		if (stale)
+			return store_rows_remap(s, t) == -1 ? -1 :
+			    store_row_load(s, t, pk, m, 0);
+		if (m->entry)
+			return 0;
+	}
+	sqlite3_bind_text(s->st_row_get, 1, t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->st_row_get, 2, pk, -1, SQLITE_STATIC);
+	if ((rc = store_step_one(s, s->st_row_get)) == 1) {
+		store_meta_read(s->st_row_get, t, m);
+		m->keyed = 1;
+		sqlite3_reset(s->st_row_get);
+	}
+	return rc == -1 ? -1 : 0;
 }
 
 /* v as n lower-case hex digits, the way the triggers' printf writes it */
@@ -85,15 +145,23 @@ store_put_hex(char *p, uint64_t v, int n)
 	}
 }
 
+/*
+ * Keep a row's clocks: by rowid while the table has the row (clocks
+ * found by key move there), by key otherwise. row_load told which
+ * entries exist: no upsert is needed.
+ */
 static int
 store_row_save(struct store *s, const struct table *t, const char *pk,
     const struct row_meta *m)
 {
-	sqlite3_stmt	*st = m->exists ? s->st_row_upd : s->st_row_put;
+	sqlite3_stmt	*st;
 	char		 b[STORE_MAX_COLUMNS * CLOCK_TEXT];
 	int		 same = 1;
 
-	/* row_load just told whether it exists: no upsert needed */
+	if (m->row)
+		st = m->entry ? s->st_rowid_upd : s->st_rowid_put;
+	else
+		st = m->keyed ? s->st_row_upd : s->st_row_put;
 	for (int i = 0; i < t->ncols && same; i++)
 		same = m->cols[i].hlc == m->r.hlc &&
 		    m->cols[i].origin == m->r.origin;
@@ -103,6 +171,8 @@ store_row_save(struct store *s, const struct table *t, const char *pk,
 	sqlite3_bind_int64(st, 4, m->r.origin);
 	sqlite3_bind_int64(st, 5, (int64_t)m->d.hlc);
 	sqlite3_bind_int64(st, 6, m->d.origin);
+	if (m->row)
+		sqlite3_bind_int64(st, 8, m->rid);
 	/* spelt out only when the columns' clocks differ (rare) */
 	if (same) {
 		sqlite3_bind_null(st, 7);
@@ -115,7 +185,113 @@ store_row_save(struct store *s, const struct table *t, const char *pk,
 		sqlite3_bind_text(st, 7, b, t->ncols * CLOCK_TEXT,
 		    SQLITE_STATIC);
 	}
-	return store_step_done(s, st);
+	if (store_step_done(s, st) == -1)
+		return -1;
+	if (!m->row || !m->keyed)
+		return 0;
+	sqlite3_bind_text(s->st_row_drop, 1, t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->st_row_drop, 2, pk, -1, SQLITE_STATIC);
+	return store_step_done(s, s->st_row_drop);
+}
+
+/*
+ * Upgrade from format 3, which kept every row's clocks by key: those of
+ * the rows of synced tables with rowids move to labsync_rowid, in rowid
+ * order. The clocks of deleted keys stay, and so do those of tables not
+ * synced now (a row's move when it is written once its table is).
+ */
+int
+store_rows_upgrade(struct store *s)
+{
+	for (size_t k = 0; k < s->ntables; k++) {
+		struct table *t = &s->tables[k];
+		char *sql;
+		int ret;
+
+		if (t->rowid == NULL)
+			continue;
+		sql = sqlite3_mprintf("INSERT INTO labsync_rowid(tbl, rid, pk,"
+		    " r_hlc, r_origin, d_hlc, d_origin, clocks) SELECT k.tbl,"
+		    " t.%s, k.pk, k.r_hlc, k.r_origin, k.d_hlc, k.d_origin,"
+		    " k.clocks FROM labsync_row AS k JOIN \"%w\" AS t ON"
+		    " t.\"%w\" = k.pk WHERE k.tbl = %Q ORDER BY t.%s",
+		    t->rowid, t->name, t->pk, t->name, t->rowid);
+		ret = store_exec(s, sql);
+		sqlite3_free(sql);
+		if (ret == -1)
+			return -1;
+		if (sqlite3_changes(s->db) > 0)
+			log_info("upgrade: the clocks of %d rows of %s are now "
+			    "kept by rowid", sqlite3_changes(s->db), t->name);
+		sql = sqlite3_mprintf("DELETE FROM labsync_row WHERE tbl = %Q"
+		    " AND pk IN (SELECT \"%w\" FROM \"%w\")", t->name, t->pk,
+		    t->name);
+		ret = store_exec(s, sql);
+		sqlite3_free(sql);
+		if (ret == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * SQLite may give rows other rowids (its documentation allows a VACUUM
+ * to, and a dump loaded into a new file does): labsync_rowid then points
+ * at the wrong rows, which a key that differs from the row's shows. The
+ * clocks go back to their rows by key, in rowid order; of two entries of
+ * one key (a row replaced without its triggers), the newest wins, and
+ * those of keys without a row go.
+ */
+int
+store_rows_remap(struct store *s, const struct table *t)
+{
+	char	*sql;
+	int	 ret;
+
+	log_warnx("table %s: rows have other rowids than their clocks say "
+	    "(after a VACUUM or a dump loaded?): mapping the clocks to the "
+	    "rows by key again", t->name);
+	sql = sqlite3_mprintf("CREATE TEMP TABLE labsync_remap AS SELECT"
+	    " e.tbl, t.%s AS rid, e.pk, e.r_hlc, e.r_origin, e.d_hlc,"
+	    " e.d_origin, e.clocks FROM labsync_rowid AS e JOIN \"%w\" AS t"
+	    " ON t.\"%w\" = e.pk WHERE e.tbl = %Q;"
+	    " DELETE FROM labsync_rowid WHERE tbl = %Q;"
+	    " INSERT OR REPLACE INTO labsync_rowid(tbl, rid, pk, r_hlc,"
+	    " r_origin, d_hlc, d_origin, clocks) SELECT * FROM"
+	    " temp.labsync_remap ORDER BY rid, r_hlc, r_origin;"
+	    " DROP TABLE temp.labsync_remap;", t->rowid, t->name, t->pk,
+	    t->name, t->name);
+	ret = store_exec(s, sql);
+	sqlite3_free(sql);
+	return ret;
+}
+
+/*
+ * At start-up: do the clocks with the highest rowids still belong to
+ * their rows? After a renumbering most would not. (The merge checks each
+ * row it reads as well.)
+ */
+int
+store_rows_check(struct store *s)
+{
+	for (size_t k = 0; k < s->ntables; k++) {
+		struct table *t = &s->tables[k];
+		char *sql;
+		int64_t bad;
+
+		if (t->rowid == NULL)
+			continue;
+		sql = sqlite3_mprintf("SELECT count(*) FROM (SELECT rid, pk"
+		    " FROM labsync_rowid WHERE tbl = %Q ORDER BY rid DESC"
+		    " LIMIT 16) AS e WHERE NOT EXISTS (SELECT 1 FROM \"%w\""
+		    " WHERE %s = e.rid AND \"%w\" = e.pk)", t->name, t->name,
+		    t->rowid, t->pk);
+		bad = store_pragma_int(s, sql);
+		sqlite3_free(sql);
+		if (bad < 0 || (bad > 0 && store_rows_remap(s, t) == -1))
+			return -1;
+	}
+	return 0;
 }
 
 /* INSERT ... ON CONFLICT DO UPDATE for the columns in mask, cached. */
@@ -201,21 +377,79 @@ store_bind_value(sqlite3_stmt *st, int idx, const Labsync__Value *v)
 	}
 }
 
-/* Write the given values (NULL value: SQL NULL) of the columns in mask. */
-static int
-store_row_write(struct store *s, struct table *t, const char *pk,
+static void
+store_row_bind(sqlite3_stmt *st, const struct table *t, const char *pk,
     uint64_t mask, const Labsync__Value *const *vals)
 {
-	sqlite3_stmt	*st;
-	int		 n = 1;
+	int	 n = 1;
 
-	if ((st = store_upsert_stmt(s, t, mask)) == NULL)
-		return -1;
 	sqlite3_bind_text(st, 1, pk, -1, SQLITE_STATIC);
 	for (int i = 0; i < t->ncols; i++)
 		if (mask & (1ULL << i))
 			store_bind_value(st, ++n, vals[i]);
-	return store_step_done(s, st);
+}
+
+/*
+ * Write the given values (NULL value: SQL NULL) of the columns in mask,
+ * creating the row if it is absent; m learns its rowid then.
+ */
+static int
+store_row_write(struct store *s, struct table *t, const char *pk,
+    uint64_t mask, const Labsync__Value *const *vals, struct row_meta *m)
+{
+	sqlite3_stmt	*st;
+
+	if ((st = store_upsert_stmt(s, t, mask)) == NULL)
+		return -1;
+	store_row_bind(st, t, pk, mask, vals);
+	if (store_step_done(s, st) == -1)
+		return -1;
+	if (t->find_row != NULL && !m->row) {
+		m->row = 1;
+		m->rid = sqlite3_last_insert_rowid(s->db);
+	}
+	return 0;
+}
+
+/*
+ * A change of every column, of a row that is probably new here: written
+ * at once, with its clocks, unless the key has clocks (a delete) or the
+ * row is there. 1: done; 0: not new, take the merge.
+ */
+static int
+store_row_insert_new(struct store *s, struct table *t, const char *pk,
+    const struct col_clock *now, const Labsync__Value *const *vals)
+{
+	struct row_meta	 m;
+	uint64_t	 all = t->ncols == 64 ? ~0ULL : (1ULL << t->ncols) - 1;
+	int		 rc;
+
+	memset(&m, 0, sizeof(m));
+	m.r = *now;
+	for (int i = 0; i < t->ncols; i++)
+		m.cols[i] = *now;
+	if (t->insert_new == NULL) {
+		/* clocks by key: they go in first, as a probe */
+		if (store_row_save(s, t, pk, &m) == -1)
+			return -1;
+		if (sqlite3_changes(s->db) != 1)
+			return 0;
+		return store_row_write(s, t, pk, all, vals, &m) == -1 ? -1 : 1;
+	}
+	sqlite3_bind_text(s->st_row_get, 1, t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->st_row_get, 2, pk, -1, SQLITE_STATIC);
+	if ((rc = store_step_one(s, s->st_row_get)) != 0) {
+		sqlite3_reset(s->st_row_get);
+		return rc == 1 ? 0 : -1;
+	}
+	store_row_bind(t->insert_new, t, pk, all, vals);
+	if (store_step_done(s, t->insert_new) == -1)
+		return -1;
+	if (sqlite3_changes(s->db) != 1)
+		return 0;
+	m.row = 1;
+	m.rid = sqlite3_last_insert_rowid(s->db);
+	return store_row_save(s, t, pk, &m) == -1 ? -1 : 1;
 }
 
 static int
@@ -264,9 +498,9 @@ store_merge(struct store *s, struct table *t, struct origin *o,
 	uint64_t		 mask = 0;
 	int			 hint = -1;
 
-	/* a change of every column is usually of a row new here: its clocks
-	   go in first, sparing the lookup, and only a row known already
-	   (they were there) takes the whole merge below */
+	/* a change of every column is usually of a row new here: it goes in
+	   at once, sparing the lookups, and only a row known already takes
+	   the whole merge below */
 	if (c->op != LABSYNC__OP__OP_DELETE &&
 	    c->n_columns == (size_t)t->ncols) {
 		for (size_t j = 0; j < c->n_columns; j++) {
@@ -279,19 +513,15 @@ store_merge(struct store *s, struct table *t, struct origin *o,
 			vals[i] = c->columns[j]->value;
 		}
 		if (mask == (t->ncols == 64 ? ~0ULL : (1ULL << t->ncols) - 1)) {
-			memset(&m, 0, sizeof(m));
-			m.r = now;
-			for (int i = 0; i < t->ncols; i++)
-				m.cols[i] = now;
-			if (store_row_save(s, t, c->pk, &m) == -1)
-				return -1;
-			if (sqlite3_changes(s->db) == 1)
-				return store_row_write(s, t, c->pk, mask, vals);
+			int rc = store_row_insert_new(s, t, c->pk, &now, vals);
+
+			if (rc != 0)
+				return rc == 1 ? 0 : -1;
 		}
 		mask = 0;
 		hint = -1;
 	}
-	if (store_row_load(s, t, c->pk, &m) == -1)
+	if (store_row_load(s, t, c->pk, &m, 1) == -1)
 		return -1;
 	if (c->op == LABSYNC__OP__OP_DELETE) {
 		if (store_clock_cmp(s, now.hlc, now.origin, m.d.hlc,
@@ -304,6 +534,15 @@ store_merge(struct store *s, struct table *t, struct origin *o,
 			    SQLITE_STATIC);
 			if (store_step_done(s, t->delete_row) == -1)
 				return -1;
+			if (m.row) {
+				/* its clocks go by key from now on */
+				sqlite3_bind_text(s->st_rowid_drop, 1, t->name,
+				    -1, SQLITE_STATIC);
+				sqlite3_bind_int64(s->st_rowid_drop, 2, m.rid);
+				if (store_step_done(s, s->st_rowid_drop) == -1)
+					return -1;
+				m.row = m.entry = 0;
+			}
 		} else {
 			for (int i = 0; i < t->ncols; i++) {
 				if (store_clock_cmp(s, m.cols[i].hlc,
@@ -313,7 +552,7 @@ store_merge(struct store *s, struct table *t, struct origin *o,
 				}
 			}
 			if (mask != 0 &&
-			    store_row_write(s, t, c->pk, mask, vals) == -1)
+			    store_row_write(s, t, c->pk, mask, vals, &m) == -1)
 				return -1;
 		}
 		return store_row_save(s, t, c->pk, &m);
@@ -341,7 +580,7 @@ store_merge(struct store *s, struct table *t, struct origin *o,
 	if (store_clock_cmp(s, now.hlc, now.origin, m.r.hlc, m.r.origin) > 0)
 		m.r = now;
 	/* also creates the row when it is absent (a revive, or first seen) */
-	if (store_row_write(s, t, c->pk, mask, vals) == -1)
+	if (store_row_write(s, t, c->pk, mask, vals, &m) == -1)
 		return -1;
 	return store_row_save(s, t, c->pk, &m);
 }

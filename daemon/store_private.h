@@ -36,7 +36,11 @@ struct table {
 	char		*pk;		/* its one TEXT primary key column */
 	struct column	*cols;		/* non-key columns, table order */
 	int		 ncols;
+	char		*rowid;		/* how SQL names its rowid; NULL:
+					   WITHOUT ROWID, clocks by key */
 	sqlite3_stmt	*delete_row;
+	sqlite3_stmt	*find_row;	/* the rowid of a key */
+	sqlite3_stmt	*insert_new;	/* a row with every column, if new */
 	struct upsert_stmt upserts[MASK_CACHE];
 	int		 nupserts;
 	int		 next_evict;
@@ -54,9 +58,13 @@ struct col_clock {
 	int64_t		 origin;
 };
 
-/* Merge metadata of one row, as in labsync_row. */
+/* Merge metadata of one row, from labsync_rowid or labsync_row. */
 struct row_meta {
-	int		 exists;
+	int		 exists;	/* clocks known */
+	int		 keyed;		/* labsync_row has them */
+	int		 row;		/* the table has the row (rowid tables) */
+	int64_t		 rid;		/* its rowid */
+	int		 entry;		/* labsync_rowid has its clocks */
 	struct col_clock r;		/* newest upsert */
 	struct col_clock d;		/* newest delete */
 	struct col_clock cols[STORE_MAX_COLUMNS];
@@ -95,7 +103,9 @@ struct store {
 	size_t		 apply_mark;	/* outbox length at store_apply_begin */
 
 	sqlite3_stmt	*st_meta_get, *st_meta_put;
-	sqlite3_stmt	*st_row_get, *st_row_put, *st_row_upd;
+	sqlite3_stmt	*st_row_get, *st_row_put, *st_row_upd, *st_row_drop;
+	sqlite3_stmt	*st_rowid_get, *st_rowid_put, *st_rowid_upd;
+	sqlite3_stmt	*st_rowid_drop;
 	sqlite3_stmt	*st_log_put, *st_log_range;
 	sqlite3_stmt	*st_origin_new, *st_origin_seq;
 	sqlite3_stmt	*st_state_hlc, *st_state_seq;
@@ -132,8 +142,10 @@ struct log_bytes {
 void		 store_seterr(char *err, size_t errlen, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));
 int		 store_exec(struct store *, const char *);
+char		*store_append(char *, const char *, ...);
 int		 store_prepare(struct store *, sqlite3_stmt **, const char *);
 int		 store_step_done(struct store *, sqlite3_stmt *);
+int64_t		 store_pragma_int(struct store *, const char *);
 struct table	*store_table_find(struct store *, const char *);
 int		 store_column_find(const struct table *, const char *, int hint);
 struct origin	*store_origin_get(struct store *, const char *);
@@ -154,6 +166,11 @@ int		 store_clocks_upgrade(struct store *);
 int		 store_log_bytes(struct store *, sqlite3_stmt *, struct origin **,
 		    struct log_bytes *);
 void		 store_log_bytes_free(struct log_bytes *);
+
+/* store_merge.c */
+int		 store_rows_upgrade(struct store *);
+int		 store_rows_remap(struct store *, const struct table *);
+int		 store_rows_check(struct store *);
 
 /* checkpoint.c */
 void		 store_checkpointer_stop(struct store *);

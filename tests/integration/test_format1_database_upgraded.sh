@@ -2,9 +2,10 @@
 # A database written by labsync's first format (data/format1-dortmund.sql,
 # a dump of one made by that version: six changes logged, three writes
 # still queued by its triggers because no daemon ran) is upgraded when
-# labsyncd starts, through format 2 to 3: the queued writes become changes 7-9 (one of a table
-# no longer synced is dropped, and the log says so), the column clocks
-# keep their values, and the peer gets everything.
+# labsyncd starts, through formats 2 and 3 to 4: the queued writes become
+# changes 7-9 (one of a table no longer synced is dropped, and the log
+# says so), the column clocks keep their values (kept by rowid for rows
+# there, by key for deleted ones), and the peer gets everything.
 . "$(dirname "$0")/lib.sh"
 
 node dortmund
@@ -23,12 +24,13 @@ hlc2=$(sqlite3 "$T/dortmund.db" "SELECT hlc FROM labsync_log WHERE key = 1 << 40
 
 start dortmund
 grep -q "upgrading format 1 to 2" "$T/dortmund.log" &&
-    grep -q "upgrading format 2 to 3" "$T/dortmund.log" ||
+    grep -q "upgrading format 2 to 3" "$T/dortmund.log" &&
+    grep -q "upgrading format 3 to 4" "$T/dortmund.log" ||
     fail "no upgrade in dortmund's log"
 grep -q "upgrade: 1 queued writes of table old_projects, which is no longer synced, are dropped" \
     "$T/dortmund.log" || fail "the dropped orphan is not in dortmund's log"
 assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT value FROM labsync_meta
-    WHERE key = 'format'")" 3 "format after the upgrade"
+    WHERE key = 'format'")" 4 "format after the upgrade"
 # the log rebuilt in format 2 keeps no more value columns than the
 # widest synced table (activities: 11) needs
 assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT count(*) FROM
@@ -51,15 +53,20 @@ assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT count(*) FROM labsync_log a
 # act-1's clocks as text: title (column 3) from change 2, kind (2) from 1
 clock_of() {	# clock_of COLUMN-INDEX: act-1's clock of that column
 	sqlite3 "$T/dortmund.db" "SELECT substr(clocks, $1 * 24 + 1, 24)
-	    FROM labsync_row WHERE tbl = 'activities' AND pk = 'act-1'"
+	    FROM labsync_rowid WHERE tbl = 'activities' AND pk = 'act-1' AND
+	    rid = (SELECT rowid FROM activities WHERE id = 'act-1')"
 }
 assert_eq "$(clock_of 2)" "$(printf '%016x%08x' "$hlc1" 1)" "act-1's kind clock"
 assert_eq "$(clock_of 3)" "$(printf '%016x%08x' "$hlc2" 1)" "act-1's title clock"
 # act-4's participants (column 7) from change 8
 assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT substr(r.clocks, 7 * 24 + 1, 16)
-    = printf('%016x', l.hlc) FROM labsync_row r, labsync_log l WHERE
+    = printf('%016x', l.hlc) FROM labsync_rowid r, labsync_log l WHERE
     r.tbl = 'activities' AND r.pk = 'act-4' AND l.key = 1 << 40 | 8")" 1 \
     "act-4's participants clock"
+# by key: only the deleted keys (act-2, and lab-1 deleted by change 9)
+assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT group_concat(pk || ':' ||
+    (d_hlc > r_hlc), ' ') FROM (SELECT * FROM labsync_row ORDER BY pk)")" \
+    "act-2:1 lab-1:1" "clocks kept by key"
 
 start wuppertal
 converge 30 dortmund wuppertal

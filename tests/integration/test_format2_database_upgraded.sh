@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # A database written by format 2 (data/format2-dortmund.sql, a dump of
 # one made by that version: five changes through labsyncd, a sixth
-# stamped by the triggers while no daemon ran) is upgraded to format 3
-# when labsyncd starts. Its log keeps its 63 value columns (format 3
-# gives a new log only as many as the widest synced table needs); old
-# and new changes alike reach the peer.
+# stamped by the triggers while no daemon ran) is upgraded through format
+# 3 to 4 when labsyncd starts. Its log keeps its 63 value columns (format
+# 3 gives a new log only as many as the widest synced table needs); the
+# clocks of rows there move to labsync_rowid, those of the deleted act-2
+# stay by key; old and new changes alike reach the peer.
 . "$(dirname "$0")/lib.sh"
 
 node dortmund
@@ -20,10 +21,18 @@ width() {
 assert_eq "$(width dortmund)" 63 "value columns of the format 2 log"
 
 start dortmund
-grep -q "upgrading format 2 to 3" "$T/dortmund.log" ||
+grep -q "upgrading format 2 to 3" "$T/dortmund.log" &&
+    grep -q "upgrading format 3 to 4" "$T/dortmund.log" ||
     fail "no upgrade in dortmund's log"
 assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT value FROM labsync_meta
-    WHERE key = 'format'")" 3 "format after the upgrade"
+    WHERE key = 'format'")" 4 "format after the upgrade"
+assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT group_concat(pk, ' ') FROM
+    (SELECT pk FROM labsync_row ORDER BY pk)")" "act-2" "clocks by key"
+assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT group_concat(r.pk || ':' ||
+    (r.rid = t.rowid), ' ') FROM (SELECT * FROM labsync_rowid ORDER BY pk)
+    AS r JOIN (SELECT rowid, id FROM activities UNION ALL
+    SELECT rowid, id FROM labs) AS t ON t.id = r.pk")" \
+    "act-1:1 act-3:1 lab-1:1" "clocks by rowid"
 assert_eq "$(width dortmund)" 63 "value columns after the upgrade"
 assert_eq "$(ctl dortmund status --json | jq -r '.vector.dortmund')" 6 \
     "dortmund's changes"

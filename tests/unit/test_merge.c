@@ -70,10 +70,12 @@ static uint64_t base_ms;
 	}								\
 } while (0)
 
+/* t1 keeps its rows' clocks by rowid, t2 (WITHOUT ROWID) by key */
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS t1(id TEXT PRIMARY KEY, a INTEGER, b TEXT,"
     " c REAL) STRICT;\n"
-    "CREATE TABLE IF NOT EXISTS t2(id TEXT PRIMARY KEY, x TEXT, y BLOB);\n";
+    "CREATE TABLE IF NOT EXISTS t2(id TEXT PRIMARY KEY, x TEXT, y BLOB)"
+    " WITHOUT ROWID;\n";
 
 static char schema_path[] = "/tmp/labsync-test-merge.XXXXXX";
 static char t1_name[] = "t1", t2_name[] = "t2";
