@@ -550,6 +550,8 @@ store_prepare_all(struct store *s)
 	    store_prepare(s, &s->st_rowid_upd,
 	    "UPDATE labsync_rowid SET r_hlc = ?3, r_origin = ?4, d_hlc = ?5, "
 	    "d_origin = ?6, clocks = ?7 WHERE tbl = ?1 AND rid = ?8") == -1 ||
+	    store_prepare(s, &s->st_row_any,
+	    "SELECT EXISTS (SELECT 1 FROM labsync_row WHERE tbl = ?)") == -1 ||
 	    store_prepare(s, &s->st_rowid_drop,
 	    "DELETE FROM labsync_rowid WHERE tbl = ? AND rid = ?") == -1 ||
 	    store_prepare(s, &s->st_log_put,
@@ -902,6 +904,7 @@ store_free(struct store *s)
 	sqlite3_finalize(s->st_rowid_put);
 	sqlite3_finalize(s->st_rowid_upd);
 	sqlite3_finalize(s->st_rowid_drop);
+	sqlite3_finalize(s->st_row_any);
 	sqlite3_finalize(s->st_log_put);
 	sqlite3_finalize(s->st_log_range);
 	sqlite3_finalize(s->st_origin_new);

@@ -151,7 +151,7 @@ store_put_hex(char *p, uint64_t v, int n)
  * entries exist: no upsert is needed.
  */
 static int
-store_row_save(struct store *s, const struct table *t, const char *pk,
+store_row_save(struct store *s, struct table *t, const char *pk,
     const struct row_meta *m)
 {
 	sqlite3_stmt	*st;
@@ -160,8 +160,10 @@ store_row_save(struct store *s, const struct table *t, const char *pk,
 
 	if (m->row)
 		st = m->entry ? s->st_rowid_upd : s->st_rowid_put;
-	else
+	else {
 		st = m->keyed ? s->st_row_upd : s->st_row_put;
+		t->no_keys = 0;
+	}
 	for (int i = 0; i < t->ncols && same; i++)
 		same = m->cols[i].hlc == m->r.hlc &&
 		    m->cols[i].origin == m->r.origin;
@@ -436,9 +438,10 @@ store_row_insert_new(struct store *s, struct table *t, const char *pk,
 			return 0;
 		return store_row_write(s, t, pk, all, vals, &m) == -1 ? -1 : 1;
 	}
+	/* a probe for its key's clocks, unless there are none */
 	sqlite3_bind_text(s->st_row_get, 1, t->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s->st_row_get, 2, pk, -1, SQLITE_STATIC);
-	if ((rc = store_step_one(s, s->st_row_get)) != 0) {
+	if (!t->no_keys && (rc = store_step_one(s, s->st_row_get)) != 0) {
 		sqlite3_reset(s->st_row_get);
 		return rc == 1 ? 0 : -1;
 	}
@@ -739,6 +742,19 @@ store_apply_begin(struct store *s)
 		sqlite3_bind_int(s->st_applying, 1, 1);
 		if (store_step_done(s, s->st_applying) == -1)
 			goto fail;
+	}
+	/* no other writer until the commit: which tables have keys with
+	   clocks (deleted rows) stays known, the merge tells its own */
+	for (size_t i = 0; i < s->ntables; i++) {
+		struct table *t = &s->tables[i];
+		int rc;
+
+		sqlite3_bind_text(s->st_row_any, 1, t->name, -1,
+		    SQLITE_STATIC);
+		if ((rc = store_step_one(s, s->st_row_any)) == -1)
+			goto fail;
+		t->no_keys = rc == 1 && sqlite3_column_int(s->st_row_any, 0) == 0;
+		sqlite3_reset(s->st_row_any);
 	}
 	return 0;
 fail:

@@ -41,6 +41,8 @@ struct table {
 	sqlite3_stmt	*delete_row;
 	sqlite3_stmt	*find_row;	/* the rowid of a key */
 	sqlite3_stmt	*insert_new;	/* a row with every column, if new */
+	int		 no_keys;	/* labsync_row has no key of it (known
+					   in an apply transaction) */
 	struct upsert_stmt upserts[MASK_CACHE];
 	int		 nupserts;
 	int		 next_evict;
@@ -105,7 +107,7 @@ struct store {
 	sqlite3_stmt	*st_meta_get, *st_meta_put;
 	sqlite3_stmt	*st_row_get, *st_row_put, *st_row_upd, *st_row_drop;
 	sqlite3_stmt	*st_rowid_get, *st_rowid_put, *st_rowid_upd;
-	sqlite3_stmt	*st_rowid_drop;
+	sqlite3_stmt	*st_rowid_drop, *st_row_any;
 	sqlite3_stmt	*st_log_put, *st_log_range;
 	sqlite3_stmt	*st_origin_new, *st_origin_seq;
 	sqlite3_stmt	*st_state_hlc, *st_state_seq;
