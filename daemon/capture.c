@@ -77,26 +77,23 @@ store_src_row(struct stamp_src *src, const struct table *t, int upd)
 }
 
 /*
- * A write of some columns: the clocks of its row as SQL, each column's
- * the new clock ("hlc, origin" of a stamp) if written, otherwise as the
- * old ones (prefix names them) say. A column added after them has none.
+ * A write of some columns: the clocks of its row as SQL, in an upsert's
+ * DO UPDATE: each column's the new clock ("hlc, origin" of a stamp) if
+ * written, otherwise as the old ones say. A column added after them has
+ * none.
  */
 static char *
 store_clocks_sql(const struct table *t, const struct stamp_src *src,
-    const char *hlc, const char *origin, const char *prefix)
+    const char *hlc, const char *origin)
 {
 	char	*sql = NULL;
-	char	*rh = sqlite3_mprintf("%sr_hlc", prefix);
-	char	*ro = sqlite3_mprintf("%sr_origin", prefix);
 
 	for (int i = 0; i < t->ncols; i++)
 		sql = store_append(sql, "%sCASE WHEN %s THEN " CLOCK_SQL
-		    " WHEN %sclocks IS NULL THEN " CLOCK_SQL " ELSE coalesce("
-		    "nullif(substr(%sclocks, %d, 24), ''), " CLOCK_ZERO ") END",
-		    i ? " || " : "", src->written[i], hlc, origin, prefix,
-		    rh, ro, prefix, i * 24 + 1);
-	sqlite3_free(rh);
-	sqlite3_free(ro);
+		    " WHEN clocks IS NULL THEN " CLOCK_SQL " ELSE coalesce("
+		    "nullif(substr(clocks, %d, 24), ''), " CLOCK_ZERO ") END",
+		    i ? " || " : "", src->written[i], hlc, origin, "r_hlc",
+		    "r_origin", i * 24 + 1);
 	return sql;
 }
 
@@ -135,7 +132,7 @@ store_stamp_by_key(char *sql, const struct table *t, const char *key,
 		    key);
 	absent = store_clocks_new_sql(t, src);
 	present = store_clocks_sql(t, src, "excluded.r_hlc",
-	    "excluded.r_origin", "");
+	    "excluded.r_origin");
 	sql = store_append(sql, " INSERT INTO labsync_row(tbl, pk, r_hlc,"
 	    " r_origin, d_hlc, d_origin, clocks) SELECT %Q, %s, hlc, self,"
 	    " 0, 0, %s FROM labsync_state WHERE applying = 0"
@@ -148,17 +145,15 @@ store_stamp_by_key(char *sql, const struct table *t, const char *key,
 }
 
 /*
- * The row's clocks, kept by rowid in labsync_rowid. A key's clocks in
- * labsync_row (its newest delete, or clocks from before the table's
- * rows were kept by rowid) move there when its row is written, and back
- * when it is deleted. An entry at the rowid with another key is stale:
- * it is written over.
+ * The row's clocks, kept by rowid in labsync_rowid while the row is
+ * there, by key in labsync_row once it is deleted. An entry at the rowid
+ * with another key is stale: it is written over.
  */
 static char *
 store_stamp_by_rowid(char *sql, const struct table *t, const char *key,
     const char *rid, const struct stamp_src *src, int all)
 {
-	char	*absent = NULL, *moved = NULL, *present = NULL;
+	char	*absent, *present;
 
 	if (src->del)
 		return store_append(sql, " INSERT INTO labsync_row(tbl, pk,"
@@ -172,34 +167,33 @@ store_stamp_by_rowid(char *sql, const struct table *t, const char *key,
 		    " DELETE FROM labsync_rowid WHERE tbl = %Q AND rid = %s AND"
 		    " (SELECT applying FROM labsync_state) = 0;", t->name, key,
 		    t->name, rid, key, t->name, rid);
-	if (!all && t->ncols > 0) {
-		absent = store_clocks_new_sql(t, src);
-		moved = store_clocks_sql(t, src, "hlc", "self", "k.");
-		present = store_clocks_sql(t, src, "excluded.r_hlc",
-		    "excluded.r_origin", "");
-	}
+	if (all || t->ncols == 0)
+		/* a new row: the clocks of its key, if it had any, are older
+		   than ours (above every clock applied) and decide nothing */
+		return store_append(sql, " INSERT INTO labsync_rowid(tbl, rid,"
+		    " pk, r_hlc, r_origin, d_hlc, d_origin, clocks) SELECT %Q,"
+		    " %s, %s, hlc, self, 0, 0, NULL FROM labsync_state WHERE"
+		    " applying = 0 ON CONFLICT(tbl, rid) DO UPDATE SET"
+		    " pk = excluded.pk, r_hlc = excluded.r_hlc,"
+		    " r_origin = excluded.r_origin, d_hlc = 0, d_origin = 0,"
+		    " clocks = NULL;"
+		    " DELETE FROM labsync_row WHERE tbl = %Q AND pk = %s AND"
+		    " (SELECT applying FROM labsync_state) = 0;",
+		    t->name, rid, key, t->name, key);
+	/* a row there has its clocks by rowid (store_rows_check), if any */
+	absent = store_clocks_new_sql(t, src);
+	present = store_clocks_sql(t, src, "excluded.r_hlc",
+	    "excluded.r_origin");
 	sql = store_append(sql, " INSERT INTO labsync_rowid(tbl, rid, pk,"
 	    " r_hlc, r_origin, d_hlc, d_origin, clocks) SELECT %Q, %s, %s,"
-	    " hlc, self, coalesce(k.d_hlc, 0), coalesce(k.d_origin, 0), %s%s%s%s%s"
-	    " FROM labsync_state LEFT JOIN labsync_row AS k ON k.tbl = %Q AND"
-	    " k.pk = %s WHERE applying = 0"
+	    " hlc, self, 0, 0, %s FROM labsync_state WHERE applying = 0"
 	    " ON CONFLICT(tbl, rid) DO UPDATE SET r_hlc = excluded.r_hlc,"
 	    " r_origin = excluded.r_origin, d_hlc = CASE WHEN pk IS excluded.pk"
-	    " THEN d_hlc ELSE excluded.d_hlc END, d_origin = CASE WHEN pk IS"
-	    " excluded.pk THEN d_origin ELSE excluded.d_origin END, clocks = %s%s%s,"
-	    " pk = excluded.pk;"
-	    " DELETE FROM labsync_row WHERE tbl = %Q AND pk = %s AND"
-	    " (SELECT applying FROM labsync_state) = 0;",
-	    t->name, rid, key,
-	    absent != NULL ? "CASE WHEN k.pk IS NULL THEN " : "NULL",
-	    absent != NULL ? absent : "",
-	    absent != NULL ? " ELSE " : "", absent != NULL ? moved : "",
-	    absent != NULL ? " END" : "", t->name, key,
-	    absent != NULL ? "CASE WHEN pk IS excluded.pk THEN " : "NULL",
-	    absent != NULL ? present : "",
-	    absent != NULL ? " ELSE excluded.clocks END" : "", t->name, key);
+	    " THEN d_hlc ELSE 0 END, d_origin = CASE WHEN pk IS excluded.pk"
+	    " THEN d_origin ELSE 0 END, clocks = CASE WHEN pk IS excluded.pk"
+	    " THEN %s ELSE excluded.clocks END, pk = excluded.pk;",
+	    t->name, rid, key, absent, present);
 	sqlite3_free(absent);
-	sqlite3_free(moved);
 	sqlite3_free(present);
 	return sql;
 }
@@ -394,7 +388,7 @@ store_replay_pending(struct store *s)
 			src.value[i] = sqlite3_mprintf("CASE WHEN %s THEN NEW.v%d "
 			    "END", src.written[i], i);
 		}
-		/* by key: store_rows_upgrade moves them after */
+		/* by key: store_rows_check moves them after */
 		up = store_stamp_sql(t, "NEW.pk", NULL, &src, 0, "");
 		down = store_stamp_sql(t, "NEW.pk", NULL, &del, 0, "");
 		sql = sqlite3_mprintf(

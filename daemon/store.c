@@ -87,7 +87,7 @@ static const char *const store_upgrades[STORE_FORMAT] = {
 	[2] = "ALTER TABLE labsync_state"
 	    "  ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;",
 	/* 3 -> 4: the clocks of rows of tables with rowids move to
-	   labsync_rowid (created above; store_rows_upgrade moves them once
+	   labsync_rowid (created above; store_rows_check moves them once
 	   the synced tables are known) */
 	[3] = "",
 };
@@ -842,8 +842,6 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 			goto sqlfail;
 		if (from < 2 && (store_clocks_upgrade(s) == -1 ||
 		    store_replay_pending(s) == -1))
-			goto sqlfail;
-		if (from < 4 && store_rows_upgrade(s) == -1)
 			goto sqlfail;
 		if (store_rows_check(s) == -1)
 			goto sqlfail;

@@ -197,43 +197,39 @@ store_row_save(struct store *s, struct table *t, const char *pk,
 }
 
 /*
- * Upgrade from format 3, which kept every row's clocks by key: those of
- * the rows of synced tables with rowids move to labsync_rowid, in rowid
- * order. The clocks of deleted keys stay, and so do those of tables not
- * synced now (a row's move when it is written once its table is).
+ * The clocks of rows there that labsync_row keeps by key move to
+ * labsync_rowid, in rowid order: all of them in a database of format 3
+ * or older, later those of rows written while their table was not synced
+ * (the triggers and the merge keep none there).
  */
-int
-store_rows_upgrade(struct store *s)
+static int
+store_rows_move(struct store *s, const struct table *t)
 {
-	for (size_t k = 0; k < s->ntables; k++) {
-		struct table *t = &s->tables[k];
-		char *sql;
-		int ret;
+	char	*sql;
+	int	 ret;
 
-		if (t->rowid == NULL)
-			continue;
-		sql = sqlite3_mprintf("INSERT INTO labsync_rowid(tbl, rid, pk,"
-		    " r_hlc, r_origin, d_hlc, d_origin, clocks) SELECT k.tbl,"
-		    " t.%s, k.pk, k.r_hlc, k.r_origin, k.d_hlc, k.d_origin,"
-		    " k.clocks FROM labsync_row AS k JOIN \"%w\" AS t ON"
-		    " t.\"%w\" = k.pk WHERE k.tbl = %Q ORDER BY t.%s",
-		    t->rowid, t->name, t->pk, t->name, t->rowid);
-		ret = store_exec(s, sql);
-		sqlite3_free(sql);
-		if (ret == -1)
-			return -1;
-		if (sqlite3_changes(s->db) > 0)
-			log_info("upgrade: the clocks of %d rows of %s are now "
-			    "kept by rowid", sqlite3_changes(s->db), t->name);
-		sql = sqlite3_mprintf("DELETE FROM labsync_row WHERE tbl = %Q"
-		    " AND pk IN (SELECT \"%w\" FROM \"%w\")", t->name, t->pk,
-		    t->name);
-		ret = store_exec(s, sql);
-		sqlite3_free(sql);
-		if (ret == -1)
-			return -1;
-	}
-	return 0;
+	sql = sqlite3_mprintf("INSERT INTO labsync_rowid(tbl, rid, pk,"
+	    " r_hlc, r_origin, d_hlc, d_origin, clocks) SELECT k.tbl,"
+	    " t.%s, k.pk, k.r_hlc, k.r_origin, k.d_hlc, k.d_origin,"
+	    " k.clocks FROM labsync_row AS k JOIN \"%w\" AS t ON"
+	    " t.\"%w\" = k.pk WHERE k.tbl = %Q ORDER BY t.%s"
+	    " ON CONFLICT DO UPDATE SET pk = excluded.pk,"
+	    " r_hlc = excluded.r_hlc, r_origin = excluded.r_origin,"
+	    " d_hlc = excluded.d_hlc, d_origin = excluded.d_origin,"
+	    " clocks = excluded.clocks",
+	    t->rowid, t->name, t->pk, t->name, t->rowid);
+	ret = store_exec(s, sql);
+	sqlite3_free(sql);
+	if (ret == -1 || sqlite3_changes(s->db) == 0)
+		return ret;
+	log_info("table %s: the clocks of %d rows are now kept by rowid",
+	    t->name, sqlite3_changes(s->db));
+	sql = sqlite3_mprintf("DELETE FROM labsync_row WHERE tbl = %Q AND"
+	    " EXISTS (SELECT 1 FROM \"%w\" WHERE \"%w\" ="
+	    " labsync_row.pk)", t->name, t->name, t->pk);
+	ret = store_exec(s, sql);
+	sqlite3_free(sql);
+	return ret;
 }
 
 /*
@@ -269,9 +265,9 @@ store_rows_remap(struct store *s, const struct table *t)
 }
 
 /*
- * At start-up: do the clocks with the highest rowids still belong to
- * their rows? After a renumbering most would not. (The merge checks each
- * row it reads as well.)
+ * At start-up: no row there keeps its clocks by key, and those with the
+ * highest rowids still belong to their rows (after a renumbering most
+ * would not; the merge checks each row it reads as well).
  */
 int
 store_rows_check(struct store *s)
@@ -283,6 +279,8 @@ store_rows_check(struct store *s)
 
 		if (t->rowid == NULL)
 			continue;
+		if (store_rows_move(s, t) == -1)
+			return -1;
 		sql = sqlite3_mprintf("SELECT count(*) FROM (SELECT rid, pk"
 		    " FROM labsync_rowid WHERE tbl = %Q ORDER BY rid DESC"
 		    " LIMIT 16) AS e WHERE NOT EXISTS (SELECT 1 FROM \"%w\""

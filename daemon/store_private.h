@@ -170,7 +170,6 @@ int		 store_log_bytes(struct store *, sqlite3_stmt *, struct origin **,
 void		 store_log_bytes_free(struct log_bytes *);
 
 /* store_merge.c */
-int		 store_rows_upgrade(struct store *);
 int		 store_rows_remap(struct store *, const struct table *);
 int		 store_rows_check(struct store *);
 
