@@ -436,10 +436,21 @@ store_row_insert_new(struct store *s, struct table *t, const char *pk,
 			return 0;
 		return store_row_write(s, t, pk, all, vals, &m) == -1 ? -1 : 1;
 	}
+	/* no other writer until the commit: whether the table has keys
+	   with clocks (deleted rows) stays known, the merge tells its own */
+	if (t->no_keys == -1) {
+		sqlite3_bind_text(s->st_row_any, 1, t->name, -1, SQLITE_STATIC);
+		if ((rc = store_step_one(s, s->st_row_any)) == -1)
+			return -1;
+		t->no_keys = rc == 1 &&
+		    sqlite3_column_int(s->st_row_any, 0) == 0;
+		sqlite3_reset(s->st_row_any);
+	}
 	/* a probe for its key's clocks, unless there are none */
 	sqlite3_bind_text(s->st_row_get, 1, t->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s->st_row_get, 2, pk, -1, SQLITE_STATIC);
-	if (!t->no_keys && (rc = store_step_one(s, s->st_row_get)) != 0) {
+	if (t->no_keys != 1 &&
+	    (rc = store_step_one(s, s->st_row_get)) != 0) {
 		sqlite3_reset(s->st_row_get);
 		return rc == 1 ? 0 : -1;
 	}
@@ -741,19 +752,8 @@ store_apply_begin(struct store *s)
 		if (store_step_done(s, s->st_applying) == -1)
 			goto fail;
 	}
-	/* no other writer until the commit: which tables have keys with
-	   clocks (deleted rows) stays known, the merge tells its own */
-	for (size_t i = 0; i < s->ntables; i++) {
-		struct table *t = &s->tables[i];
-		int rc;
-
-		sqlite3_bind_text(s->st_row_any, 1, t->name, -1,
-		    SQLITE_STATIC);
-		if ((rc = store_step_one(s, s->st_row_any)) == -1)
-			goto fail;
-		t->no_keys = rc == 1 && sqlite3_column_int(s->st_row_any, 0) == 0;
-		sqlite3_reset(s->st_row_any);
-	}
+	for (size_t i = 0; i < s->ntables; i++)
+		s->tables[i].no_keys = -1;
 	return 0;
 fail:
 	log_warnx("apply failed, rolled back: %s", sqlite3_errmsg(s->db));

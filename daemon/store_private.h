@@ -41,8 +41,9 @@ struct table {
 	sqlite3_stmt	*delete_row;
 	sqlite3_stmt	*find_row;	/* the rowid of a key */
 	sqlite3_stmt	*insert_new;	/* a row with every column, if new */
-	int		 no_keys;	/* labsync_row has no key of it (known
-					   in an apply transaction) */
+	int		 no_keys;	/* labsync_row has no key of it: 1,
+					   0, or -1 not known yet (in an
+					   apply transaction) */
 	struct upsert_stmt upserts[MASK_CACHE];
 	int		 nupserts;
 	int		 next_evict;
