@@ -293,10 +293,19 @@ for s in $IDS; do
 	from=$(sql "$b" "SELECT coalesce(max(rowid), 0) FROM activities")
 	log "latency ($s): $LAT_RATE single-row commits/s at $a for $LAT_SECS s;" \
 	    "$b watched for them every ${WATCH_US} us (PRAGMA data_version)"
+	rm -f "$T/watching"
 	"$BIN/bench_writer" watch -t $((LAT_SECS + 120)) -i "$WATCH_US" \
-	    "$T/$b.db" "$from" "$nlat" >"$T/lat" &
+	    -r "$T/watching" "$T/$b.db" "$from" "$nlat" >"$T/lat" &
 	watcher=$!
 	BG="$BG $watcher"
+	# the writer starts once the watcher looks: its own start-up is not
+	# latency (it took up to 0.1 s after a bulk phase)
+	for i in $(seq 100); do
+		[ -e "$T/watching" ] && break
+		kill -0 "$watcher" 2>/dev/null || break
+		sleep 0.05
+	done
+	[ -e "$T/watching" ] || fail "latency: the watcher at $b did not start"
 	writer steady -c "$CACHE_MIB" "$T/$a.db" "$s" 30 "$LAT_RATE" "$LAT_SECS"
 	[ "$W_ROWS" = "$nlat" ] || fail "latency: $W_ROWS rows written, not $nlat"
 	wait "$watcher" || fail "latency: $b did not see all $nlat rows"

@@ -20,14 +20,16 @@
  *       run SQL (?1 = ARG) every ms milliseconds (default 20), each time
  *       in its own read transaction, until its first column is non-zero;
  *       prints W_SEEN_US, the wall-clock time of the poll that saw it
- *   bench_writer watch [-t secs] [-i us] [-o FILE] DB ROWID N
+ *   bench_writer watch [-t secs] [-i us] [-o FILE] [-r FILE] DB ROWID N
  *       on the receiving node: watch for the N rows that will follow
  *       ROWID in activities, checking PRAGMA data_version every us
  *       microseconds (default 250) and reading the new rows when it
  *       moves; a row's latency is the time it was first seen minus its
  *       starts_at (the writer's time before its INSERT at the other
  *       node); prints L_N, L_P50_MS, L_P99_MS, L_MAX_MS, W_CPU_S; with
- *       -o, also writes "starts_at latency_ms" of every row to FILE
+ *       -o, also writes "starts_at latency_ms" of every row to FILE;
+ *       with -r, creates FILE once it has looked for the first time (start
+ *       the writer after that, or its startup counts as latency)
  *
  * Writers use the daemon's connection settings (synchronous=NORMAL, the
  * same page cache); output lines are shell assignments.
@@ -333,13 +335,14 @@ writer_watch(int argc, char *argv[])
 	sqlite3_stmt	*ver, *rows;
 	struct rusage	 ru;
 	double		*v, timeout = 120;
-	FILE		*dump = NULL;
+	FILE		*dump = NULL, *f;
+	const char	*ready = NULL;
 	long		 n, seen = 0;
 	int		 ch, interval_us = 250;
 	int64_t		 last, version = -1;
 	uint64_t	 deadline, tick, now;
 
-	while ((ch = getopt(argc, argv, "i:o:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "i:o:r:t:")) != -1) {
 		switch (ch) {
 		case 'i':
 			interval_us = atoi(optarg);
@@ -347,6 +350,9 @@ writer_watch(int argc, char *argv[])
 		case 'o':
 			if ((dump = fopen(optarg, "w")) == NULL)
 				die(NULL, optarg);
+			break;
+		case 'r':
+			ready = optarg;
 			break;
 		case 't':
 			timeout = atof(optarg);
@@ -390,6 +396,11 @@ writer_watch(int argc, char *argv[])
 			sqlite3_reset(rows);
 		}
 		sqlite3_reset(ver);
+		if (ready != NULL) {
+			if ((f = fopen(ready, "w")) == NULL || fclose(f) != 0)
+				die(NULL, ready);
+			ready = NULL;
+		}
 		if (tick > deadline) {
 			fprintf(stderr, "bench_writer: watch: %ld of %ld rows "
 			    "after %.0f s\n", seen, n, timeout);
