@@ -225,6 +225,12 @@ converge() {
 	wait_for "$secs" "nodes $* converge" same_checksum "$@"
 }
 
+# sql NAME SQL: run SQL on NAME's database with the sqlite3 shell.
+sql() {
+	sqlite3 -cmd ".timeout 10000" "$T/$1.db" "$2" ||
+	    fail "sqlite3 at $1: $2"
+}
+
 rows() {
 	ctl "$1" list "$2" | wc -l
 }

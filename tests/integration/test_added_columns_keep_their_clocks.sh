@@ -22,9 +22,6 @@ converge 30 dortmund wuppertal
 stop dortmund
 stop wuppertal
 
-sql() {
-	sqlite3 -cmd ".timeout 10000" "$T/$1.db" "$2" || fail "$1: $2"
-}
 for n in dortmund wuppertal; do
 	sql $n "ALTER TABLE activities ADD COLUMN extra1 TEXT;
 	    ALTER TABLE activities ADD COLUMN extra2 TEXT"

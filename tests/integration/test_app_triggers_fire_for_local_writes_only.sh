@@ -16,10 +16,6 @@ peer wuppertal dortmund
 start dortmund
 start wuppertal
 
-sql() {	# sql NODE STATEMENTS: the sqlite3 shell on NODE's database
-	sqlite3 "$T/$1.db" ".timeout 10000" "$2" || fail "sqlite3 at $1: $2"
-}
-
 # The application's audit trail: a table labsync does not sync, filled by
 # the application's own trigger on a synced table.
 for n in dortmund wuppertal; do

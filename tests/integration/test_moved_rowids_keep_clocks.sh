@@ -24,9 +24,6 @@ converge 30 dortmund wuppertal
 stop dortmund
 stop wuppertal
 
-sql() {
-	sqlite3 -cmd ".timeout 10000" "$T/$1.db" "$2" || fail "$1: $2"
-}
 # rows whose clocks labsync_rowid has at a rowid that is not theirs
 misplaced() {
 	sql dortmund "SELECT count(*) FROM labsync_rowid AS e LEFT JOIN
