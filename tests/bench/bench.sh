@@ -299,7 +299,7 @@ for s in $IDS; do
 	watcher=$!
 	BG="$BG $watcher"
 	# the writer starts once the watcher looks: its own start-up is not
-	# latency (it took up to 0.1 s after a bulk phase)
+	# latency (it took up to 0.135 s after a bulk phase)
 	for i in $(seq 100); do
 		[ -e "$T/watching" ] && break
 		kill -0 "$watcher" 2>/dev/null || break
