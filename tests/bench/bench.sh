@@ -15,7 +15,9 @@
 #   2. capture: ROWS rows written by an application (bench_writer, its own
 #      SQLite connection, WRITE_BATCH rows per transaction) through the
 #      capture triggers of a lone node (which log and stamp each write in
-#      the writer's transaction), until the daemon has read them all;
+#      the writer's transaction), until the daemon has read them all; and
+#      the same writer into the same tables without labsync, for what
+#      capturing costs the application;
 #   3. replication: two nodes with CURVE, ROWS rows written at A as fast
 #      as A takes them, until B has applied the last;
 #   4. latency: one row per transaction at LAT_RATE/s for LAT_SECS at A,
@@ -253,6 +255,21 @@ for s in $IDS; do
 	fig "capture_rows_per_s_$s" "$(rate "$ROWS" "$W_START_US" "$SEEN_US")" rows/s
 	fig "capture_ratio_$s" "$(calc "${FIG[capture_rows_per_s_$s]} / $tuned" 3)" x
 	stop "$cap"
+
+	# the same writer into the same tables without labsync: what
+	# capturing costs the application, measured in the same run
+	raw=raw$s
+	sqlite3 -batch "$T/$raw.db" "PRAGMA journal_mode = WAL" \
+	    ".read $ROOT/config/schema.sql" >/dev/null || fail "sqlite3 $raw"
+	log "raw writer ($s): $ROWS rows into $raw.db, the same tables" \
+	    "without labsync"
+	writer bulk -b "$WRITE_BATCH" -c "$CACHE_MIB" "$T/$raw.db" "$s" 10 "$ROWS"
+	log "raw writer ($s): $(calc "($W_END_US - $W_START_US) / 1e6" 3) s," \
+	    "writer $W_CPU_S s CPU (rows made first, counted)"
+	fig "writer_raw_rows_per_s_$s" "$(rate "$ROWS" "$W_START_US" "$W_END_US")" rows/s
+	fig "capture_vs_raw_writer_$s" "$(calc \
+	    "${FIG[capture_rows_per_s_$s]} / ${FIG[writer_raw_rows_per_s_$s]}" 3)" x
+	rm -f "$T/$raw.db" "$T/$raw.db-wal" "$T/$raw.db-shm"
 
 	# --- 3. replication: A -> B ---------------------------------------
 	a=a$s b=b$s

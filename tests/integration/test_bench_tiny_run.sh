@@ -16,7 +16,8 @@ names="zmq_curve_msgs_per_s zmq_curve_mb_per_s page_cache_mib idle_cpu_s"
 for s in v4 v7; do
 	for f in sqlite_insert_tuned sqlite_upsert_tuned sqlite_insert_tuned_1k \
 	    sqlite_insert_default capture_write_rows_per_s capture_rows_per_s \
-	    capture_ratio replication_write_rows_per_s replication_rows_per_s \
+	    capture_ratio writer_raw_rows_per_s capture_vs_raw_writer \
+	    replication_write_rows_per_s replication_rows_per_s \
 	    replication_ratio rss_peak_repl_a rss_peak_repl_b lat_p50_ms \
 	    lat_p99_ms lat_max_ms norepl_write_rows_per_s catchup_seconds \
 	    catchup_changes_per_s catchup_ratio rss_peak_catchup_a \
