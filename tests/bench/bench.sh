@@ -267,8 +267,8 @@ for s in $IDS; do
 	log "raw writer ($s): $(calc "($W_END_US - $W_START_US) / 1e6" 3) s," \
 	    "writer $W_CPU_S s CPU (rows made first, counted)"
 	fig "writer_raw_rows_per_s_$s" "$(rate "$ROWS" "$W_START_US" "$W_END_US")" rows/s
-	fig "capture_vs_raw_writer_$s" "$(calc \
-	    "${FIG[capture_rows_per_s_$s]} / ${FIG[writer_raw_rows_per_s_$s]}" 3)" x
+	fig "capture_vs_raw_writer_$s" "$(calc "${FIG[capture_write_rows_per_s_$s]} \
+	    / ${FIG[writer_raw_rows_per_s_$s]}" 3)" x
 	rm -f "$T/$raw.db" "$T/$raw.db-wal" "$T/$raw.db-shm"
 
 	# --- 3. replication: A -> B ---------------------------------------
