@@ -388,4 +388,23 @@ for s in $IDS; do
 	stop "$b"
 	rm -f "$T"/"$cap".db* "$T"/"$a".db* "$T"/"$b".db*
 done
+
+# The targets of the benchmark issue, met or not (on stderr: the figures
+# stay one per line). tests/bench/RESULTS.md says what bounds them.
+target() {	# target NAME OP BOUND
+	local v=${FIG[$1]:-}
+	[ -n "$v" ] || return 0
+	if awk "BEGIN { exit !($v $2 $3) }"; then
+		log "target $1 $2 $3: $v, met"
+	else
+		log "target $1 $2 $3: $v, missed"
+	fi
+}
+for s in $IDS; do
+	target "capture_ratio_$s" ">=" 0.67
+	target "replication_ratio_$s" ">=" 0.5
+	target "catchup_ratio_$s" ">=" 0.8
+	target "rss_peak_over_cache_mib_$s" "<=" 32
+done
+target idle_cpu_s "<=" "$(calc "0.1 * $IDLE_SECS / 30" 4)"	# 0.1 s in 30 s
 log "done"

@@ -240,6 +240,14 @@ for s in $IDS; do
 done
 
 # --- side by side --------------------------------------------------------
+vs() {	# vs NAME RATIO: print the figure; the target (>= 1) on stderr
+	echo "$1 $2 x"
+	if awk "BEGIN { exit !($2 >= 1) }"; then
+		log "target $1 >= 1: $2, met"
+	else
+		log "target $1 >= 1: $2, missed"
+	fi
+}
 cat "$TMP/labsync.out"
 for s in $IDS; do
 	for k in pg_write_rows_per_s pg_replication_rows_per_s \
@@ -256,9 +264,9 @@ for s in $IDS; do
 	catch=$(calc "${LS[rss_peak_catchup_a_$s]} + ${LS[rss_peak_catchup_b_$s]}" 1)
 	echo "labsync_rss_mib_$s $(max "$repl" "$catch") MiB"
 	ls=${LS[replication_rows_per_s_$s]} pg=${PG[pg_replication_rows_per_s_$s]}
-	echo "vs_pg_replication_$s $(calc "$ls / $pg" 3) x"
-	echo "vs_pg_lag_p99_$s $(calc "${PG[pg_lag_p99_ms_$s]} / ${LS[lat_p99_ms_$s]}" 3) x"
+	vs "vs_pg_replication_$s" "$(calc "$ls / $pg" 3)"
+	vs "vs_pg_lag_p99_$s" "$(calc "${PG[pg_lag_p99_ms_$s]} / ${LS[lat_p99_ms_$s]}" 3)"
 	ls=${LS[catchup_changes_per_s_$s]} pg=${PG[pg_catchup_rows_per_s_$s]}
-	echo "vs_pg_catchup_$s $(calc "$ls / $pg" 3) x"
+	vs "vs_pg_catchup_$s" "$(calc "$ls / $pg" 3)"
 done
 log "done; PostgreSQL clusters removed"
