@@ -260,7 +260,8 @@ for s in $IDS; do
 	# capturing costs the application, measured in the same run
 	raw=raw$s
 	sqlite3 -batch "$T/$raw.db" "PRAGMA journal_mode = WAL" \
-	    ".read $ROOT/config/schema.sql" >/dev/null || fail "sqlite3 $raw"
+	    ".read $ROOT/config/schema.sql" >/dev/null ||
+	    fail "sqlite3: cannot create $T/$raw.db from config/schema.sql"
 	log "raw writer ($s): $ROWS rows into $raw.db, the same tables" \
 	    "without labsync"
 	writer bulk -b "$WRITE_BATCH" -c "$CACHE_MIB" "$T/$raw.db" "$s" 10 "$ROWS"
