@@ -8,9 +8,9 @@
  * rows of the log and publishes them: a local commit is never followed by
  * a second write transaction.
  *
- * The log keeps a remote change as the packed bytes it arrived in and a
- * local one as columns (SQL cannot pack protobuf); both are packed the
- * same way when they are read.
+ * The log keeps a change as its columns, local or applied (SQL cannot
+ * pack protobuf, and packed changes repeat every column's name); it is
+ * packed when it is read.
  */
 #include <inttypes.h>
 #include <stdlib.h>

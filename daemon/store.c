@@ -554,8 +554,6 @@ store_prepare_all(struct store *s)
 	    "SELECT EXISTS (SELECT 1 FROM labsync_row WHERE tbl = ?)") == -1 ||
 	    store_prepare(s, &s->st_rowid_drop,
 	    "DELETE FROM labsync_rowid WHERE tbl = ? AND rid = ?") == -1 ||
-	    store_prepare(s, &s->st_log_put,
-	    "INSERT INTO labsync_log(key, hlc, body) VALUES (?, ?, ?)") == -1 ||
 	    store_prepare(s, &s->st_origin_new,
 	    "INSERT INTO labsync_origin(name) VALUES (?)") == -1 ||
 	    store_prepare(s, &s->st_origin_seq,
@@ -682,25 +680,40 @@ store_log_widen(struct store *s)
 	return 0;
 }
 
-/* Reads the log in order, with the value columns synced tables use. */
+/*
+ * Reads the log in order, and writes an applied change to it, with the
+ * value columns synced tables use.
+ */
 static int
-store_prepare_log_range(struct store *s)
+store_prepare_log(struct store *s)
 {
 	char	*sql, *cols = sqlite3_mprintf("%s", "");
+	char	*args = sqlite3_mprintf("%s", "");
 	int	 ncols = store_widest(s), have = store_log_width(s), ret;
 
-	for (int i = 0; i < ncols && i < have && cols != NULL; i++) {
+	s->log_width = ncols < have ? ncols : have;
+	for (int i = 0; i < s->log_width && cols != NULL && args != NULL;
+	    i++) {
 		char *more = sqlite3_mprintf("%s, v%d", cols, i);
 
 		sqlite3_free(cols);
 		cols = more;
+		more = sqlite3_mprintf("%s, ?", args);
+		sqlite3_free(args);
+		args = more;
 	}
 	sql = sqlite3_mprintf("SELECT key, hlc, body, tbl, pk, op, mask%s"
 	    " FROM labsync_log WHERE key > ? AND key <= ? ORDER BY key"
 	    " LIMIT ?", cols);
-	ret = cols != NULL && sql != NULL ?
+	ret = cols != NULL && args != NULL && sql != NULL ?
 	    store_prepare(s, &s->st_log_range, sql) : -1;
+	sqlite3_free(sql);
+	sql = sqlite3_mprintf("INSERT INTO labsync_log(key, hlc, body, tbl,"
+	    " pk, op, mask%s) VALUES (?, ?, ?, ?, ?, ?, ?%s)", cols, args);
+	if (ret == 0)
+		ret = sql != NULL ? store_prepare(s, &s->st_log_put, sql) : -1;
 	sqlite3_free(cols);
+	sqlite3_free(args);
 	sqlite3_free(sql);
 	return ret;
 }
@@ -825,7 +838,7 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 	for (size_t i = 0; setup && i < s->ntables; i++)
 		if (store_triggers(s, &s->tables[i]) == -1)
 			goto sqlfail;
-	if (store_prepare_log_range(s) == -1)
+	if (store_prepare_log(s) == -1)
 		goto sqlfail;
 	if (setup) {
 		/* know the registered origins first: on a reopened database

@@ -88,7 +88,7 @@ int		 store_validate(struct store *, const Labsync__Change *,
 int		 store_apply(struct store *, Labsync__Change *const *, size_t n,
 		    int catchup, struct store_apply_stats *);
 /* The same, with each change's packed bytes as received (raw[i].data
-   NULL: pack it again) to store in the log as they are. */
+   NULL: pack it again), relayed as they are. */
 int		 store_apply_raw(struct store *, Labsync__Change *const *,
 		    const ProtobufCBinaryData *raw, size_t n, int catchup,
 		    struct store_apply_stats *);

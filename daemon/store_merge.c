@@ -464,14 +464,44 @@ store_row_insert_new(struct store *s, struct table *t, const char *pk,
 	return store_row_save(s, t, pk, &m) == -1 ? -1 : 1;
 }
 
+/*
+ * An applied change goes into the log as its values, as a local one does
+ * (store_log_bytes packs it again when it is read): its column names, in
+ * every packed change, made the entry twice the size of its row. The
+ * relay sends the bytes as received.
+ */
 static int
-store_log_append(struct store *s, struct origin *o, Labsync__Change *c,
-    const ProtobufCBinaryData *raw, int relay)
+store_log_append(struct store *s, const struct table *t, struct origin *o,
+    Labsync__Change *c, const ProtobufCBinaryData *raw, int relay)
 {
+	sqlite3_stmt	*st = s->st_log_put;
 	uint8_t		 stackbuf[4096], *buf = stackbuf;
 	size_t		 len;
+	uint64_t	 mask = 0;
+	int		 hint = -1, del = c->op == LABSYNC__OP__OP_DELETE;
 	int		 ret = -1;
 
+	sqlite3_clear_bindings(st);
+	sqlite3_bind_int64(st, 1,
+	    (int64_t)((uint64_t)o->id << ORIGIN_SHIFT | c->seq));
+	sqlite3_bind_int64(st, 2, (int64_t)c->hlc);
+	sqlite3_bind_text(st, 4, c->table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, c->pk, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 6, del);
+	for (size_t j = 0; !del && j < c->n_columns; j++) {
+		int i = store_column_find(t, c->columns[j]->name, hint + 1);
+
+		if (i < 0 || i >= s->log_width)
+			return -1;	/* validated, log widened: cannot be */
+		hint = i;
+		mask |= 1ULL << i;
+		store_bind_value(st, LOG_PUT_V0 + i, c->columns[j]->value);
+	}
+	sqlite3_bind_int64(st, 7, (int64_t)mask);
+	if (store_step_done(s, st) == -1)
+		return -1;
+	if (!relay)
+		return 0;
 	if (raw != NULL && raw->data != NULL) {
 		buf = raw->data;	/* as the origin packed it */
 		len = raw->len;
@@ -481,13 +511,7 @@ store_log_append(struct store *s, struct origin *o, Labsync__Change *c,
 			return -1;
 		labsync__change__pack(c, buf);
 	}
-	sqlite3_bind_int64(s->st_log_put, 1,
-	    (int64_t)((uint64_t)o->id << ORIGIN_SHIFT | c->seq));
-	sqlite3_bind_int64(s->st_log_put, 2, (int64_t)c->hlc);
-	sqlite3_bind_blob(s->st_log_put, 3, buf, (int)len, SQLITE_STATIC);
-	if (store_step_done(s, s->st_log_put) == 0 &&
-	    (!relay || store_outbox_add(s, o->id, buf, len) == 0))
-		ret = 0;
+	ret = store_outbox_add(s, o->id, buf, len);
 	if (buf != stackbuf && (raw == NULL || buf != raw->data))
 		free(buf);
 	return ret;
@@ -795,7 +819,7 @@ store_apply_more(struct store *s, Labsync__Change *const *changes,
 		}
 		clock_absorb(s->clock, c->hlc);
 		if (store_merge(s, t, o, c) == -1 ||
-		    store_log_append(s, o, c, raw != NULL ? &raw[i] : NULL,
+		    store_log_append(s, t, o, c, raw != NULL ? &raw[i] : NULL,
 		    relay) == -1)
 			return -1;
 		o->seq = c->seq;

@@ -114,17 +114,21 @@ struct store {
 	sqlite3_stmt	*st_state_hlc, *st_state_seq;
 	sqlite3_stmt	*st_applying;
 	sqlite3_stmt	*st_begin, *st_commit, *st_data_version;
+	int		 log_width;	/* value columns st_log_put and
+					   st_log_range have */
 	int		 capture_off;	/* triggers off (store_capture) */
 	void		(*held)(void *);	/* ends a held transaction */
 	void		*held_arg;
 };
 
 /*
- * labsync_log: key, HLC, and either the change packed as received
- * (remote) or its columns (local: written by the capture triggers), in
- * v0, v1, ...: as many as the widest synced table has (store_log_widen
- * adds them; a format 2 log has 63). Every row carries all of the
- * table's columns, so fewer is cheaper for each one written or read.
+ * labsync_log: key, HLC, and a change's table, key, op, the mask of its
+ * columns and their values in v0, v1, ...: as many as the widest synced
+ * table has (store_log_widen adds them; a format 2 log has 63). Every
+ * row carries all of the table's columns, so fewer is cheaper for each
+ * one written or read. Local changes are written by the capture
+ * triggers, applied ones by store_log_append. Older databases hold
+ * applied changes packed as received, in body: read as they are.
  */
 #define LOG_DDL \
     "CREATE TABLE IF NOT EXISTS labsync_log(" \
@@ -132,6 +136,8 @@ struct store {
     "  tbl TEXT, pk TEXT, op INTEGER, mask INTEGER);"
 /* Columns of st_log_range. */
 enum { LOG_KEY, LOG_HLC, LOG_BODY, LOG_TBL, LOG_PK, LOG_OP, LOG_MASK, LOG_V0 };
+/* Parameter of st_log_put (the same columns) that takes v0. */
+#define LOG_PUT_V0	(LOG_V0 + 1)
 
 /* A log entry's packed change; stack holds most. */
 struct log_bytes {

@@ -30,8 +30,9 @@
  * LABSYNC_TEST_SEEDS=5000 build/test_merge runs 5000 seeds (and local
  * seeds in proportion).
  *
- * Also: store_validate's refusals, idempotent apply, and changes stamped
- * too far in the future held back until the clock allows.
+ * Also: store_validate's refusals, idempotent apply, applied changes
+ * served from the log as they came, and changes stamped too far in the
+ * future held back until the clock allows.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -1353,6 +1354,106 @@ test_apply_twice_is_idempotent(void **state)
 	history_free(&h);
 }
 
+/* Whether two values are the same: kind and content. */
+static int
+value_same(const Labsync__Value *a, const Labsync__Value *b)
+{
+	if (a->kind_case != b->kind_case)
+		return 0;
+	switch (a->kind_case) {
+	case LABSYNC__VALUE__KIND_INTEGER:
+		return a->integer == b->integer;
+	case LABSYNC__VALUE__KIND_REAL:
+		return a->real == b->real;
+	case LABSYNC__VALUE__KIND_TEXT:
+		return strcmp(a->text, b->text) == 0;
+	case LABSYNC__VALUE__KIND_BLOB:
+		return a->blob.len == b->blob.len && (a->blob.len == 0 ||
+		    memcmp(a->blob.data, b->blob.data, a->blob.len) == 0);
+	default:
+		return a->null == b->null;
+	}
+}
+
+/* What the log served, next to what was applied: in origin order. */
+struct served {
+	struct history	*h;
+	size_t		 n;
+	char		 why[256];
+};
+
+static int
+served_cb(void *arg, const char *origin, const uint8_t *data, size_t len)
+{
+	struct served		*sv = arg;
+	Labsync__Change		*got, *want = NULL;
+	int			 same;
+
+	if ((got = labsync__change__unpack(NULL, len, data)) == NULL) {
+		snprintf(sv->why, sizeof(sv->why), "change %zu: undecodable",
+		    sv->n);
+		return -1;
+	}
+	for (int i = 0; i < sv->h->n; i++)
+		if (strcmp(sv->h->s[i].name, origin) == 0 && got->seq >= 1 &&
+		    got->seq <= sv->h->s[i].n)
+			want = sv->h->s[i].c[got->seq - 1];
+	same = want != NULL && strcmp(got->origin, want->origin) == 0 &&
+	    got->hlc == want->hlc && strcmp(got->table, want->table) == 0 &&
+	    strcmp(got->pk, want->pk) == 0 && got->op == want->op &&
+	    got->n_columns == want->n_columns;
+	/* columns in the table's order, as they were made */
+	for (size_t j = 0; same && j < got->n_columns; j++)
+		same = strcmp(got->columns[j]->name,
+		    want->columns[j]->name) == 0 &&
+		    value_same(got->columns[j]->value, want->columns[j]->value);
+	if (!same)
+		snprintf(sv->why, sizeof(sv->why), "%s:%llu served otherwise "
+		    "than it was applied", origin,
+		    (unsigned long long)got->seq);
+	labsync__change__free_unpacked(got, NULL);
+	sv->n++;
+	return same ? 0 : -1;
+}
+
+/*
+ * The log keeps an applied change as its values, not as the bytes it came
+ * in: a node that serves it to a third (catch-up, relays) must send the
+ * same change, every kind of value, partial upserts and deletes alike,
+ * whether it won the merge here or not.
+ */
+static void
+test_applied_changes_are_served_as_they_came(void **state)
+{
+	struct fixture		*f = *state;
+	struct store_apply_stats st;
+	Labsync__Vector		 none = LABSYNC__VECTOR__INIT;
+	struct history		 h;
+	struct unit_rng		 r;
+	struct served		 sv;
+	Labsync__Change		*batch[64];
+	size_t			 n = 0;
+	int			 more;
+
+	memset(&h, 0, sizeof(h));
+	memset(&sv, 0, sizeof(sv));
+	unit_rng_seed(&r, 7);
+	history_add_origin(&h, "o1", 32, &r);
+	history_add_origin(&h, "o2", 32, &r);
+	for (int i = 0; i < 2; i++)
+		for (size_t j = 0; j < h.s[i].n; j++)
+			batch[n++] = h.s[i].c[j];
+	assert_int_equal(store_apply(f->store, batch, n, 0, &st), 0);
+	assert_int_equal(st.applied, 64);
+	sv.h = &h;
+	if (store_read_missing(f->store, &none, 1000, 1 << 20, served_cb, &sv,
+	    &more) == -1)
+		fail_msg("%s", sv.why[0] ? sv.why : "store_read_missing failed");
+	assert_int_equal(sv.n, 64);
+	assert_int_equal(more, 0);
+	history_free(&h);
+}
+
 static void
 test_future_change_is_held_until_the_clock_allows(void **state)
 {
@@ -1462,6 +1563,9 @@ main(int argc, char **argv)
 		    test_validate_refuses_what_the_schema_does_not_allow,
 		    setup_store, teardown_store),
 		cmocka_unit_test_setup_teardown(test_apply_twice_is_idempotent,
+		    setup_store, teardown_store),
+		cmocka_unit_test_setup_teardown(
+		    test_applied_changes_are_served_as_they_came,
 		    setup_store, teardown_store),
 		cmocka_unit_test_setup_teardown(
 		    test_future_change_is_held_until_the_clock_allows,
