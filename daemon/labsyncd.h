@@ -147,8 +147,12 @@ void	metrics_render(struct labsyncd *, struct evbuffer *);
 /* zap.c: admission of peers by public key. */
 int	zap_open(struct labsyncd *);
 
-/* monitor.c: connection events of a bound socket. */
+/* monitor.c: connection events of a bound socket, and of a peer's
+   catch-up socket (the bus it returns is closed by monitor_close, before
+   the socket). */
 int	monitor_open(struct labsyncd *, void *zsock, const char *name);
+struct bus *monitor_peer(struct labsyncd *, void *zsock, struct peer *);
+void	monitor_close(struct bus *, void *zsock);
 
 /* control.c: the local control socket of labsyncctl. */
 int	control_open(struct labsyncd *);

@@ -42,6 +42,10 @@ struct peer {
 	uint64_t		 lag;		/* changes it has that we lack */
 	uint64_t		 live_ms;	/* last batch on its feed */
 	char			 last_error[160];
+	struct bus		*monitor;	/* of dealer: handshakes */
+	int			 handshaking;	/* connected, not through */
+	char			 hs_trouble[160];	/* logged, until one
+						   succeeds */
 	struct ratelimit	 reject_limit;
 	/* live changes of one burst of messages go into one transaction:
 	   it grows under load and stays small when load is light */
@@ -163,6 +167,7 @@ peer_new(struct labsyncd *env, const struct config_peer *cp)
 	    (p->dealer = bus_new(env->base, z, name, peer_dealer_cb, p)) ==
 	    NULL)
 		goto fail;
+	p->monitor = monitor_peer(env, z, p);
 	log_info("peer %s: connecting to %s and %s", cp->name, cp->publish,
 	    cp->sync);
 	peer_request(p);
@@ -184,6 +189,8 @@ peer_free(struct peer *p)
 	if (p->ev_catchup != NULL)
 		event_free(p->ev_catchup);
 	bus_free(p->sub);
+	if (p->dealer != NULL)
+		monitor_close(p->monitor, bus_socket(p->dealer));
 	bus_free(p->dealer);
 	wire_arena_free(p->live_arena);
 	wire_arena_free(p->sync_arena);
@@ -254,6 +261,38 @@ void
 peer_set_error(struct peer *p, const char *why)
 {
 	snprintf(p->last_error, sizeof(p->last_error), "%s", why);
+}
+
+/*
+ * A handshake that failed is logged once, and kept as the peer's last
+ * error, until one succeeds: ZeroMQ retries every few seconds.
+ */
+void
+peer_handshake(struct peer *p, enum peer_hs what, const char *why)
+{
+	switch (what) {
+	case PEER_HS_CONNECTED:
+		p->handshaking = 1;
+		return;
+	case PEER_HS_OK:
+		p->handshaking = 0;
+		if (p->hs_trouble[0] != '\0')
+			log_info("peer %s: handshake succeeded", p->conf.name);
+		p->hs_trouble[0] = '\0';
+		return;
+	case PEER_HS_CLOSED:
+		if (!p->handshaking)
+			return;		/* an established connection ended */
+		break;
+	case PEER_HS_FAILED:
+		break;
+	}
+	p->handshaking = 0;
+	peer_set_error(p, why);
+	if (strcmp(p->hs_trouble, why) == 0)
+		return;
+	snprintf(p->hs_trouble, sizeof(p->hs_trouble), "%s", why);
+	log_warnx("peer %s: %s", p->conf.name, why);
 }
 
 struct ratelimit *
@@ -422,6 +461,11 @@ peer_reopen(struct peer *p, int type)
 		return;
 	if (type == ZMQ_SUB)
 		bus_set_flush(nb, peer_sub_flush_cb);
+	else {
+		monitor_close(p->monitor, bus_socket(p->dealer));
+		p->monitor = monitor_peer(p->env, z, p);
+		p->handshaking = 0;
+	}
 	bus_free(*bp);
 	*bp = nb;
 	log_debug("peer %s: %s reopened", p->conf.name, name);

@@ -36,6 +36,15 @@ const char	*peer_last_error(const struct peer *);
 void		 peer_set_error(struct peer *, const char *);
 struct ratelimit *peer_ratelimit(struct peer *);
 
+/* What the monitor of our catch-up socket saw (monitor.c). */
+enum peer_hs {
+	PEER_HS_CONNECTED,	/* TCP connected, handshake under way */
+	PEER_HS_OK,		/* handshake done */
+	PEER_HS_CLOSED,		/* closed: during the handshake if it was */
+	PEER_HS_FAILED,		/* the handshake failed: why */
+};
+void		 peer_handshake(struct peer *, enum peer_hs, const char *why);
+
 /* Something arrived from the peer (any socket): it is alive. */
 void		 peer_heard(struct peer *, const Labsync__Vector *);
 /* Ask for what we lack, unless a request is already in flight. */
