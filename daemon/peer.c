@@ -96,8 +96,12 @@ peer_state_name(enum peer_state s)
 	return "?";
 }
 
+/*
+ * A socket connecting to the peer. With mon, its events go to a monitor
+ * (*mon), attached before it connects so that none is missed.
+ */
 static void *
-peer_socket(struct peer *p, int type, const char *endpoint)
+peer_socket(struct peer *p, int type, const char *endpoint, struct bus **mon)
 {
 	struct labsyncd	*env = p->env;
 	void		*z;
@@ -123,9 +127,15 @@ peer_socket(struct peer *p, int type, const char *endpoint)
 		zmq_close(z);
 		return NULL;
 	}
+	if (mon != NULL)
+		*mon = monitor_peer(env, z, p);
 	if (zmq_connect(z, endpoint) == -1) {
 		log_warnx("peer %s: connect %s: %s", p->conf.name, endpoint,
 		    zmq_strerror(zmq_errno()));
+		if (mon != NULL) {
+			monitor_close(*mon, z);
+			*mon = NULL;
+		}
 		zmq_close(z);
 		return NULL;
 	}
@@ -158,16 +168,15 @@ peer_new(struct labsyncd *env, const struct config_peer *cp)
 	    p)) == NULL)
 		goto fail;
 	snprintf(name, sizeof(name), "%s/sub", cp->name);
-	if ((z = peer_socket(p, ZMQ_SUB, cp->publish)) == NULL ||
+	if ((z = peer_socket(p, ZMQ_SUB, cp->publish, NULL)) == NULL ||
 	    (p->sub = bus_new(env->base, z, name, peer_sub_cb, p)) == NULL)
 		goto fail;
 	bus_set_flush(p->sub, peer_sub_flush_cb);
 	snprintf(name, sizeof(name), "%s/dealer", cp->name);
-	if ((z = peer_socket(p, ZMQ_DEALER, cp->sync)) == NULL ||
+	if ((z = peer_socket(p, ZMQ_DEALER, cp->sync, &p->monitor)) == NULL ||
 	    (p->dealer = bus_new(env->base, z, name, peer_dealer_cb, p)) ==
 	    NULL)
 		goto fail;
-	p->monitor = monitor_peer(env, z, p);
 	log_info("peer %s: connecting to %s and %s", cp->name, cp->publish,
 	    cp->sync);
 	peer_request(p);
@@ -191,6 +200,8 @@ peer_free(struct peer *p)
 	bus_free(p->sub);
 	if (p->dealer != NULL)
 		monitor_close(p->monitor, bus_socket(p->dealer));
+	else
+		bus_free(p->monitor);	/* its socket never got a bus */
 	bus_free(p->dealer);
 	wire_arena_free(p->live_arena);
 	wire_arena_free(p->sync_arena);
@@ -447,23 +458,25 @@ static void
 peer_reopen(struct peer *p, int type)
 {
 	struct bus	**bp = type == ZMQ_SUB ? &p->sub : &p->dealer;
-	struct bus	 *nb;
+	struct bus	 *nb, *mon = NULL;
 	char		  name[64];
 	void		 *z;
 
 	snprintf(name, sizeof(name), "%s/%s", p->conf.name,
 	    type == ZMQ_SUB ? "sub" : "dealer");
 	if ((z = peer_socket(p, type, type == ZMQ_SUB ? p->conf.publish :
-	    p->conf.sync)) == NULL)
+	    p->conf.sync, type == ZMQ_SUB ? NULL : &mon)) == NULL)
 		return;
 	if ((nb = bus_new(p->env->base, z, name, type == ZMQ_SUB ?
-	    peer_sub_cb : peer_dealer_cb, p)) == NULL)
+	    peer_sub_cb : peer_dealer_cb, p)) == NULL) {
+		bus_free(mon);	/* the socket may be gone: only ours */
 		return;
+	}
 	if (type == ZMQ_SUB)
 		bus_set_flush(nb, peer_sub_flush_cb);
 	else {
 		monitor_close(p->monitor, bus_socket(p->dealer));
-		p->monitor = monitor_peer(p->env, z, p);
+		p->monitor = mon;
 		p->handshaking = 0;
 	}
 	bus_free(*bp);
