@@ -162,6 +162,17 @@ peer_in() {
 	    "$(key_line "$2")" >>"$T/$1.conf"
 }
 
+# pair A B: two cities that peer with each other, started (the usual
+# opening of a test).
+pair() {
+	node "$1"
+	node "$2"
+	peer "$1" "$2"
+	peer "$2" "$1"
+	start "$1"
+	start "$2"
+}
+
 ctl() {
 	local name=$1
 	shift

@@ -8,12 +8,7 @@
 # so dortmund took wuppertal's older value and the nodes diverged.)
 . "$(dirname "$0")/lib.sh"
 
-node dortmund
-node wuppertal
-peer dortmund wuppertal
-peer wuppertal dortmund
-start dortmund
-start wuppertal
+pair dortmund wuppertal
 ctl dortmund put activities act-1 kind=workshop title=first >/dev/null ||
     fail "put act-1"
 ctl dortmund put activities act-1 title=second >/dev/null ||

@@ -4,12 +4,7 @@
 # convergence both edits are present on both nodes.
 . "$(dirname "$0")/lib.sh"
 
-node dortmund
-node wuppertal
-peer dortmund wuppertal
-peer wuppertal dortmund
-start dortmund
-start wuppertal
+pair dortmund wuppertal
 
 ctl dortmund put activities act-1 kind=workshop title="Old title" \
     participants=10 status=planned || fail "put"

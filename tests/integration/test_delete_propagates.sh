@@ -10,12 +10,7 @@
 # leaves a row with only the updated columns. Every node ends the same.
 . "$(dirname "$0")/lib.sh"
 
-node dortmund
-node wuppertal
-peer dortmund wuppertal
-peer wuppertal dortmund
-start dortmund
-start wuppertal
+pair dortmund wuppertal
 
 # hlc NODE ORIGIN: the HLC of ORIGIN's newest change in NODE's log.
 hlc() {

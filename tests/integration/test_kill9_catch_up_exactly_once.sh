@@ -5,12 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 N=10000
-node dortmund
-node wuppertal
-peer dortmund wuppertal
-peer wuppertal dortmund
-start dortmund
-start wuppertal
+pair dortmund wuppertal
 
 ctl dortmund put activities act-before-1 title="Before the crash" || fail "put"
 ctl wuppertal put activities act-before-2 title="Also before" || fail "put"

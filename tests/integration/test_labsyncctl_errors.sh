@@ -4,12 +4,7 @@
 # replicates like any other.
 . "$(dirname "$0")/lib.sh"
 
-node dortmund
-node wuppertal
-peer dortmund wuppertal
-peer wuppertal dortmund
-start dortmund
-start wuppertal
+pair dortmund wuppertal
 
 status_is() {	# status_is WANT WHAT COMMAND...: exit status and a message
 	local want=$1 what=$2 rc

@@ -4,12 +4,7 @@
 # to it replicate as usual.
 . "$(dirname "$0")/lib.sh"
 
-node dortmund
-node wuppertal
-peer dortmund wuppertal
-peer wuppertal dortmund
-start dortmund
-start wuppertal
+pair dortmund wuppertal
 
 ctl dortmund put participants p-1 lab_id=lab-do name="Erika Mustermann" \
     email=erika@example.org consent=1 || fail "put participant"

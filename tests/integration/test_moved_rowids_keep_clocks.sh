@@ -10,12 +10,7 @@
 # clocks are whose.
 . "$(dirname "$0")/lib.sh"
 
-node dortmund
-node wuppertal
-peer dortmund wuppertal
-peer wuppertal dortmund
-start dortmund
-start wuppertal
+pair dortmund wuppertal
 for i in 1 2 3 4 5 6; do
 	ctl dortmund put activities "act-$i" kind=workshop title=first \
 	    participants="$i" >/dev/null || fail "put act-$i"

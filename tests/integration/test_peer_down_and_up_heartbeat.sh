@@ -16,12 +16,7 @@ wake_stopped() {
 # lib.sh's cleanup is the EXIT trap: run it after, with the same status
 trap 'rc=$?; wake_stopped; (exit $rc); cleanup' EXIT
 
-node dortmund
-node wuppertal
-peer dortmund wuppertal
-peer wuppertal dortmund
-start dortmund
-start wuppertal
+pair dortmund wuppertal
 
 ctl dortmund put activities a-before title="Before the stop" || fail put
 converge 30 dortmund wuppertal

@@ -5,12 +5,7 @@
 # and no row is lost.
 . "$(dirname "$0")/lib.sh"
 
-node a
-node b
-peer a b
-peer b a
-start a
-start b
+pair a b
 
 sql_a() { sqlite3 "$T/a.db" ".timeout 10000" "$@"; }
 vec() { ctl "$1" status --json | jq -r ".vector.$2 // 0"; }

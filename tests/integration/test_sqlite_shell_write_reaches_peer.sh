@@ -4,12 +4,7 @@
 # captured by the triggers and reach the peer.
 . "$(dirname "$0")/lib.sh"
 
-node dortmund
-node wuppertal
-peer dortmund wuppertal
-peer wuppertal dortmund
-start dortmund
-start wuppertal
+pair dortmund wuppertal
 
 sql() {	# sql STATEMENTS: run them on dortmund's database with sqlite3
 	sqlite3 "$T/dortmund.db" ".timeout 10000" "$1" ||

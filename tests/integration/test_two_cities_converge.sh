@@ -4,12 +4,7 @@
 # only its own changes: relaying the other's would send them back.
 . "$(dirname "$0")/lib.sh"
 
-node dortmund
-node wuppertal
-peer dortmund wuppertal
-peer wuppertal dortmund
-start dortmund
-start wuppertal
+pair dortmund wuppertal
 
 ctl dortmund put activities act-do-1 kind=workshop \
     title="School and business cooperation" participants=23 || fail "put"
