@@ -464,6 +464,27 @@ store_row_insert_new(struct store *s, struct table *t, const char *pk,
 	return store_row_save(s, t, pk, &m) == -1 ? -1 : 1;
 }
 
+/* Where each column of c is in t: found once, for the merge and the log
+   (validated: every column there, none twice). */
+static int
+store_change_columns(const struct table *t, const Labsync__Change *c,
+    int *idx)
+{
+	uint64_t seen = 0;
+	int	 hint = -1;
+
+	if (c->n_columns > (size_t)t->ncols)
+		return -1;
+	for (size_t j = 0; j < c->n_columns; j++) {
+		hint = store_column_find(t, c->columns[j]->name, hint + 1);
+		if (hint < 0 || (seen & (1ULL << hint)))
+			return -1;
+		seen |= 1ULL << hint;
+		idx[j] = hint;
+	}
+	return 0;
+}
+
 /*
  * An applied change goes into the log as its values, as a local one does
  * (store_log_bytes packs it again when it is read): its column names, in
@@ -471,15 +492,14 @@ store_row_insert_new(struct store *s, struct table *t, const char *pk,
  * relay sends the bytes as received.
  */
 static int
-store_log_append(struct store *s, const struct table *t, struct origin *o,
-    Labsync__Change *c, const ProtobufCBinaryData *raw, int relay)
+store_log_append(struct store *s, struct origin *o, Labsync__Change *c,
+    const int *idx, const ProtobufCBinaryData *raw, int relay)
 {
 	sqlite3_stmt	*st = s->st_log_put;
 	uint8_t		 stackbuf[4096], *buf = stackbuf;
 	size_t		 len;
 	uint64_t	 mask = 0;
-	int		 hint = -1, del = c->op == LABSYNC__OP__OP_DELETE;
-	int		 ret = -1;
+	int		 del = c->op == LABSYNC__OP__OP_DELETE, ret = -1;
 
 	sqlite3_clear_bindings(st);
 	sqlite3_bind_int64(st, 1,
@@ -489,13 +509,10 @@ store_log_append(struct store *s, const struct table *t, struct origin *o,
 	sqlite3_bind_text(st, 5, c->pk, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 6, del);
 	for (size_t j = 0; !del && j < c->n_columns; j++) {
-		int i = store_column_find(t, c->columns[j]->name, hint + 1);
-
-		if (i < 0 || i >= s->log_width)
-			return -1;	/* validated, log widened: cannot be */
-		hint = i;
-		mask |= 1ULL << i;
-		store_bind_value(st, LOG_PUT_V0 + i, c->columns[j]->value);
+		if (idx[j] >= s->log_width)
+			return -1;	/* widened at start: cannot be */
+		mask |= 1ULL << idx[j];
+		store_bind_value(st, LOG_PUT_V0 + idx[j], c->columns[j]->value);
 	}
 	sqlite3_bind_int64(st, 7, (int64_t)mask);
 	if (store_step_done(s, st) == -1)
@@ -526,36 +543,26 @@ store_log_append(struct store *s, const struct table *t, struct origin *o,
  */
 static int
 store_merge(struct store *s, struct table *t, struct origin *o,
-    const Labsync__Change *c)
+    const Labsync__Change *c, const int *idx)
 {
 	const Labsync__Value	*vals[STORE_MAX_COLUMNS];
 	struct row_meta		 m;
 	struct col_clock	 now = { c->hlc, o->id };
 	uint64_t		 mask = 0;
-	int			 hint = -1;
 
 	/* a change of every column is usually of a row new here: it goes in
 	   at once, sparing the lookups, and only a row known already takes
 	   the whole merge below */
 	if (c->op != LABSYNC__OP__OP_DELETE &&
 	    c->n_columns == (size_t)t->ncols) {
-		for (size_t j = 0; j < c->n_columns; j++) {
-			int i = store_column_find(t, c->columns[j]->name,
-			    hint + 1);
+		int	 rc;
 
-			if ((hint = i) < 0)
-				break;
-			mask |= 1ULL << i;
-			vals[i] = c->columns[j]->value;
-		}
-		if (mask == (t->ncols == 64 ? ~0ULL : (1ULL << t->ncols) - 1)) {
-			int rc = store_row_insert_new(s, t, c->pk, &now, vals);
-
-			if (rc != 0)
-				return rc == 1 ? 0 : -1;
-		}
-		mask = 0;
-		hint = -1;
+		/* no column twice (store_change_columns): all are there */
+		for (size_t j = 0; j < c->n_columns; j++)
+			vals[idx[j]] = c->columns[j]->value;
+		rc = store_row_insert_new(s, t, c->pk, &now, vals);
+		if (rc != 0)
+			return rc == 1 ? 0 : -1;
 	}
 	if (store_row_load(s, t, c->pk, &m, 1) == -1)
 		return -1;
@@ -601,13 +608,10 @@ store_merge(struct store *s, struct table *t, struct origin *o,
 			m.cols[i] = (struct col_clock){ 0, 0 };
 	}
 	for (size_t j = 0; j < c->n_columns; j++) {
-		/* validated: every column exists */
-		int i = store_column_find(t, c->columns[j]->name,
-		    j > 0 ? hint + 1 : 0);
+		int i = idx[j];
 
-		hint = i;
-		if (i < 0 || store_clock_cmp(s, now.hlc, now.origin,
-		    m.cols[i].hlc, m.cols[i].origin) <= 0)
+		if (store_clock_cmp(s, now.hlc, now.origin, m.cols[i].hlc,
+		    m.cols[i].origin) <= 0)
 			continue;
 		mask |= 1ULL << i;
 		vals[i] = c->columns[j]->value;
@@ -798,6 +802,7 @@ store_apply_more(struct store *s, Labsync__Change *const *changes,
 		Labsync__Change *c = changes[i];
 		struct origin *o;
 		struct table *t = store_table_find(s, c->table);
+		int idx[STORE_MAX_COLUMNS];
 
 		if (t == NULL)
 			return -1;	/* validated: cannot happen */
@@ -818,8 +823,9 @@ store_apply_more(struct store *s, Labsync__Change *const *changes,
 			continue;
 		}
 		clock_absorb(s->clock, c->hlc);
-		if (store_merge(s, t, o, c) == -1 ||
-		    store_log_append(s, t, o, c, raw != NULL ? &raw[i] : NULL,
+		if (store_change_columns(t, c, idx) == -1 ||
+		    store_merge(s, t, o, c, idx) == -1 ||
+		    store_log_append(s, o, c, idx, raw != NULL ? &raw[i] : NULL,
 		    relay) == -1)
 			return -1;
 		o->seq = c->seq;
