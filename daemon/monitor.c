@@ -23,11 +23,6 @@
 	ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | \
 	ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
 
-struct monitor_ctx {
-	struct labsyncd	*env;
-	const char	*socket;
-};
-
 /* What a failed handshake's event says, in words. */
 static void
 monitor_why(uint16_t event, uint32_t value, char *buf, size_t len)
