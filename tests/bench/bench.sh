@@ -11,7 +11,9 @@
 # figures end in _v4 or _v7:
 #   1. ceilings: raw SQLite insert and upsert with the daemon's settings,
 #      with SQLite's defaults, and raw ZeroMQ with CURVE (bench_sqlite,
-#      bench_zmq);
+#      bench_zmq); and the apply model: what a catching-up node writes per
+#      change (the row, its clocks, its log entry) in SQL alone, on the
+#      tables of a database labsyncctl made, CATCHUP_ROWS rows;
 #   2. capture: ROWS rows written by an application (bench_writer, its own
 #      SQLite connection, WRITE_BATCH rows per transaction) through the
 #      capture triggers of a lone node (which log and stamp each write in
@@ -216,14 +218,22 @@ log "throughput is timed from the start of A's first write transaction"
 
 # --- 1. ceilings -------------------------------------------------------
 mkdir -p "$T/ceiling"
+# the apply model's tables, as this labsync makes them
+bench_node model
+ctl model init >/dev/null || fail "labsyncctl init failed"
+sql model ".schema labsync_log" >"$T/model.sql"
+sql model ".schema labsync_rowid" >>"$T/model.sql"
+rm -f "$T"/model.db*
 for s in $IDS; do
-	log "ceilings: raw SQLite, $ROWS rows ($CATCHUP_ROWS for the upsert), $s ids"
+	log "ceilings: raw SQLite, $ROWS rows ($CATCHUP_ROWS for the upsert" \
+	    "and the apply model), $s ids"
 	while read -r name value unit; do
 		fig "$name" "$value" "$unit"
 	done < <("$BIN/bench_sqlite" -r "$CEIL_RUNS" -c "$CACHE_MIB" \
-	    -u "$CATCHUP_ROWS" "$ROOT/config/schema.sql" "$T/ceiling" "$s" "$ROWS" ||
-	    echo "bench_sqlite failed")
-	[ -n "${FIG[sqlite_insert_tuned_$s]:-}" ] || fail "bench_sqlite failed"
+	    -u "$CATCHUP_ROWS" -m "$T/model.sql" "$ROOT/config/schema.sql" \
+	    "$T/ceiling" "$s" "$ROWS" || echo "bench_sqlite failed")
+	[ -n "${FIG[sqlite_insert_tuned_$s]:-}" ] &&
+	    [ -n "${FIG[sqlite_apply_model_$s]:-}" ] || fail "bench_sqlite failed"
 done
 log "ceiling: raw ZeroMQ, $ZMQ_MSGS messages of 20 KB, CURVE, loopback TCP"
 while read -r name value unit; do
@@ -364,6 +374,8 @@ for s in $IDS; do
 	fig "catchup_seconds_$s" "$secs" s
 	fig "catchup_changes_per_s_$s" "$(calc "$CATCHUP_ROWS / $secs")" changes/s
 	fig "catchup_ratio_$s" "$(calc "${FIG[catchup_changes_per_s_$s]} / $upsert" 3)" x
+	fig "catchup_vs_apply_model_$s" "$(calc \
+	    "${FIG[catchup_changes_per_s_$s]} / ${FIG[sqlite_apply_model_$s]}" 3)" x
 	fig "rss_peak_catchup_a_$s" "$(hwm_mib "$a")" MiB
 	fig "rss_peak_catchup_b_$s" "$(hwm_mib "$b")" MiB
 	sleep 1

@@ -25,7 +25,10 @@
 #   vs_pg_replication  labsync rows/s / PostgreSQL rows/s
 #   vs_pg_lag_p99      PostgreSQL p99 / labsync p99
 #   vs_pg_catchup      labsync changes/s / PostgreSQL rows/s
-# (above 1: labsync is ahead), and both memory footprints: labsync's two
+# (above 1: labsync is ahead), what bounds the first and the third
+#   floor_replication_vs_pg  the same writer without labsync / PostgreSQL
+#   floor_catchup_vs_pg      bench.sh's apply model / PostgreSQL
+# and both memory footprints: labsync's two
 # daemons (sum of their peak RSS), PostgreSQL's two clusters (RSS and PSS
 # of every process, the larger of the samples after replication and
 # after catch-up; PSS counts shared_buffers once).
@@ -268,5 +271,12 @@ for s in $IDS; do
 	vs "vs_pg_lag_p99_$s" "$(calc "${PG[pg_lag_p99_ms_$s]} / ${LS[lat_p99_ms_$s]}" 3)"
 	ls=${LS[catchup_changes_per_s_$s]} pg=${PG[pg_catchup_rows_per_s_$s]}
 	vs "vs_pg_catchup_$s" "$(calc "$ls / $pg" 3)"
+	# where no labsync daemon gets, whatever it does (RESULTS.md,
+	# "Targets"): the application writing without labsync, and the SQL
+	# of applying alone (bench.sh's apply model)
+	echo "floor_replication_vs_pg_$s $(calc \
+	    "${LS[writer_raw_rows_per_s_$s]} / ${PG[pg_replication_rows_per_s_$s]}" 3) x"
+	echo "floor_catchup_vs_pg_$s $(calc \
+	    "${LS[sqlite_apply_model_$s]} / $pg" 3) x"
 done
 log "done; PostgreSQL clusters removed"

@@ -15,12 +15,14 @@ TINY=1 "$ROOT/tests/bench/bench.sh" >"$T/figures" 2>"$T/bench.log" || {
 names="zmq_curve_msgs_per_s zmq_curve_mb_per_s page_cache_mib idle_cpu_s"
 for s in v4 v7; do
 	for f in sqlite_insert_tuned sqlite_upsert_tuned sqlite_insert_tuned_1k \
-	    sqlite_insert_default capture_write_rows_per_s capture_rows_per_s \
+	    sqlite_insert_default sqlite_apply_model sqlite_apply_model_refs \
+	    capture_write_rows_per_s capture_rows_per_s \
 	    capture_ratio writer_raw_rows_per_s capture_vs_raw_writer \
 	    replication_write_rows_per_s replication_rows_per_s \
 	    replication_ratio rss_peak_repl_a rss_peak_repl_b lat_p50_ms \
 	    lat_p99_ms lat_max_ms norepl_write_rows_per_s catchup_seconds \
-	    catchup_changes_per_s catchup_ratio rss_peak_catchup_a \
+	    catchup_changes_per_s catchup_ratio catchup_vs_apply_model \
+	    rss_peak_catchup_a \
 	    rss_peak_catchup_b rss_growth_1m_a rss_after_1m_b \
 	    rss_peak_over_cache_mib; do
 		names="$names ${f}_$s"
