@@ -754,11 +754,9 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 	    "PRAGMA synchronous = NORMAL;"
 	    "PRAGMA cache_size = -%d;"
 	    "PRAGMA temp_store = MEMORY;"
-	    "PRAGMA wal_autocheckpoint = %d;"
-	    /* a WAL that started over is cut back to this */
-	    "PRAGMA journal_size_limit = %d;",
+	    "PRAGMA wal_autocheckpoint = %d;",
 	    (opt->cache_size_mib > 0 ? opt->cache_size_mib : 8) * 1024,
-	    STORE_CHECKPOINT_PAGES, 64 * 1024 * 1024);
+	    STORE_CHECKPOINT_PAGES);
 	if (store_exec(s, sql) == -1) {
 		sqlite3_free(sql);
 		store_seterr(err, errlen, "database %s: %s", opt->path,
