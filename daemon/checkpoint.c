@@ -28,8 +28,8 @@
  * to 190 ms. So this thread cuts it back instead (a TRUNCATE checkpoint),
  * once the WAL is larger than CHECKPOINT_TRIM_BYTES and nothing has woken
  * the thread for CHECKPOINT_IDLE_MS, and without waiting for anyone: it
- * holds off writers only while the file is cut, and tries again after
- * the next writes if a reader was in the way.
+ * holds off writers only while the file is cut, and if a reader or a
+ * writer was in the way it tries again after the next quiet spell.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -129,8 +129,9 @@ checkpoint_main(void *arg)
 			log_debug("checkpoint: WAL file %s", rc == SQLITE_OK ?
 			    "cut back" : "not cut back (in use)");
 		}
-		/* after a trim, only new writes make it due again */
-		big = !trim && checkpoint_wal_big(c);
+		/* a trim that a reader or writer was in the way of is
+		   tried again after the next quiet spell */
+		big = (!trim || rc == SQLITE_BUSY) && checkpoint_wal_big(c);
 		pthread_mutex_lock(&c->lock);
 		c->trim_due = big;
 		if (restart) {
