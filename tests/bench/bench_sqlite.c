@@ -22,7 +22,8 @@
  *          its values (`sqlite_apply_model`) and without them
  *          (`sqlite_apply_model_refs`: a log that would refer to the row),
  *          over `rows` rows in transactions of the daemon's catch-up
- *          (100,000 changes); one run. No decoding, no network, no checks,
+ *          (100,000 changes), without SQLite's mutexes (store_open); one
+ *          run. No decoding, no network, no checks,
  *          and the WAL is copied back after each commit with the clock
  *          stopped (the daemon does that on a thread of its own): the most
  *          any node keeping these tables could apply on this disk.
@@ -108,6 +109,14 @@ wchar(void)
 
 static double	 last_bytes_per_row;
 
+static void
+step(sqlite3 *db, sqlite3_stmt *st, const char *what)
+{
+	if (sqlite3_step(st) != SQLITE_DONE)
+		die(db, what);
+	sqlite3_reset(st);
+}
+
 /* Write rows with sql in transactions of batch rows; rows/s. */
 static double
 load(sqlite3 *db, const char *sql, const struct bench_row *rows, long n,
@@ -124,9 +133,7 @@ load(sqlite3 *db, const char *sql, const struct bench_row *rows, long n,
 		if (i % batch == 0)
 			exec(db, "BEGIN");
 		bind_row(st, &rows[i]);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			die(db, "insert");
-		sqlite3_reset(st);
+		step(db, st, "insert");
 		if (i % batch == batch - 1 || i == n - 1)
 			exec(db, "COMMIT");
 	}
@@ -149,14 +156,6 @@ load(sqlite3 *db, const char *sql, const struct bench_row *rows, long n,
 	"op, mask, v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10) VALUES " \
 	"(?1, ?2, NULL, 'activities', ?3, 0, ?4, NULL, NULL, ?5, ?6, ?7, " \
 	"NULL, ?8, ?9, NULL, ?10, NULL)"
-
-static void
-step(sqlite3 *db, sqlite3_stmt *st, const char *what)
-{
-	if (sqlite3_step(st) != SQLITE_DONE)
-		die(db, what);
-	sqlite3_reset(st);
-}
 
 /* The apply model (see the top): rows/s, the WAL's copying not counted. */
 static double
@@ -215,8 +214,10 @@ model(sqlite3 *db, const struct bench_row *rows, long n, int values)
 	return n / (t / 1e6);
 }
 
+/* A new database; flags: more for sqlite3_open_v2. */
 static sqlite3 *
-fresh(const char *dir, const char *schema, int tuned, int cache_mib)
+fresh(const char *dir, const char *schema, int tuned, int cache_mib,
+    int flags)
 {
 	char		 path[4096], *sql;
 	sqlite3		*db;
@@ -227,7 +228,8 @@ fresh(const char *dir, const char *schema, int tuned, int cache_mib)
 		unlink(path);
 	}
 	snprintf(path, sizeof(path), "%s/ceiling.db", dir);
-	if (sqlite3_open(path, &db) != SQLITE_OK)
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | flags, NULL) != SQLITE_OK)
 		die(db, path);
 	if (tuned) {
 		sql = sqlite3_mprintf("PRAGMA journal_mode = WAL;"
@@ -328,7 +330,7 @@ main(int argc, char *argv[])
 	    "cache %d MiB, %d run(s), upserts over %ld rows, in %s\n", n,
 	    bytes / n, sn, cache_mib, runs, u, dir);
 	for (int r = 0; r < runs; r++) {
-		db = fresh(dir, schema, 1, cache_mib);
+		db = fresh(dir, schema, 1, cache_mib, 0);
 		ins[r] = load(db, BENCH_INSERT_SQL, rows, n, batch);
 		bpr[0] = last_bytes_per_row;
 		if (u == n) {
@@ -337,18 +339,18 @@ main(int argc, char *argv[])
 		}
 		finish(db, dir);
 		if (u != n && r == 0) {
-			db = fresh(dir, schema, 1, cache_mib);
+			db = fresh(dir, schema, 1, cache_mib, 0);
 			load(db, BENCH_INSERT_SQL, rows, u, batch);
 			ups[r] = load(db, UPSERT_SQL, newer, u, batch);
 			bpr[1] = last_bytes_per_row;
 			finish(db, dir);
 		} else if (u != n)
 			ups[r] = ups[0];
-		db = fresh(dir, schema, 1, cache_mib);
+		db = fresh(dir, schema, 1, cache_mib, 0);
 		ins1k[r] = load(db, BENCH_INSERT_SQL, rows, n, 1000);
 		bpr[2] = last_bytes_per_row;
 		finish(db, dir);
-		db = fresh(dir, schema, 0, cache_mib);
+		db = fresh(dir, schema, 0, cache_mib, 0);
 		def[r] = load(db, BENCH_INSERT_SQL, rows, n, 1000);
 		bpr[3] = last_bytes_per_row;
 		finish(db, dir);
@@ -357,7 +359,8 @@ main(int argc, char *argv[])
 		    ups[r], ins1k[r], def[r]);
 	}
 	for (int values = 1; ddl != NULL && values >= 0; values--) {
-		db = fresh(dir, schema, 1, cache_mib);
+		/* without SQLite's mutexes, as the daemon's connection */
+		db = fresh(dir, schema, 1, cache_mib, SQLITE_OPEN_NOMUTEX);
 		exec(db, ddl);
 		app[values] = model(db, rows, u, values);
 		appb[values] = last_bytes_per_row;
