@@ -13,7 +13,6 @@ LABSYNCCTL=${LABSYNCCTL:-$ROOT/build/labsyncctl}
 TEST_NAME=$(basename "$0" .sh)
 T=$(mktemp -d "${TMPDIR:-/tmp}/labsync-$TEST_NAME.XXXXXX")
 declare -A PID PORT_PUB PORT_SYNC
-USED_PORTS=" "
 
 cleanup() {
 	local rc=$?
@@ -50,7 +49,8 @@ skip() {
 }
 
 # A free TCP port on 127.0.0.1 below 32768 (ZeroMQ's own outgoing ports
-# use the range above), not handed out before in this test.
+# use the range above), not handed out before in this test. Callers use
+# $(free_port), a subshell, so the ports handed out are kept in a file.
 free_port() {
 	local p
 	while :; do
@@ -63,8 +63,8 @@ while True:
         s.bind(("127.0.0.1", p)); s.close(); print(p); break
     except OSError:
         s.close()')
-		case $USED_PORTS in *" $p "*) continue ;; esac
-		USED_PORTS="$USED_PORTS$p "
+		grep -qx "$p" "$T/.ports" 2>/dev/null && continue
+		echo "$p" >>"$T/.ports"
 		echo "$p"
 		return
 	done
