@@ -9,6 +9,7 @@
 
 #include "keys.h"
 #include "proto/labsync.pb-c.h"
+#include "reason.h"
 #include "store.h"
 
 struct bus;
@@ -19,22 +20,6 @@ struct event_base;
 struct evhttp;
 struct peer;
 struct store;
-
-/* Why a message was refused (metrics label "reason"). */
-enum reject_reason {
-	REJECT_MALFORMED,	/* not a valid envelope, bad frames */
-	REJECT_UNKNOWN_TABLE,
-	REJECT_UNKNOWN_COLUMN,
-	REJECT_WRONG_TYPE,
-	REJECT_OWN_ORIGIN,	/* claims to come from this node */
-	REJECT_OBSERVER,	/* changes from an observer */
-	REJECT_UNKNOWN_PEER,	/* key or name not configured (any more) */
-	REJECT_TOO_LARGE,
-	REJECT_DATABASE,	/* valid, but could not be applied */
-	REJECT_OTHER,
-	REJECT_NREASONS
-};
-extern const char *const reject_reason_names[REJECT_NREASONS];
 
 /* Upper bounds (seconds) of the apply latency histogram's buckets. */
 #define APPLY_BUCKETS	9
@@ -50,7 +35,7 @@ struct ratelimit {
 
 /* Counters for status and metrics. */
 struct labsyncd_stats {
-	uint64_t	 rejected_by[REJECT_NREASONS];
+	uint64_t	 rejected_by[REASON_N];	/* by code */
 	uint64_t	 apply_buckets[APPLY_BUCKETS];	/* cumulative */
 	uint64_t	 apply_count;
 	double		 apply_seconds;
@@ -133,7 +118,8 @@ void	sync_publish(struct labsyncd *);
 void	sync_heartbeat(struct labsyncd *);
 void	sync_local(struct labsyncd *);
 void	sync_router_cb(struct bus *, void *frames, int nframes, void *arg);
-void	sync_reject(struct labsyncd *, const char *peer, const char *why);
+void	sync_reject(struct labsyncd *, const char *peer, enum reason,
+	    const char *why);
 Labsync__Hello *sync_hello_new(struct labsyncd *);
 void	sync_hello_free(Labsync__Hello *);
 void	sync_check_phase(struct labsyncd *);

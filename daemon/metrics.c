@@ -11,6 +11,7 @@
 #include "config.h"
 #include "labsyncd.h"
 #include "peer.h"
+#include "reason.h"
 #include "store.h"
 
 static void
@@ -60,11 +61,11 @@ metrics_render(struct labsyncd *env, struct evbuffer *b)
 	    "Batches of remote changes committed.", st->batches);
 	metrics_family(b, "labsync_messages_rejected_total", "counter",
 	    "Messages refused, by reason.");
-	for (int i = 0; i < REJECT_NREASONS; i++)
-		evbuffer_add_printf(b,
-		    "labsync_messages_rejected_total{reason=\"%s\"} %llu\n",
-		    reject_reason_names[i],
-		    (unsigned long long)st->rejected_by[i]);
+	for (int i = 0; i < REASON_N; i++)
+		if (reason_counted(i))
+			evbuffer_add_printf(b, "labsync_messages_rejected_total"
+			    "{reason=\"%s\"} %llu\n", reason_name(i),
+			    (unsigned long long)st->rejected_by[i]);
 	metrics_counter(b, "labsync_connections_refused_total",
 	    "Connections whose key is not a configured peer.",
 	    st->refused_keys);

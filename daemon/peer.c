@@ -566,12 +566,13 @@ peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 	zmq_msg_t		*body = &frames[n - 1];
 	ProtobufCBinaryData	*raw;
 	char			 why[256];
+	enum reason		 r;
 
 	(void)b;
 	p->sub_heard_ms = clock_system_ms();
 	if (n > 2) {
-		sync_reject(p->env, p->conf.name, "multi-frame message on the "
-		    "live feed");
+		sync_reject(p->env, p->conf.name, REASON_MALFORMED,
+		    "multi-frame message on the live feed");
 		return;
 	}
 	if (n == 2 && zmq_msg_size(&frames[0]) ==
@@ -581,9 +582,9 @@ peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 		return;
 	}
 	e = wire_unpack_lazy(zmq_msg_data(body), zmq_msg_size(body),
-	    p->live_arena, &raw, why, sizeof(why));
+	    p->live_arena, &raw, &r, why, sizeof(why));
 	if (e == NULL) {
-		sync_reject(p->env, p->conf.name, why);
+		sync_reject(p->env, p->conf.name, r, why);
 		wire_arena_reset(p->live_arena);
 		return;
 	}
@@ -596,8 +597,8 @@ peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 	case LABSYNC__ENVELOPE__BODY_BATCH:
 		peer_heard(p, NULL);
 		if (p->conf.role == CONFIG_ROLE_OBSERVER) {
-			sync_reject(p->env, p->conf.name, "changes from an "
-			    "observer");
+			sync_reject(p->env, p->conf.name, REASON_OBSERVER,
+			    "changes from an observer");
 			break;
 		}
 		p->live_ms = clock_system_ms();
@@ -608,8 +609,8 @@ peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 			peer_live_flush(p);
 		break;
 	default:
-		sync_reject(p->env, p->conf.name, "unexpected message on the "
-		    "live feed");
+		sync_reject(p->env, p->conf.name, REASON_MALFORMED,
+		    "unexpected message on the live feed");
 		break;
 	}
 	wire_arena_reset(p->live_arena);
@@ -623,17 +624,19 @@ peer_dealer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 	ProtobufCBinaryData	*raw;
 	Labsync__Vector		*ahead;
 	char			 why[256];
+	enum reason		 r;
 	int			 gaps = 0;
 
 	(void)b;
 	if (n != 1) {
-		sync_reject(p->env, p->conf.name, "multi-frame answer");
+		sync_reject(p->env, p->conf.name, REASON_MALFORMED,
+		    "multi-frame answer");
 		return;
 	}
 	e = wire_unpack_lazy(zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]),
-	    p->sync_arena, &raw, why, sizeof(why));
+	    p->sync_arena, &raw, &r, why, sizeof(why));
 	if (e == NULL) {
-		sync_reject(p->env, p->conf.name, why);
+		sync_reject(p->env, p->conf.name, r, why);
 		wire_arena_reset(p->sync_arena);
 		return;
 	}
@@ -654,8 +657,8 @@ peer_dealer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 		peer_heard(p, NULL);
 		p->syncing = 0;
 		if (p->conf.role == CONFIG_ROLE_OBSERVER) {
-			sync_reject(p->env, p->conf.name, "changes from an "
-			    "observer");
+			sync_reject(p->env, p->conf.name, REASON_OBSERVER,
+			    "changes from an observer");
 			break;
 		}
 		/*
@@ -693,7 +696,8 @@ peer_dealer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 		}
 		break;
 	default:
-		sync_reject(p->env, p->conf.name, "unexpected answer");
+		sync_reject(p->env, p->conf.name, REASON_MALFORMED,
+		    "unexpected answer");
 		break;
 	}
 	wire_arena_reset(p->sync_arena);

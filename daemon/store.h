@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "proto/labsync.pb-c.h"
+#include "reason.h"
 
 #define STORE_FORMAT		4	/* version of the labsync_* tables */
 #define STORE_MAX_PK		1024	/* bytes in a primary key */
@@ -76,8 +77,9 @@ int		 store_take_local(struct store *, int max, int *n);
 /* Our own changes committed but not taken yet. */
 int		 store_pending_count(struct store *);
 
-/* Check one change against the schema; 0 if fine, -1 with the reason. */
-int		 store_validate(struct store *, const Labsync__Change *,
+/* Check one change against the schema: REASON_OK, or the code of the
+   refusal with why in words. */
+enum reason	 store_validate(struct store *, const Labsync__Change *,
 		    int allow_own, char *why, size_t whylen);
 /*
  * Apply a validated batch in one transaction. With catchup (a catch-up

@@ -625,23 +625,30 @@ store_merge(struct store *s, struct table *t, struct origin *o,
 	return store_row_save(s, t, c->pk, &m);
 }
 
-static int
+/* Does the value fit a column of that affinity: a code. */
+static enum reason
 store_value_fits(enum affinity aff, const Labsync__Value *v)
 {
 	switch (v->kind_case) {
 	case LABSYNC__VALUE__KIND_NULL:
-		return 1;
+		return REASON_OK;
 	case LABSYNC__VALUE__KIND_INTEGER:
-		return aff != AFF_TEXT;
+		return aff != AFF_TEXT ? REASON_OK : REASON_WRONG_TYPE;
 	case LABSYNC__VALUE__KIND_REAL:
-		return aff == AFF_REAL || aff == AFF_NUMERIC || aff == AFF_BLOB;
+		return aff == AFF_REAL || aff == AFF_NUMERIC || aff == AFF_BLOB ?
+		    REASON_OK : REASON_WRONG_TYPE;
 	case LABSYNC__VALUE__KIND_TEXT:
-		return (aff == AFF_TEXT || aff == AFF_BLOB) &&
-		    strlen(v->text) <= STORE_MAX_VALUE;
+		if (aff != AFF_TEXT && aff != AFF_BLOB)
+			return REASON_WRONG_TYPE;
+		return strlen(v->text) <= STORE_MAX_VALUE ? REASON_OK :
+		    REASON_VALUE_TOO_LARGE;
 	case LABSYNC__VALUE__KIND_BLOB:
-		return aff == AFF_BLOB && v->blob.len <= STORE_MAX_VALUE;
+		if (aff != AFF_BLOB)
+			return REASON_WRONG_TYPE;
+		return v->blob.len <= STORE_MAX_VALUE ? REASON_OK :
+		    REASON_VALUE_TOO_LARGE;
 	default:
-		return 0;
+		return REASON_WRONG_TYPE;
 	}
 }
 
@@ -654,62 +661,63 @@ store_affinity_name(enum affinity aff)
 	return names[aff];
 }
 
-int
+enum reason
 store_validate(struct store *s, const Labsync__Change *c, int allow_own,
     char *why, size_t whylen)
 {
 	struct table	*t;
 	uint64_t	 seen = 0;
 	int		 i = -1;	/* the last column found */
+	enum reason	 r;
 
 	if (c->origin == NULL || c->origin[0] == '\0' ||
 	    strlen(c->origin) > 32) {
 		store_seterr(why, whylen, "bad origin");
-		return -1;
+		return REASON_BAD_ORIGIN;
 	}
 	for (const char *p = c->origin; *p != '\0'; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
 		    *p == '_' || *p == '-')) {
 			store_seterr(why, whylen, "bad origin");
-			return -1;
+			return REASON_BAD_ORIGIN;
 		}
 	if (!allow_own && strcmp(c->origin, s->node_id) == 0) {
 		store_seterr(why, whylen, "change claims to originate from "
 		    "this node (%s)", s->node_id);
-		return -1;
+		return REASON_OWN_ORIGIN;
 	}
 	if (store_origin_find(s, c->origin) == NULL &&
 	    s->norigins >= STORE_MAX_ORIGINS) {
 		store_seterr(why, whylen, "too many origins (%d): %s refused",
 		    STORE_MAX_ORIGINS, c->origin);
-		return -1;
+		return REASON_TOO_MANY_ORIGINS;
 	}
 	if (c->seq == 0 || c->seq >= (1ULL << ORIGIN_SHIFT)) {
 		store_seterr(why, whylen, "sequence %" PRIu64 " out of range",
 		    c->seq);
-		return -1;
+		return REASON_BAD_SEQUENCE;
 	}
 	if (c->hlc == 0 || c->hlc >= (1ULL << 63)) {
 		store_seterr(why, whylen, "bad hlc");
-		return -1;
+		return REASON_BAD_CLOCK;
 	}
 	if (c->table == NULL || (t = store_table_find(s, c->table)) == NULL) {
 		store_seterr(why, whylen, "unknown table '%.64s'",
 		    c->table != NULL ? c->table : "");
-		return -1;
+		return REASON_UNKNOWN_TABLE;
 	}
 	if (c->pk == NULL || c->pk[0] == '\0' ||
 	    strlen(c->pk) > STORE_MAX_PK) {
 		store_seterr(why, whylen, "bad primary key for %s", t->name);
-		return -1;
+		return REASON_BAD_KEY;
 	}
 	if (c->op != LABSYNC__OP__OP_UPSERT && c->op != LABSYNC__OP__OP_DELETE) {
 		store_seterr(why, whylen, "unknown operation %d", (int)c->op);
-		return -1;
+		return REASON_BAD_OPERATION;
 	}
 	if (c->op == LABSYNC__OP__OP_DELETE && c->n_columns != 0) {
 		store_seterr(why, whylen, "delete with columns");
-		return -1;
+		return REASON_BAD_OPERATION;
 	}
 	for (size_t j = 0; j < c->n_columns; j++) {
 		const Labsync__Column *col = c->columns[j];
@@ -718,23 +726,29 @@ store_validate(struct store *s, const Labsync__Change *c, int allow_own,
 		    (i = store_column_find(t, col->name, i + 1)) < 0) {
 			store_seterr(why, whylen, "unknown column %s.%.64s",
 			    t->name, col->name != NULL ? col->name : "");
-			return -1;
+			return REASON_UNKNOWN_COLUMN;
 		}
 		if (seen & (1ULL << i)) {
 			store_seterr(why, whylen, "column %s.%s twice",
 			    t->name, col->name);
-			return -1;
+			return REASON_DUPLICATE_COLUMN;
 		}
 		seen |= 1ULL << i;
-		if (col->value == NULL ||
-		    !store_value_fits(t->cols[i].aff, col->value)) {
+		r = col->value == NULL ? REASON_WRONG_TYPE :
+		    store_value_fits(t->cols[i].aff, col->value);
+		if (r == REASON_VALUE_TOO_LARGE) {
+			store_seterr(why, whylen, "value of %s.%s above %d "
+			    "bytes", t->name, col->name, STORE_MAX_VALUE);
+			return r;
+		}
+		if (r != REASON_OK) {
 			store_seterr(why, whylen, "wrong type for %s.%s "
 			    "(%s)", t->name, col->name,
 			    store_affinity_name(t->cols[i].aff));
-			return -1;
+			return r;
 		}
 	}
-	return 0;
+	return REASON_OK;
 }
 
 int

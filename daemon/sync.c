@@ -22,57 +22,21 @@
 #define REJECT_LOG_PER_MIN	20	/* rejection lines per peer, then quiet */
 #define SYNC_DECODE_CHUNK	64	/* changes decoded at a time */
 
-const char *const reject_reason_names[REJECT_NREASONS] = {
-	"malformed", "unknown_table", "unknown_column", "wrong_type",
-	"own_origin", "observer", "unknown_peer", "too_large", "database",
-	"other",
-};
-
 const double apply_bucket_le[APPLY_BUCKETS] = {
 	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
 };
 
-/* The metrics label of a rejection, from the reason logged with it. */
-static enum reject_reason
-sync_reject_reason(const char *why)
-{
-	static const struct {
-		const char		*text;
-		enum reject_reason	 reason;
-	} map[] = {
-		{ "unknown table", REJECT_UNKNOWN_TABLE },
-		{ "unknown column", REJECT_UNKNOWN_COLUMN },
-		{ "wrong type", REJECT_WRONG_TYPE },
-		{ "originate from this node", REJECT_OWN_ORIGIN },
-		{ "from an observer", REJECT_OBSERVER },
-		{ "not a configured peer", REJECT_UNKNOWN_PEER },
-		{ "too large", REJECT_TOO_LARGE },
-		{ "database", REJECT_DATABASE },
-		{ "protobuf", REJECT_MALFORMED },
-		{ "empty message", REJECT_MALFORMED },
-		{ "frame", REJECT_MALFORMED },
-		{ "protocol version", REJECT_MALFORMED },
-		{ "no body", REJECT_MALFORMED },
-		{ "unexpected", REJECT_MALFORMED },
-		{ "malformed", REJECT_MALFORMED },
-	};
-
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (strstr(why, map[i].text) != NULL)
-			return map[i].reason;
-	return REJECT_OTHER;
-}
-
 /* Log, count and remember a refused message, rate-limited per source. */
 void
-sync_reject(struct labsyncd *env, const char *peer, const char *why)
+sync_reject(struct labsyncd *env, const char *peer, enum reason code,
+    const char *why)
 {
 	uint64_t	 now = clock_system_ms();
 	struct peer	*p;
 	struct ratelimit *rl = &env->reject_limit;
 
 	env->stats.rejected++;
-	env->stats.rejected_by[sync_reject_reason(why)]++;
+	env->stats.rejected_by[reason_counted(code) ? code : REASON_OTHER]++;
 	if ((p = peer_find(env, peer)) != NULL) {
 		peer_set_error(p, why);
 		rl = peer_ratelimit(p);
@@ -85,7 +49,8 @@ sync_reject(struct labsyncd *env, const char *peer, const char *why)
 		rl->logged = rl->suppressed = 0;
 	}
 	if (rl->logged++ < REJECT_LOG_PER_MIN)
-		log_warnx("rejected message from %s: %s", peer, why);
+		log_warnx("rejected message from %s: %s (%s)", peer, why,
+		    reason_name(code));
 	else
 		rl->suppressed++;
 }
@@ -292,13 +257,14 @@ sync_check_change(struct labsyncd *env, const char *peer,
     const Labsync__Change *c, size_t i, size_t n, int from_catchup,
     uint64_t own, int64_t now)
 {
-	char	 why[256], msg[512];
-	int	 allow_own;
+	char		 why[256], msg[512];
+	int		 allow_own;
+	enum reason	 r;
 
 	if (c == NULL) {
 		snprintf(msg, sizeof(msg), "change %zu of %zu is not a "
 		    "protobuf Change; batch refused", i + 1, n);
-		sync_reject(env, peer, msg);
+		sync_reject(env, peer, REASON_MALFORMED, msg);
 		return -1;
 	}
 	if (sync_echo(env, c, own))
@@ -309,11 +275,12 @@ sync_check_change(struct labsyncd *env, const char *peer,
 	 * restore); anywhere else they are forged.
 	 */
 	allow_own = from_catchup && env->recover_to >= c->seq;
-	if (store_validate(env->store, c, allow_own, why, sizeof(why)) == -1) {
+	if ((r = store_validate(env->store, c, allow_own, why,
+	    sizeof(why))) != REASON_OK) {
 		snprintf(msg, sizeof(msg), "change %zu of %zu (%.32s #%llu): "
 		    "%s; batch refused", i + 1, n, c->origin ? c->origin : "?",
 		    (unsigned long long)c->seq, why);
-		sync_reject(env, peer, msg);
+		sync_reject(env, peer, r, msg);
 		return -1;
 	}
 	if ((int64_t)CLOCK_MS(c->hlc) - now > env->stats.max_skew_ms)
@@ -330,11 +297,11 @@ sync_check_size(struct labsyncd *env, const char *peer,
 	if (batch->n_changes > WIRE_MAX_CHANGES) {
 		snprintf(msg, sizeof(msg), "batch of %zu changes is too large",
 		    batch->n_changes);
-		sync_reject(env, peer, msg);
+		sync_reject(env, peer, REASON_TOO_LARGE, msg);
 		return -1;
 	}
 	if (raw == NULL && batch->n_changes > 0) {
-		sync_reject(env, peer, "malformed batch");
+		sync_reject(env, peer, REASON_MALFORMED, "malformed batch");
 		return -1;
 	}
 	return 0;
@@ -473,7 +440,8 @@ fail:
 	if (tx->open)
 		store_apply_end(env->store, 0);
 	tx->open = 0;
-	sync_reject(env, peer, "could not apply batch (database error)");
+	sync_reject(env, peer, REASON_DATABASE, "could not apply batch "
+	    "(database error)");
 	return -1;
 }
 
@@ -494,8 +462,8 @@ sync_end(struct labsyncd *env, const char *peer, struct sync_txn *tx,
 		return 0;
 	tx->open = 0;
 	if (store_apply_end(env->store, 1) == -1) {
-		sync_reject(env, peer, "could not apply batch (database "
-		    "error)");
+		sync_reject(env, peer, REASON_DATABASE, "could not apply batch "
+		    "(database error)");
 		return -1;
 	}
 	env->stats.applied += st->applied;
@@ -583,6 +551,7 @@ sync_router_cb(struct bus *bus, void *framesp, int n, void *arg)
 	struct peer		*p;
 	char			 why[256];
 	const char		*who;
+	enum reason		 r;
 
 	(void)bus;
 	/* with keys, ZAP's user id names the sender even of garbage */
@@ -590,13 +559,14 @@ sync_router_cb(struct bus *bus, void *framesp, int n, void *arg)
 	    (who = zmq_msg_gets(&frames[n - 1], "User-Id")) == NULL)
 		who = "(sync socket)";
 	if (n != 2) {
-		sync_reject(env, who, "malformed request frames");
+		sync_reject(env, who, REASON_MALFORMED,
+		    "malformed request frames");
 		return;
 	}
 	e = wire_unpack(zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]),
-	    NULL, why, sizeof(why));
+	    NULL, &r, why, sizeof(why));
 	if (e == NULL) {
-		sync_reject(env, who, why);
+		sync_reject(env, who, r, why);
 		return;
 	}
 	/*
@@ -609,6 +579,7 @@ sync_router_cb(struct bus *bus, void *framesp, int n, void *arg)
 		who = zmq_msg_gets(&frames[1], "User-Id");
 		if (who == NULL || (p = peer_find(env, who)) == NULL) {
 			sync_reject(env, who != NULL ? who : "(unknown key)",
+			    REASON_UNKNOWN_PEER,
 			    "not a configured peer (removed?): refused");
 			wire_free(e);
 			return;
@@ -632,7 +603,8 @@ sync_router_cb(struct bus *bus, void *framesp, int n, void *arg)
 		sync_serve(env, &frames[0], e->ack->vector, NULL, who);
 		break;
 	default:
-		sync_reject(env, who, "unexpected request on the sync socket");
+		sync_reject(env, who, REASON_MALFORMED,
+		    "unexpected request on the sync socket");
 		break;
 	}
 	wire_free(e);

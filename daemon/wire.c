@@ -100,14 +100,16 @@ wire_arena_free(struct wire_arena *a)
 }
 
 static void
-wire_err(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+wire_err(enum reason *code, enum reason r, char *why, size_t whylen,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 static void
-wire_err(char *why, size_t whylen, const char *fmt, ...)
+wire_err(enum reason *code, enum reason r, char *why, size_t whylen,
+    const char *fmt, ...)
 {
 	va_list	 ap;
 
+	*code = r;
 	va_start(ap, fmt);
 	vsnprintf(why, whylen, fmt, ap);
 	va_end(ap);
@@ -131,23 +133,25 @@ wire_vector_ok(const Labsync__Vector *v)
 
 Labsync__Envelope *
 wire_unpack(const uint8_t *buf, size_t len, struct wire_arena *arena,
-    char *why, size_t whylen)
+    enum reason *code, char *why, size_t whylen)
 {
 	Labsync__Envelope	*e;
 	const Labsync__Vector	*v = NULL;
 
+	*code = REASON_OK;
 	if (len == 0) {
-		wire_err(why, whylen, "empty message");
+		wire_err(code, REASON_MALFORMED, why, whylen, "empty message");
 		return NULL;
 	}
 	if ((e = labsync__envelope__unpack(arena != NULL ? &arena->allocator :
 	    NULL, len, buf)) == NULL) {
-		wire_err(why, whylen, "not a protobuf envelope (%zu bytes)",
-		    len);
+		wire_err(code, REASON_MALFORMED, why, whylen, "not a protobuf "
+		    "envelope (%zu bytes)", len);
 		return NULL;
 	}
 	if (e->version != WIRE_VERSION) {
-		wire_err(why, whylen, "protocol version %u, expected %d",
+		wire_err(code, REASON_VERSION, why, whylen,
+		    "protocol version %u, expected %d",
 		    e->version, WIRE_VERSION);
 		goto bad;
 	}
@@ -155,7 +159,8 @@ wire_unpack(const uint8_t *buf, size_t len, struct wire_arena *arena,
 	case LABSYNC__ENVELOPE__BODY_HELLO:
 		if (e->hello->node_id == NULL ||
 		    strlen(e->hello->node_id) > 32) {
-			wire_err(why, whylen, "hello without a node id");
+			wire_err(code, REASON_MALFORMED, why, whylen,
+			    "hello without a node id");
 			goto bad;
 		}
 		v = e->hello->vector;
@@ -169,11 +174,12 @@ wire_unpack(const uint8_t *buf, size_t len, struct wire_arena *arena,
 		v = e->heartbeat->vector;
 		break;
 	default:
-		wire_err(why, whylen, "no body");
+		wire_err(code, REASON_MALFORMED, why, whylen, "no body");
 		goto bad;
 	}
 	if (!wire_vector_ok(v)) {
-		wire_err(why, whylen, "malformed version vector");
+		wire_err(code, REASON_MALFORMED, why, whylen,
+		    "malformed version vector");
 		goto bad;
 	}
 	return e;
@@ -185,7 +191,7 @@ bad:
 
 Labsync__Envelope *
 wire_unpack_lazy(const uint8_t *buf, size_t len, struct wire_arena *arena,
-    ProtobufCBinaryData **raw, char *why, size_t whylen)
+    ProtobufCBinaryData **raw, enum reason *code, char *why, size_t whylen)
 {
 	ProtobufCAllocator	*al = &arena->allocator;
 	Labsync__PackedEnvelope	*pe;
@@ -193,18 +199,23 @@ wire_unpack_lazy(const uint8_t *buf, size_t len, struct wire_arena *arena,
 	Labsync__ChangeBatch	*b;
 
 	*raw = NULL;
+	*code = REASON_OK;
 	pe = len > 0 ? labsync__packed_envelope__unpack(al, len, buf) : NULL;
 	if (pe == NULL || pe->batch == NULL)
-		return wire_unpack(buf, len, arena, why, whylen);
+		return wire_unpack(buf, len, arena, code, why, whylen);
 	if (pe->version != WIRE_VERSION) {
-		wire_err(why, whylen, "protocol version %u, expected %d",
+		wire_err(code, REASON_VERSION, why, whylen,
+		    "protocol version %u, expected %d",
 		    pe->version, WIRE_VERSION);
 		return NULL;
 	}
 	e = arena_alloc(arena, sizeof(*e));
 	b = arena_alloc(arena, sizeof(*b));
-	if (e == NULL || b == NULL)
+	if (e == NULL || b == NULL) {
+		wire_err(code, REASON_NO_MEMORY, why, whylen, "out of memory "
+		    "decoding a batch of %zu changes", pe->batch->n_changes);
 		return NULL;
+	}
 	labsync__envelope__init(e);
 	labsync__change_batch__init(b);
 	e->version = pe->version;
@@ -221,31 +232,6 @@ Labsync__Change *
 wire_unpack_change(const ProtobufCBinaryData *raw, struct wire_arena *arena)
 {
 	return labsync__change__unpack(&arena->allocator, raw->len, raw->data);
-}
-
-Labsync__Envelope *
-wire_unpack_raw(const uint8_t *buf, size_t len, struct wire_arena *arena,
-    ProtobufCBinaryData **raw, char *why, size_t whylen)
-{
-	Labsync__Envelope	*e;
-	Labsync__ChangeBatch	*b;
-
-	e = wire_unpack_lazy(buf, len, arena, raw, why, whylen);
-	if (e == NULL || *raw == NULL)
-		return e;
-	b = e->batch;
-	b->changes = arena_alloc(arena, (b->n_changes + 1) * sizeof(*b->changes));
-	if (b->changes == NULL)
-		return NULL;
-	for (size_t i = 0; i < b->n_changes; i++) {
-		if ((b->changes[i] = wire_unpack_change(&(*raw)[i],
-		    arena)) == NULL) {
-			wire_err(why, whylen, "change %zu of %zu is not a "
-			    "protobuf Change", i + 1, b->n_changes);
-			return NULL;
-		}
-	}
-	return e;
 }
 
 void
@@ -333,21 +319,4 @@ wire_batch_free(struct wire_batch *b)
 	wire_batch_clear(b);
 	free(b->changes);
 	wire_batch_init(b);
-}
-
-const char *
-wire_body_name(int body_case)
-{
-	switch (body_case) {
-	case LABSYNC__ENVELOPE__BODY_HELLO:
-		return "hello";
-	case LABSYNC__ENVELOPE__BODY_BATCH:
-		return "batch";
-	case LABSYNC__ENVELOPE__BODY_ACK:
-		return "ack";
-	case LABSYNC__ENVELOPE__BODY_HEARTBEAT:
-		return "heartbeat";
-	default:
-		return "unknown";
-	}
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "proto/labsync.pb-c.h"
+#include "reason.h"
 
 #define WIRE_VERSION	1
 #define WIRE_MAX_CHANGES 100000	/* changes in one batch, whatever the sender */
@@ -33,27 +34,24 @@ void		 wire_arena_free(struct wire_arena *);
 void		 wire_arena_reset(struct wire_arena *);
 
 /*
- * Decode and check the envelope; NULL with the reason if malformed. With
- * an arena the envelope lives until the arena is reset; without one,
- * release it with wire_free.
+ * Decode and check the envelope; NULL if it is refused, with the code
+ * (REASON_MALFORMED, REASON_VERSION, REASON_NO_MEMORY) and why in words.
+ * With an arena the envelope lives until the arena is reset; without
+ * one, release it with wire_free.
  */
 Labsync__Envelope *wire_unpack(const uint8_t *, size_t, struct wire_arena *,
-		    char *why, size_t whylen);
+		    enum reason *, char *why, size_t whylen);
 void		 wire_free(Labsync__Envelope *);
 /*
- * Like wire_unpack into an arena; for a batch, *raw (else NULL) holds each
- * change's packed bytes as received, so the log stores and relays them
- * without packing them again.
- */
-Labsync__Envelope *wire_unpack_raw(const uint8_t *, size_t, struct wire_arena *,
-		    ProtobufCBinaryData **raw, char *why, size_t whylen);
-/*
- * Like wire_unpack_raw, but a batch's changes stay packed (its changes
- * field is NULL): decode each with wire_unpack_change when it is used,
- * so a large batch never sits in memory decoded all at once.
+ * Like wire_unpack into an arena, but a batch's changes stay packed (its
+ * changes field is NULL; *raw, else NULL, holds each change's bytes as
+ * received, so the log stores and relays them without packing them
+ * again): decode each with wire_unpack_change when it is used, so a large
+ * batch never sits in memory decoded all at once.
  */
 Labsync__Envelope *wire_unpack_lazy(const uint8_t *, size_t, struct wire_arena *,
-		    ProtobufCBinaryData **raw, char *why, size_t whylen);
+		    ProtobufCBinaryData **raw, enum reason *, char *why,
+		    size_t whylen);
 /* One packed change; NULL if it is not a protobuf Change. */
 Labsync__Change	*wire_unpack_change(const ProtobufCBinaryData *,
 		    struct wire_arena *);
@@ -67,8 +65,5 @@ uint8_t		*wire_batch_pack(struct wire_batch *, const char *sender,
 		    int more, size_t *len);
 void		 wire_batch_clear(struct wire_batch *);	/* empties */
 void		 wire_batch_free(struct wire_batch *);	/* and releases */
-
-/* The name of an envelope body, for logs. */
-const char	*wire_body_name(int body_case);
 
 #endif

@@ -118,10 +118,11 @@ fuzz_count_cb(void *arg, const char *origin, const uint8_t *data,
 	return 0;
 }
 
-/* sync_take without the daemon around it. */
+/* sync_take without the daemon around it: each change decoded from its
+   packed bytes as it is checked. */
 static void
 fuzz_batch(Labsync__ChangeBatch *batch, const ProtobufCBinaryData *raw,
-    int from_catchup)
+    int from_catchup, struct wire_arena *arena)
 {
 	struct store_apply_stats  st;
 	Labsync__Change		**keep;
@@ -136,17 +137,18 @@ fuzz_batch(Labsync__ChangeBatch *batch, const ProtobufCBinaryData *raw,
 	    (keepraw = calloc(batch->n_changes + 1, sizeof(*keepraw))) == NULL)
 		abort();
 	for (size_t i = 0; i < batch->n_changes; i++) {
-		Labsync__Change *c = batch->changes[i];
-		int is_own = c->origin != NULL &&
-		    strcmp(c->origin, FUZZ_NODE) == 0;
+		Labsync__Change *c = wire_unpack_change(&raw[i], arena);
+		int is_own;
 
+		if (c == NULL)
+			goto done;
+		is_own = c->origin != NULL && strcmp(c->origin, FUZZ_NODE) == 0;
 		if (is_own && (c->seq <= own || !from_catchup))
 			continue;
 		if (store_validate(fuzz_store, c, from_catchup, why,
-		    sizeof(why)) == -1)
+		    sizeof(why)) != REASON_OK)
 			goto done;
-		if (raw != NULL)
-			keepraw[n] = raw[i];
+		keepraw[n] = raw[i];
 		keep[n++] = c;
 	}
 	if (n > 0 && store_apply_raw(fuzz_store, keep, keepraw, n,
@@ -204,13 +206,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ProtobufCBinaryData	*raw;
 	struct fuzz_count	 count = { 0, 0 };
 	char			 why[256];
+	enum reason		 r;
 
 	if (size > FUZZ_MAX_INPUT)
 		return 0;
 	if (arena == NULL && (arena = wire_arena_new()) == NULL)
 		abort();
 	/* the daemon's decoder: batches keep each change's bytes */
-	if ((e = wire_unpack_raw(data, size, arena, &raw, why,
+	if ((e = wire_unpack_lazy(data, size, arena, &raw, &r, why,
 	    sizeof(why))) == NULL) {
 		wire_arena_reset(arena);
 		return 0;
@@ -218,8 +221,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	switch (e->body_case) {
 	case LABSYNC__ENVELOPE__BODY_BATCH:
 		/* only catch-up answers set more; the rest is either */
+		/* refused whole, as sync_check_size does */
+		if (e->batch->n_changes > 0 && raw == NULL)
+			break;
 		fuzz_batch(e->batch, raw, e->batch->more ||
-		    (fuzz_hash(data, size) & 1));
+		    (fuzz_hash(data, size) & 1), arena);
 		break;
 	case LABSYNC__ENVELOPE__BODY_HELLO:
 		fuzz_vector(e->hello->vector, 1);

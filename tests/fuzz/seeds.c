@@ -150,12 +150,14 @@ write_envelope(const char *name, Labsync__Envelope *e, const char *sender)
 	uint8_t	*buf;
 	size_t	 len;
 	char	 why[256];
+	enum reason r;
 	Labsync__Envelope *back;
 
 	if ((buf = wire_pack(e, sender, &len)) == NULL)
 		exit(1);
 	/* a seed the daemon refuses to decode would be no seed at all */
-	if ((back = wire_unpack(buf, len, NULL, why, sizeof(why))) == NULL) {
+	if ((back = wire_unpack(buf, len, NULL, &r, why, sizeof(why))) ==
+	    NULL) {
 		fprintf(stderr, "seeds: %s does not decode: %s\n", name, why);
 		exit(1);
 	}

@@ -417,7 +417,7 @@ deliver_batch(struct store *s, const struct history *h, int allow_own,
 		uint64_t seq = batch[i]->seq - h->s[from[i]].base;
 
 		CHECK(store_validate(s, batch[i], allow_own, vwhy,
-		    sizeof(vwhy)) == 0,
+		    sizeof(vwhy)) == REASON_OK,
 		    "store_validate refused %s/%llu: %s", batch[i]->origin,
 		    (unsigned long long)batch[i]->seq, vwhy);
 		if (seq <= vec[from[i]])
@@ -1209,16 +1209,19 @@ one_change_init(struct one_change *o, const char *origin, uint64_t seq,
 	o->c.n_columns = 1;
 }
 
+/* Refused with that code, and a reason in words. */
 static void
 assert_invalid(struct store *s, const Labsync__Change *c, int allow_own,
-    const char *reason)
+    enum reason want)
 {
-	char	 why[256] = "";
+	char		 why[256] = "";
+	enum reason	 r;
 
-	assert_int_equal(store_validate(s, c, allow_own, why, sizeof(why)),
-	    -1);
-	if (strstr(why, reason) == NULL)
-		fail_msg("reason '%s' lacks '%s'", why, reason);
+	r = store_validate(s, c, allow_own, why, sizeof(why));
+	if (r != want)
+		fail_msg("code %s, expected %s (%s)", reason_name(r),
+		    reason_name(want), why);
+	assert_true(why[0] != '\0');
 }
 
 static void
@@ -1226,59 +1229,60 @@ test_validate_refuses_what_the_schema_does_not_allow(void **state)
 {
 	struct fixture		*f = *state;
 	struct one_change	 o;
-	char			 why[256] = "", *bigpk;
+	Labsync__Column		*colp[2];
+	char			 why[256] = "", *bigpk, *big;
 	uint64_t		 hlc = CLOCK_MAKE(BASE_MS, 0);
 
 	one_change_init(&o, "o1", 1, hlc, "t1", "k1", "a");
 	assert_int_equal(store_validate(f->store, &o.c, 0, why, sizeof(why)),
-	    0);
+	    REASON_OK);
 
 	o.c.table = UNCONST("t3");
-	assert_invalid(f->store, &o.c, 0, "unknown table");
+	assert_invalid(f->store, &o.c, 0, REASON_UNKNOWN_TABLE);
 	o.c.table = UNCONST("labsync_log");
-	assert_invalid(f->store, &o.c, 0, "unknown table");
+	assert_invalid(f->store, &o.c, 0, REASON_UNKNOWN_TABLE);
 	o.c.table = UNCONST("t1");
 
 	o.col.name = UNCONST("z");
-	assert_invalid(f->store, &o.c, 0, "unknown column");
+	assert_invalid(f->store, &o.c, 0, REASON_UNKNOWN_COLUMN);
 	o.col.name = UNCONST("id");	/* the key is not a column */
-	assert_invalid(f->store, &o.c, 0, "unknown column");
+	assert_invalid(f->store, &o.c, 0, REASON_UNKNOWN_COLUMN);
 	o.col.name = UNCONST("a");
 
 	o.val.kind_case = LABSYNC__VALUE__KIND_TEXT;	/* into INTEGER */
 	o.val.text = UNCONST("seven");
-	assert_invalid(f->store, &o.c, 0, "wrong type");
+	assert_invalid(f->store, &o.c, 0, REASON_WRONG_TYPE);
 	o.val.kind_case = LABSYNC__VALUE__KIND_REAL;
 	o.val.real = 7.5;
-	assert_invalid(f->store, &o.c, 0, "wrong type");
+	assert_invalid(f->store, &o.c, 0, REASON_WRONG_TYPE);
 	o.col.name = UNCONST("b");			/* TEXT */
 	o.val.kind_case = LABSYNC__VALUE__KIND_INTEGER;
 	o.val.integer = 7;
-	assert_invalid(f->store, &o.c, 0, "wrong type");
+	assert_invalid(f->store, &o.c, 0, REASON_WRONG_TYPE);
 	o.val.kind_case = LABSYNC__VALUE__KIND_BLOB;
 	o.val.blob.data = UNCONST(blob_b);
 	o.val.blob.len = sizeof(blob_b);
-	assert_invalid(f->store, &o.c, 0, "wrong type");
+	assert_invalid(f->store, &o.c, 0, REASON_WRONG_TYPE);
 	o.val.kind_case = LABSYNC__VALUE__KIND_NULL;	/* NULL fits all */
 	o.val.null = 1;
 	assert_int_equal(store_validate(f->store, &o.c, 0, why, sizeof(why)),
-	    0);
+	    REASON_OK);
 
 	o.c.origin = UNCONST("n1");			/* ourselves */
-	assert_invalid(f->store, &o.c, 0, "this node");
+	assert_invalid(f->store, &o.c, 0, REASON_OWN_ORIGIN);
 	assert_int_equal(store_validate(f->store, &o.c, 1, why, sizeof(why)),
-	    0);
+	    REASON_OK);
 	o.c.origin = UNCONST("O1");
-	assert_invalid(f->store, &o.c, 0, "origin");
+	assert_invalid(f->store, &o.c, 0, REASON_BAD_ORIGIN);
 	o.c.origin = UNCONST("");
-	assert_invalid(f->store, &o.c, 0, "origin");
+	assert_invalid(f->store, &o.c, 0, REASON_BAD_ORIGIN);
 	o.c.origin = UNCONST("o1");
 
 	o.c.seq = 0;
-	assert_invalid(f->store, &o.c, 0, "sequence");
+	assert_invalid(f->store, &o.c, 0, REASON_BAD_SEQUENCE);
 	o.c.seq = 1;
 	o.c.hlc = 0;
-	assert_invalid(f->store, &o.c, 0, "hlc");
+	assert_invalid(f->store, &o.c, 0, REASON_BAD_CLOCK);
 	o.c.hlc = hlc;
 
 	bigpk = malloc(STORE_MAX_PK + 2);
@@ -1286,18 +1290,40 @@ test_validate_refuses_what_the_schema_does_not_allow(void **state)
 	memset(bigpk, 'k', STORE_MAX_PK + 1);
 	bigpk[STORE_MAX_PK + 1] = '\0';
 	o.c.pk = bigpk;
-	assert_invalid(f->store, &o.c, 0, "primary key");
+	assert_invalid(f->store, &o.c, 0, REASON_BAD_KEY);
 	bigpk[STORE_MAX_PK] = '\0';			/* exactly the limit */
 	assert_int_equal(store_validate(f->store, &o.c, 0, why, sizeof(why)),
-	    0);
+	    REASON_OK);
 	free(bigpk);
 	o.c.pk = UNCONST("");
-	assert_invalid(f->store, &o.c, 0, "primary key");
+	assert_invalid(f->store, &o.c, 0, REASON_BAD_KEY);
 	o.c.pk = UNCONST("k1");
 
 	o.c.op = LABSYNC__OP__OP_DELETE;		/* delete with columns */
-	assert_invalid(f->store, &o.c, 0, "delete");
+	assert_invalid(f->store, &o.c, 0, REASON_BAD_OPERATION);
+	o.c.op = (Labsync__Op)7;
+	assert_invalid(f->store, &o.c, 0, REASON_BAD_OPERATION);
 	o.c.op = LABSYNC__OP__OP_UPSERT;
+
+	colp[0] = colp[1] = &o.col;			/* a column twice */
+	o.c.columns = colp;
+	o.c.n_columns = 2;
+	assert_invalid(f->store, &o.c, 0, REASON_DUPLICATE_COLUMN);
+	o.c.columns = &o.colp;
+	o.c.n_columns = 1;
+
+	big = malloc(STORE_MAX_VALUE + 2);		/* text above the limit */
+	assert_non_null(big);
+	memset(big, 'v', STORE_MAX_VALUE + 1);
+	big[STORE_MAX_VALUE + 1] = '\0';
+	o.col.name = UNCONST("b");
+	o.val.kind_case = LABSYNC__VALUE__KIND_TEXT;
+	o.val.text = big;
+	assert_invalid(f->store, &o.c, 0, REASON_VALUE_TOO_LARGE);
+	big[STORE_MAX_VALUE] = '\0';			/* exactly the limit */
+	assert_int_equal(store_validate(f->store, &o.c, 0, why, sizeof(why)),
+	    REASON_OK);
+	free(big);
 }
 
 static int
