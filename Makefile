@@ -39,7 +39,7 @@ CORE_OBJS = $(CORE_SRCS:daemon/%.c=$(B)/obj/%.o) $(B)/obj/labsync.pb-c.o
 DAEMON_OBJS = $(DAEMON_SRCS:daemon/%.c=$(B)/obj/%.o)
 CTL_OBJS = $(CTL_SRCS:daemon/%.c=$(B)/obj/%.o)
 
-UNIT_TESTS = $(B)/test_clock $(B)/test_wire $(B)/test_merge
+UNIT_TESTS = $(B)/test_clock $(B)/test_wire $(B)/test_merge $(B)/test_reason
 
 # Benchmark helpers (tests/bench/): make bench, make bench-vs-pg; make
 # check builds them for its tiny bench run.

@@ -124,6 +124,28 @@ ctl_request(struct ctl *c, const char *req, int timeout_ms)
 	return reply;
 }
 
+/* The exit status of a result (labsyncctl(1), EXIT STATUS): 2 for a bad
+   table, column or value, 1 for a missing row, a refusal or a failure. */
+static int
+ctl_exit(enum reason r)
+{
+	switch (r) {
+	case REASON_OK:
+		return 0;
+	case REASON_UNKNOWN_TABLE:
+	case REASON_UNKNOWN_COLUMN:
+	case REASON_DUPLICATE_COLUMN:
+	case REASON_WRONG_TYPE:
+	case REASON_BAD_KEY:
+	case REASON_VALUE_TOO_LARGE:
+	case REASON_BAD_INPUT:
+	case REASON_CONSTRAINT:
+		return 2;
+	default:
+		return 1;
+	}
+}
+
 static int
 ctl_keygen(const char *base)
 {
@@ -168,7 +190,7 @@ ctl_write(struct ctl *c, int argc, char **argv, int del)
 	const char	*pk = argv[1];
 	uint64_t	 deadline = clock_system_ms() + CTL_WAIT_MS;
 	char		*reply;
-	int		 rc;
+	enum reason	 r;
 
 	if (!ctl_table_ok(c, argv[0]))
 		return 2;
@@ -185,19 +207,18 @@ ctl_write(struct ctl *c, int argc, char **argv, int del)
 		return 1;
 	for (;;) {
 		if (del)
-			rc = rows_delete(store_db(c->store), argv[0], pk, err,
+			r = rows_delete(store_db(c->store), argv[0], pk, err,
 			    sizeof(err));
 		else
-			rc = rows_put(store_db(c->store), argv[0], pk,
+			r = rows_put(store_db(c->store), argv[0], pk,
 			    argv + 2, argc - 2, err, sizeof(err));
-		if (rc != -1 || strstr(err, "checking with its peers") ==
-		    NULL || clock_system_ms() > deadline)
+		if (r != REASON_RECOVERING || clock_system_ms() > deadline)
 			break;
 		usleep(100000);
 	}
-	if (rc != 0) {
+	if (r != REASON_OK) {
 		fprintf(stderr, "labsyncctl: %s\n", err);
-		return rc == -1 ? 1 : rc;
+		return ctl_exit(r);
 	}
 	if ((reply = ctl_request(c, "wake", 1000)) != NULL)
 		free(reply);
@@ -213,14 +234,17 @@ ctl_checksum(struct ctl *c)
 	size_t			 len = 0;
 	FILE			*f;
 	unsigned char		 h[crypto_hash_sha256_BYTES];
-	int			 rc;
+	enum reason		 r;
 
 	if ((f = open_memstream(&buf, &len)) == NULL)
 		return 1;
-	rc = rows_dump(store_db(c->store), c->conf->tables, c->conf->ntables,
+	r = rows_dump(store_db(c->store), c->conf->tables, c->conf->ntables,
 	    f, err, sizeof(err));
-	fclose(f);
-	if (rc != 0) {
+	if (fclose(f) != 0 && r == REASON_OK) {
+		snprintf(err, sizeof(err), "out of memory");
+		r = REASON_NO_MEMORY;
+	}
+	if (r != REASON_OK) {
 		fprintf(stderr, "labsyncctl: %s\n", err);
 		free(buf);
 		return 1;
@@ -296,6 +320,7 @@ main(int argc, char *argv[])
 	const char	*path = "/etc/labsync/labsync.conf", *cmd;
 	char		*errors = NULL, err[512];
 	int		 ch, rc = 2;
+	enum reason	 r;
 
 	memset(&c, 0, sizeof(c));
 	while ((ch = getopt(argc, argv, "+c:h")) != -1) {
@@ -343,29 +368,32 @@ main(int argc, char *argv[])
 			rc = 2;
 		else if (ctl_open(&c, STORE_CLIENT) == -1)
 			rc = 1;
-		else if ((rc = rows_get(store_db(c.store), argv[0], argv[1],
-		    stdout, err, sizeof(err))) != 0) {
+		else if ((r = rows_get(store_db(c.store), argv[0], argv[1],
+		    stdout, err, sizeof(err))) != REASON_OK) {
 			fprintf(stderr, "labsyncctl: %s\n", err);
-			rc = 1;
-		}
+			rc = ctl_exit(r);
+		} else
+			rc = 0;
 	} else if (strcmp(cmd, "list") == 0 && argc == 1) {
 		if (!ctl_table_ok(&c, argv[0]))
 			rc = 2;
 		else if (ctl_open(&c, STORE_CLIENT) == -1)
 			rc = 1;
-		else if ((rc = rows_list(store_db(c.store), argv[0], stdout,
-		    err, sizeof(err))) != 0) {
+		else if ((r = rows_list(store_db(c.store), argv[0], stdout,
+		    err, sizeof(err))) != REASON_OK) {
 			fprintf(stderr, "labsyncctl: %s\n", err);
-			rc = 1;
-		}
+			rc = ctl_exit(r);
+		} else
+			rc = 0;
 	} else if (strcmp(cmd, "dump") == 0 && argc == 0) {
 		if (ctl_open(&c, STORE_CLIENT) == -1)
 			rc = 1;
-		else if ((rc = rows_dump(store_db(c.store), c.conf->tables,
-		    c.conf->ntables, stdout, err, sizeof(err))) != 0) {
+		else if ((r = rows_dump(store_db(c.store), c.conf->tables,
+		    c.conf->ntables, stdout, err, sizeof(err))) != REASON_OK) {
 			fprintf(stderr, "labsyncctl: %s\n", err);
-			rc = 1;
-		}
+			rc = ctl_exit(r);
+		} else
+			rc = 0;
 	} else if (strcmp(cmd, "checksum") == 0 && argc == 0)
 		rc = ctl_open(&c, STORE_CLIENT) == -1 ? 1 : ctl_checksum(&c);
 	else if (strcmp(cmd, "status") == 0 && argc <= 1) {

@@ -41,13 +41,18 @@ http_json(struct evhttp_request *req, int code, json_t *body)
 	struct evbuffer	*b = evbuffer_new();
 	char		*s = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
 
+	json_decref(body);
+	if (b == NULL) {
+		free(s);
+		evhttp_send_error(req, 500, NULL);
+		return;
+	}
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "application/json");
 	evbuffer_add_printf(b, "%s\n", s != NULL ? s : "{}");
 	evhttp_send_reply(req, code, NULL, b);
 	evbuffer_free(b);
 	free(s);
-	json_decref(body);
 }
 
 static void
@@ -101,6 +106,10 @@ http_metrics(struct labsyncd *env, struct evhttp_request *req)
 {
 	struct evbuffer	*b = evbuffer_new();
 
+	if (b == NULL) {
+		evhttp_send_error(req, 500, NULL);
+		return;
+	}
 	metrics_render(env, b);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
@@ -152,39 +161,50 @@ http_body(struct evhttp_request *req)
 	return o;
 }
 
-/* After a write: the reply for a database refusal. */
-static void
-http_refused(struct evhttp_request *req, const char *err)
+/* The HTTP status of a result of rows.c. */
+static int
+http_status_of(enum reason r)
 {
-	if (strstr(err, "observer") != NULL)
-		http_error(req, 403, err);
-	else if (strstr(err, "checking with its peers") != NULL)
-		http_error(req, 503, err);
-	else
-		http_error(req, 500, err);
+	switch (r) {
+	case REASON_OK:
+		return 200;
+	case REASON_NOT_FOUND:
+	case REASON_UNKNOWN_TABLE:
+		return 404;
+	case REASON_UNKNOWN_COLUMN:
+	case REASON_DUPLICATE_COLUMN:
+	case REASON_WRONG_TYPE:
+	case REASON_BAD_KEY:
+	case REASON_VALUE_TOO_LARGE:
+	case REASON_BAD_INPUT:
+	case REASON_CONSTRAINT:
+		return 400;
+	case REASON_READ_ONLY:
+		return 403;
+	case REASON_RECOVERING:
+		return 503;
+	default:
+		return 500;
+	}
 }
 
 static void
 http_put(struct labsyncd *env, struct evhttp_request *req,
     const char *table, const char *id, int created)
 {
-	json_t	*body, *row = NULL;
-	char	 err[512];
-	int	 rc;
+	json_t		*body, *row = NULL;
+	char		 err[512];
+	enum reason	 r;
 
 	if ((body = http_body(req)) == NULL)
 		return;
 	store_capture(env->store, 1);
-	rc = rows_put_json(store_db(env->store), table, id, body, err,
+	r = rows_put_json(store_db(env->store), table, id, body, err,
 	    sizeof(err));
 	store_capture(env->store, 0);
 	json_decref(body);
-	if (rc == 2) {
-		http_error(req, 400, err);
-		return;
-	}
-	if (rc != 0) {
-		http_refused(req, err);
+	if (r != REASON_OK) {
+		http_error(req, http_status_of(r), err);
 		return;
 	}
 	sync_local(env);	/* publish it now */
@@ -197,16 +217,16 @@ static void
 http_delete(struct labsyncd *env, struct evhttp_request *req,
     const char *table, const char *id)
 {
-	char	 err[512];
-	int	 rc;
+	char		 err[512];
+	enum reason	 r;
 
 	store_capture(env->store, 1);
-	rc = rows_delete(store_db(env->store), table, id, err, sizeof(err));
+	r = rows_delete(store_db(env->store), table, id, err, sizeof(err));
 	store_capture(env->store, 0);
-	if (rc == 1)
+	if (r == REASON_NOT_FOUND)
 		http_error(req, 404, "no such row");
-	else if (rc != 0)
-		http_refused(req, err);
+	else if (r != REASON_OK)
+		http_error(req, http_status_of(r), err);
 	else {
 		sync_local(env);
 		http_json(req, 200, json_pack("{s:s}", "deleted", id));
@@ -221,6 +241,7 @@ http_list(struct labsyncd *env, struct evhttp_request *req, const char *table)
 	json_t		*rows;
 	char		*next, *end;
 	long		 limit = 100;
+	enum reason	 r;
 
 	s = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
 	evhttp_parse_query_str(s != NULL ? s : "", &q);
@@ -234,9 +255,9 @@ http_list(struct labsyncd *env, struct evhttp_request *req, const char *table)
 		}
 	}
 	after = evhttp_find_header(&q, "after");
-	if (rows_page_json(store_db(env->store), table, after, (int)limit,
-	    &rows, &next) == -1)
-		http_error(req, 500, "cannot read rows");
+	if ((r = rows_page_json(store_db(env->store), table, after,
+	    (int)limit, &rows, &next)) != REASON_OK)
+		http_error(req, http_status_of(r), "cannot read rows");
 	else
 		http_json(req, 200, json_pack("{s:o, s:s?}", "rows", rows,
 		    "next", next));
@@ -253,7 +274,8 @@ http_rows(struct labsyncd *env, struct evhttp_request *req, const char *table,
     const char *id)
 {
 	enum evhttp_cmd_type	 m = evhttp_request_get_command(req);
-	int			 write, local, synced, rc;
+	int			 write, local, synced;
+	enum reason		 r;
 	char			 newid[UUID_STRLEN + 1];
 	json_t			*row;
 
@@ -289,8 +311,12 @@ http_rows(struct labsyncd *env, struct evhttp_request *req, const char *table,
 			http_list(env, req, table);
 			return;
 		}
-		if (rows_get_json(store_db(env->store), table, id, &row) != 0)
+		if ((r = rows_get_json(store_db(env->store), table, id,
+		    &row)) == REASON_NOT_FOUND)
 			http_error(req, 404, "no such row");
+		else if (r != REASON_OK)
+			http_error(req, http_status_of(r), "cannot read the "
+			    "row");
 		else
 			http_json(req, 200, row);
 		return;
@@ -301,9 +327,9 @@ http_rows(struct labsyncd *env, struct evhttp_request *req, const char *table,
 	case EVHTTP_REQ_PUT:
 		/* 201 when the PUT creates the row, 200 when it updates */
 		row = NULL;
-		rc = rows_get_json(store_db(env->store), table, id, &row);
+		r = rows_get_json(store_db(env->store), table, id, &row);
 		json_decref(row);
-		http_put(env, req, table, id, rc == 1);
+		http_put(env, req, table, id, r == REASON_NOT_FOUND);
 		return;
 	case EVHTTP_REQ_DELETE:
 		if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) >
@@ -311,7 +337,7 @@ http_rows(struct labsyncd *env, struct evhttp_request *req, const char *table,
 			/* a missing row (404) comes before the size (413) */
 			row = NULL;
 			if (rows_get_json(store_db(env->store), table, id,
-			    &row) == 1)
+			    &row) == REASON_NOT_FOUND)
 				http_error(req, 404, "no such row");
 			else
 				http_error(req, 413, "body above 1 MiB");

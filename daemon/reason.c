@@ -37,6 +37,7 @@ static const struct {
 	[REASON_NOT_FOUND] =		{ "not_found", 0 },
 	[REASON_BAD_INPUT] =		{ "bad_input", 0 },
 	[REASON_CONSTRAINT] =		{ "constraint", 0 },
+	[REASON_IO] =			{ "io", 0 },
 };
 
 const char *

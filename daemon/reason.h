@@ -45,6 +45,7 @@ enum reason {
 	REASON_NOT_FOUND = 25,		/* no such row */
 	REASON_BAD_INPUT = 26,		/* a request that is not col=value, JSON */
 	REASON_CONSTRAINT = 27,		/* refused by a CHECK, NOT NULL, STRICT */
+	REASON_IO = 28,			/* reading or writing a file failed */
 
 	REASON_N
 };

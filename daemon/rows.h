@@ -8,31 +8,42 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "reason.h"
+
 struct sqlite3;
 
-/* 0 ok, 1 not found, 2 bad value or column, -1 refused by the
-   database (err says why). */
-int	rows_put(struct sqlite3 *, const char *table, const char *pk,
+/*
+ * Each returns a code and, where there is an err, says it in words:
+ * REASON_OK; REASON_NOT_FOUND (no such row); the caller's mistake:
+ * REASON_UNKNOWN_TABLE, REASON_UNKNOWN_COLUMN, REASON_DUPLICATE_COLUMN,
+ * REASON_WRONG_TYPE, REASON_BAD_INPUT (not col=value, not a JSON object),
+ * REASON_CONSTRAINT (the database refused the value); the node's state,
+ * read in the write's own transaction: REASON_READ_ONLY (an observer),
+ * REASON_RECOVERING (fetching its own lost changes back: try again
+ * later); or REASON_DATABASE, REASON_NO_MEMORY. Each front end maps the
+ * code to its own answer (exit status, HTTP status).
+ */
+enum reason rows_put(struct sqlite3 *, const char *table, const char *pk,
 	    char *const *assign, int nassign, char *err, size_t errlen);
-int	rows_delete(struct sqlite3 *, const char *table, const char *pk,
+enum reason rows_delete(struct sqlite3 *, const char *table, const char *pk,
 	    char *err, size_t errlen);
-int	rows_get(struct sqlite3 *, const char *table, const char *pk,
+enum reason rows_get(struct sqlite3 *, const char *table, const char *pk,
 	    FILE *out, char *err, size_t errlen);
-int	rows_list(struct sqlite3 *, const char *table, FILE *out,
+enum reason rows_list(struct sqlite3 *, const char *table, FILE *out,
 	    char *err, size_t errlen);
 /* The HTTP API's side: JSON in, JSON out (jansson). */
 struct json_t;
-int	rows_put_json(struct sqlite3 *, const char *table, const char *pk,
-	    struct json_t *obj, char *err, size_t errlen);
-int	rows_get_json(struct sqlite3 *, const char *table, const char *pk,
-	    struct json_t **out);
+enum reason rows_put_json(struct sqlite3 *, const char *table,
+	    const char *pk, struct json_t *obj, char *err, size_t errlen);
+enum reason rows_get_json(struct sqlite3 *, const char *table,
+	    const char *pk, struct json_t **out);
 /* Up to limit rows with keys after `after` (NULL: from the start);
    *next is the last key when more may follow, else NULL. */
-int	rows_page_json(struct sqlite3 *, const char *table, const char *after,
-	    int limit, struct json_t **rows, char **next);
+enum reason rows_page_json(struct sqlite3 *, const char *table,
+	    const char *after, int limit, struct json_t **rows, char **next);
 
 /* table<TAB>id<TAB>{columns} lines of the given tables, bytewise order. */
-int	rows_dump(struct sqlite3 *, char *const *tables, size_t ntables,
+enum reason rows_dump(struct sqlite3 *, char *const *tables, size_t ntables,
 	    FILE *out, char *err, size_t errlen);
 
 #endif
