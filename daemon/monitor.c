@@ -142,29 +142,32 @@ monitor_peer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 	memcpy(&value, (const uint8_t *)zmq_msg_data(&frames[0]) + 2, 4);
 	switch (event) {
 	case ZMQ_EVENT_CONNECTED:
-		peer_handshake(p, PEER_HS_CONNECTED, NULL);
+		peer_handshake(p, PEER_HS_CONNECTED, 0, NULL);
 		break;
 	case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
-		peer_handshake(p, PEER_HS_OK, NULL);
+		peer_handshake(p, PEER_HS_OK, 0, NULL);
 		break;
 	case ZMQ_EVENT_DISCONNECTED:
 		/* closed before the handshake ended: the peer could not
 		   read our hello (the key we hold for it is not its own), or
 		   it speaks without keys and we with them, or the reverse */
-		peer_handshake(p, PEER_HS_CLOSED, "it closed the connection "
-		    "during the handshake: check the public_key we hold for "
-		    "it, and that both sides use keys or neither");
+		peer_handshake(p, PEER_HS_CLOSED, (uint64_t)event << 32,
+		    "it closed the connection during the handshake: check "
+		    "the public_key we hold for it, and that both sides use "
+		    "keys or neither");
 		break;
 	case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
 		snprintf(why, sizeof(why), "it refused our key (status %u): "
 		    "is our public key among its peers?", value);
-		peer_handshake(p, PEER_HS_FAILED, why);
+		peer_handshake(p, PEER_HS_FAILED,
+		    (uint64_t)event << 32 | value, why);
 		break;
 	default:
 		monitor_why(event, value, detail, sizeof(detail));
 		snprintf(why, sizeof(why), "handshake failed (%s): check the "
 		    "public_key we hold for it", detail);
-		peer_handshake(p, PEER_HS_FAILED, why);
+		peer_handshake(p, PEER_HS_FAILED,
+		    (uint64_t)event << 32 | value, why);
 		break;
 	}
 }

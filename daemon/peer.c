@@ -44,8 +44,8 @@ struct peer {
 	char			 last_error[160];
 	struct bus		*monitor;	/* of dealer: handshakes */
 	int			 handshaking;	/* connected, not through */
-	char			 hs_trouble[160];	/* logged, until one
-						   succeeds */
+	uint64_t		 hs_cause;	/* trouble logged, until one
+						   succeeds; 0: none */
 	struct ratelimit	 reject_limit;
 	/* live changes of one burst of messages go into one transaction:
 	   it grows under load and stays small when load is light */
@@ -279,7 +279,8 @@ peer_set_error(struct peer *p, const char *why)
  * error, until one succeeds: ZeroMQ retries every few seconds.
  */
 void
-peer_handshake(struct peer *p, enum peer_hs what, const char *why)
+peer_handshake(struct peer *p, enum peer_hs what, uint64_t cause,
+    const char *why)
 {
 	switch (what) {
 	case PEER_HS_CONNECTED:
@@ -287,9 +288,9 @@ peer_handshake(struct peer *p, enum peer_hs what, const char *why)
 		return;
 	case PEER_HS_OK:
 		p->handshaking = 0;
-		if (p->hs_trouble[0] != '\0')
+		if (p->hs_cause != 0)
 			log_info("peer %s: handshake succeeded", p->conf.name);
-		p->hs_trouble[0] = '\0';
+		p->hs_cause = 0;
 		return;
 	case PEER_HS_CLOSED:
 		if (!p->handshaking)
@@ -300,9 +301,9 @@ peer_handshake(struct peer *p, enum peer_hs what, const char *why)
 	}
 	p->handshaking = 0;
 	peer_set_error(p, why);
-	if (strcmp(p->hs_trouble, why) == 0)
+	if (p->hs_cause == cause)
 		return;
-	snprintf(p->hs_trouble, sizeof(p->hs_trouble), "%s", why);
+	p->hs_cause = cause;
 	log_warnx("peer %s: %s", p->conf.name, why);
 }
 

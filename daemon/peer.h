@@ -43,7 +43,10 @@ enum peer_hs {
 	PEER_HS_CLOSED,		/* closed: during the handshake if it was */
 	PEER_HS_FAILED,		/* the handshake failed: why */
 };
-void		 peer_handshake(struct peer *, enum peer_hs, const char *why);
+/* cause tells one trouble from another (ZMQ event and value; never 0):
+   each is logged once, until a handshake succeeds. */
+void		 peer_handshake(struct peer *, enum peer_hs, uint64_t cause,
+		    const char *why);
 
 /* Something arrived from the peer (any socket): it is alive. */
 void		 peer_heard(struct peer *, const Labsync__Vector *);
