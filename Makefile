@@ -1,4 +1,5 @@
-# labsync: build, test, demo, install.
+# labsync: build, test (check, unit, fuzz-check), fuzz, bench, demo,
+# install.
 #
 # pkg-config runs only inside recipes (recursive variables), so that
 # `make deps` can install the libraries before anything asks for them.
@@ -26,7 +27,9 @@ B	 = build
 PROTO_C	 = $(B)/proto/labsync.pb-c.c
 PROTO_H	 = $(B)/proto/labsync.pb-c.h
 
-# Every file of the daemon but main.c; labsyncctl and the tests share them.
+# Sources in three groups. CORE: linked into labsyncd, labsyncctl, the unit
+# tests and fuzz_seeds, and compiled again for the fuzzer. DAEMON: labsyncd
+# only (main.c and the event loop's modules). CTL: labsyncctl only.
 CORE_SRCS = daemon/log.c daemon/config.c daemon/clock.c daemon/store.c \
 	    daemon/store_merge.c daemon/capture.c daemon/checkpoint.c \
 	    daemon/wire.c daemon/rows.c daemon/uuid.c
@@ -62,7 +65,8 @@ FUZZ_OBJS = $(CORE_SRCS:daemon/%.c=$(B)/fuzz-obj/%.o) \
 FUZZ_CORPUS = $(B)/fuzz-corpus
 FUZZ_ARGS = -max_len=65536 -timeout=30
 
-# Debian packages the build and the tests need.
+# Debian packages that the build, make check and make demo need (make
+# bench-vs-pg installs PostgreSQL 15 and libpq-dev itself).
 DEB_PKGS = build-essential pkg-config libevent-dev libzmq3-dev \
 	   libprotobuf-c-dev protobuf-c-compiler protobuf-compiler \
 	   libsqlite3-dev sqlite3 libinih-dev libjansson-dev libsystemd-dev \
@@ -75,6 +79,8 @@ DEB_PKGS = build-essential pkg-config libevent-dev libzmq3-dev \
 
 all: $(B)/labsyncd $(B)/labsyncctl
 
+# Install the DEB_PKGS that are missing (apt-get, as root); with all of
+# them installed it does nothing and needs no root.
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
@@ -143,8 +149,9 @@ $(B)/bench_pgwriter: tests/bench/bench_pgwriter.c $(BENCH_ROWS)
 
 bench-bins: $(BENCH_BINS)
 
-# Full size (ROWS, CATCHUP_ROWS, LAT_SECS, LAT_RATE, IDLE_SECS, IDS: see
-# tests/bench/bench.sh); figures in tests/bench/RESULTS.md.
+# Full size; ROWS, CATCHUP_ROWS, LAT_SECS, LAT_RATE, IDLE_SECS, IDS and the
+# other sizes are read from the environment (see the top of
+# tests/bench/bench.sh). Figures in tests/bench/RESULTS.md.
 bench: deps
 	$(MAKE) all bench-bins
 	tests/bench/bench.sh
@@ -186,7 +193,8 @@ fuzz: $(B)/fuzz_envelope $(B)/fuzz-corpus.stamp
 	    "($$(ls "$$w/crashes" | wc -l) files), corpus in $$w/corpus/"; \
 	exit $$rc
 
-# Replay the seeds, then a short deterministic round (make check).
+# Replay the seeds, then a short deterministic round; make check runs it
+# through tests/integration/test_fuzz_corpus_and_short_round.sh.
 fuzz-check: $(B)/fuzz_envelope $(B)/fuzz-corpus.stamp
 	@w=$$(mktemp -d "$${TMPDIR:-/tmp}/labsync-fuzz.XXXXXX") || exit 1; \
 	mkdir "$$w/corpus" "$$w/crashes"; cp $(FUZZ_CORPUS)/* "$$w/corpus/"; \
@@ -198,10 +206,12 @@ fuzz-check: $(B)/fuzz_envelope $(B)/fuzz-corpus.stamp
 	    echo "fuzz-check: exit $$rc; crashes in $$w/crashes/" >&2; fi; \
 	exit $$rc
 
+# The whole suite (tests/run.sh): unit tests, config goldens, integration.
 check: deps
 	$(MAKE) all unit bench-bins
 	tests/run.sh
 
+# Three nodes on loopback (tests/demo.sh); stops all it started.
 demo: deps
 	$(MAKE) all
 	tests/demo.sh
