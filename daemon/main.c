@@ -29,24 +29,31 @@
 #include "log.h"
 #include "peer.h"
 #include "store.h"
+#include "version.h"
 
-#ifndef LABSYNC_VERSION
-#define LABSYNC_VERSION "0.1"
-#endif
+static const struct option main_longopts[] = {
+	{ "help",	no_argument,	NULL,	'h' },
+	{ "version",	no_argument,	NULL,	'V' },
+	{ NULL,		0,		NULL,	0 }
+};
 
 /* After a WAL event without a visible commit: first and last look. */
 #define MAIN_RECHECK_FIRST_US	250
 #define MAIN_RECHECK_LAST_US	1600000
 
+/* The usage: to stdout and exit 0 when asked for (-h), else to stderr
+   and exit 2. */
 static void
-usage(void)
+usage(FILE *out, int status)
 {
-	fprintf(stderr, "usage: labsyncd [-dnV] [-c file]\n"
-	    "  -c file  configuration (default /etc/labsync/labsync.conf)\n"
-	    "  -n       check the configuration and exit\n"
-	    "  -d       log debug messages (kept across reloads)\n"
-	    "  -V       print the version and exit\n");
-	exit(2);
+	fprintf(out, "usage: labsyncd [-dhnV] [-c file]\n"
+	    "  -c file        configuration (default "
+	    "/etc/labsync/labsync.conf)\n"
+	    "  -n             check the configuration and exit\n"
+	    "  -d             log debug messages (kept across reloads)\n"
+	    "  -h, --help     print this help and exit\n"
+	    "  -V, --version  print the version and exit\n");
+	exit(status);
 }
 
 static void *
@@ -390,7 +397,8 @@ main(int argc, char *argv[])
 	 * between the page cache's pages for months.
 	 */
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-	while ((ch = getopt(argc, argv, "c:dnhV")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:dnhV", main_longopts,
+	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -401,15 +409,18 @@ main(int argc, char *argv[])
 		case 'n':
 			check = 1;
 			break;
+		case 'h':
+			usage(stdout, 0);
+			break;
 		case 'V':
 			printf("labsyncd %s\n", LABSYNC_VERSION);
 			return 0;
 		default:
-			usage();
+			usage(stderr, 2);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(stderr, 2);
 
 	memset(&env, 0, sizeof(env));
 	if ((env.conf = config_load(path, &errors)) == NULL) {
