@@ -267,6 +267,7 @@ changelog_read_missing(struct store *s, const Labsync__Vector *have,
 	return 0;
 }
 
+/* Entries the log holds: every origin's sequence, summed. */
 int64_t
 changelog_count(struct store *s)
 {

@@ -46,6 +46,7 @@ outbox_add(struct store *s, int64_t origin, const uint8_t *data,
 	return 0;
 }
 
+/* Hand every change in the outbox to cb, then empty it. */
 int
 outbox_drain(struct store *s, store_change_cb cb, void *arg)
 {
@@ -87,6 +88,7 @@ outbox_rollback(struct store *s, size_t mark)
 	}
 }
 
+/* Free the outbox (store_free). */
 void
 outbox_clear(struct store *s)
 {

@@ -214,6 +214,7 @@ done:
 	return ret;
 }
 
+/* A synced table by name; NULL if it is not synced. */
 struct table *
 schema_table_find(struct store *s, const char *name)
 {
@@ -271,6 +272,7 @@ done:
 	return ret;
 }
 
+/* The most non-key columns a synced table has. */
 int
 schema_widest(const struct store *s)
 {
@@ -282,6 +284,7 @@ schema_widest(const struct store *s)
 	return ncols;
 }
 
+/* SHA-256 of the synced tables' names and columns, in order. */
 void
 schema_fingerprint(struct store *s, uint8_t out[32])
 {
@@ -319,6 +322,7 @@ schema_load(struct store *s, char *const *names, size_t n, char *err,
 	return 0;
 }
 
+/* Forget the synced tables' layout (store_free). */
 void
 schema_free(struct store *s)
 {

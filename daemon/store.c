@@ -92,10 +92,7 @@ static const char *const store_upgrades[STORE_FORMAT] = {
 	[3] = "",
 };
 
-void
-store_seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
+/* err, if given, says why (printf's fmt). */
 void
 store_seterr(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -618,6 +615,7 @@ store_set_relay(struct store *s, int on)
 	s->no_relay = !on;
 }
 
+/* Bind a change's value (NULL: SQL NULL) to parameter idx. */
 void
 store_bind_value(sqlite3_stmt *st, int idx, const Labsync__Value *v)
 {

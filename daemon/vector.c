@@ -14,6 +14,7 @@
 
 #include "store_private.h"
 
+/* The statements that register origins and keep their sequences. */
 int
 vector_prepare(struct store *s)
 {
@@ -28,6 +29,7 @@ vector_prepare(struct store *s)
 	return 0;
 }
 
+/* Forget the origins in memory. */
 void
 vector_clear(struct store *s)
 {
@@ -82,6 +84,7 @@ done:
 	return ret;
 }
 
+/* An origin by name; NULL if none is registered. */
 struct origin *
 vector_origin_find(struct store *s, const char *name)
 {
@@ -91,6 +94,7 @@ vector_origin_find(struct store *s, const char *name)
 	return NULL;
 }
 
+/* An origin by its id in labsync_origin. */
 struct origin *
 vector_origin_byid(struct store *s, int64_t id)
 {
@@ -165,6 +169,7 @@ vector_committed(struct store *s)
 		s->origins[i].committed = s->origins[i].seq;
 }
 
+/* Our version vector: each origin we hold changes of, with its seq. */
 Labsync__Vector *
 vector_new(struct store *s)
 {
