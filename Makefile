@@ -31,8 +31,9 @@ PROTO_H	 = $(B)/proto/labsync.pb-c.h
 # tests and fuzz_seeds, and compiled again for the fuzzer. DAEMON: labsyncd
 # only (main.c and the event loop's modules). CTL: labsyncctl only.
 CORE_SRCS = daemon/log.c daemon/config.c daemon/clock.c daemon/store.c \
-	    daemon/store_merge.c daemon/capture.c daemon/checkpoint.c \
-	    daemon/wire.c daemon/rows.c daemon/uuid.c
+	    daemon/schema.c daemon/vector.c daemon/changelog.c \
+	    daemon/outbox.c daemon/merge.c daemon/capture.c \
+	    daemon/checkpoint.c daemon/wire.c daemon/rows.c daemon/uuid.c
 DAEMON_SRCS = daemon/main.c daemon/bus.c daemon/peer.c daemon/sync.c \
 	    daemon/control.c daemon/keys.c daemon/zap.c daemon/monitor.c \
 	    daemon/http.c daemon/metrics.c

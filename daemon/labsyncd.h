@@ -116,7 +116,7 @@ struct sync_txn {
 	uint64_t		 t0_us;		/* begun */
 	uint64_t		 busy_us;	/* spent applying */
 	size_t			 n;		/* changes taken */
-	struct store_apply_stats st;
+	struct merge_stats st;
 };
 
 /* sync.c: the engine shared by every session. */

@@ -478,8 +478,8 @@ main(int argc, char *argv[])
 		close(lockfd);
 		return refused ? EX_CONFIG : 1;
 	}
-	store_fingerprint(env.store, env.fingerprint);
-	if (store_checkpointer_start(env.store, STORE_CHECKPOINT_PAGES) == -1)
+	schema_fingerprint(env.store, env.fingerprint);
+	if (checkpoint_start(env.store, STORE_CHECKPOINT_PAGES) == -1)
 		log_warnx("checkpoints stay on the event loop");
 
 	if ((env.base = event_base_new()) == NULL)

@@ -319,7 +319,7 @@ peer_heard(struct peer *p, const Labsync__Vector *v)
 	peer_set_state(p, PEER_UP, p->state == PEER_DOWN ? "heard again" :
 	    "first contact");
 	if (v != NULL) {
-		p->lag = store_lag_behind(p->env->store, v);
+		p->lag = vector_lag_behind(p->env->store, v);
 		/* it holds more of our own changes than we do: we lost some */
 		uint64_t own = 0;
 
@@ -330,13 +330,13 @@ peer_heard(struct peer *p, const Labsync__Vector *v)
 		/* only a city's word counts: we take no changes from
 		   observers, so one could only stop our writes */
 		if (p->conf.role == CONFIG_ROLE_CITY &&
-		    own > store_own_seq(p->env->store) &&
+		    own > vector_own_seq(p->env->store) &&
 		    own > p->env->recover_to) {
 			log_warnx("peer %s holds our changes up to %llu, we "
 			    "have %llu: fetching them back before taking "
 			    "local writes", p->conf.name,
 			    (unsigned long long)own,
-			    (unsigned long long)store_own_seq(p->env->store));
+			    (unsigned long long)vector_own_seq(p->env->store));
 			p->env->recover_to = own;
 			sync_check_phase(p->env);
 		}
@@ -366,7 +366,7 @@ peer_send_vector(struct peer *p, int hello, Labsync__Vector *ahead)
 		e.body_case = LABSYNC__ENVELOPE__BODY_HELLO;
 		e.hello = h;
 	} else {
-		ack.vector = ahead != NULL ? ahead : store_vector(p->env->store);
+		ack.vector = ahead != NULL ? ahead : vector_new(p->env->store);
 		e.body_case = LABSYNC__ENVELOPE__BODY_ACK;
 		e.ack = &ack;
 	}
@@ -377,7 +377,7 @@ peer_send_vector(struct peer *p, int hello, Labsync__Vector *ahead)
 		h->vector = own;
 		sync_hello_free(h);
 	} else if (ahead == NULL)
-		store_vector_free(ack.vector);
+		vector_free(ack.vector);
 	return ret;
 }
 
@@ -664,16 +664,16 @@ peer_dealer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 		 * change we end up not applying leaves a gap in the answer,
 		 * and a gap makes us ask again with what we hold.
 		 */
-		ahead = e->batch->more ? store_vector(p->env->store) : NULL;
+		ahead = e->batch->more ? vector_new(p->env->store) : NULL;
 		if (ahead != NULL && sync_ahead(p->env, p->conf.name,
 		    e->batch, raw, p->scratch, ahead) == -1) {
-			store_vector_free(ahead);
+			vector_free(ahead);
 			p->refused_ms = clock_system_ms();
 			break;
 		}
 		if (ahead != NULL)
 			peer_request_ahead(p, ahead);
-		store_vector_free(ahead);
+		vector_free(ahead);
 		if (sync_take(p->env, p->conf.name, e->batch, raw, 1,
 		    p->scratch, &p->catchup) == -1) {
 			evtimer_del(p->ev_catchup);

@@ -102,7 +102,7 @@ sync_hello_new(struct labsyncd *env)
 	h->protocol_version = WIRE_VERSION;
 	h->schema_fingerprint.data = env->fingerprint;
 	h->schema_fingerprint.len = sizeof(env->fingerprint);
-	h->vector = store_vector(env->store);
+	h->vector = vector_new(env->store);
 	return h;
 }
 
@@ -111,7 +111,7 @@ sync_hello_free(Labsync__Hello *h)
 {
 	if (h == NULL)
 		return;
-	store_vector_free(h->vector);
+	vector_free(h->vector);
 	free(h);
 }
 
@@ -123,7 +123,7 @@ sync_hello_free(Labsync__Hello *h)
 void
 sync_check_phase(struct labsyncd *env)
 {
-	uint64_t	 own = store_own_seq(env->store);
+	uint64_t	 own = vector_own_seq(env->store);
 
 	if (env->phase == PHASE_RUNNING && env->recover_to <= own)
 		return;
@@ -208,12 +208,12 @@ sync_publish(struct labsyncd *env)
 {
 	struct sync_pub	 sp;
 
-	if (store_outbox_len(env->store) == 0)
+	if (outbox_len(env->store) == 0)
 		return;
 	memset(&sp, 0, sizeof(sp));
 	sp.env = env;
 	wire_batch_init(&sp.b);
-	store_outbox_drain(env->store, sync_publish_add, &sp);
+	outbox_drain(env->store, sync_publish_add, &sp);
 	sync_publish_send(&sp);
 	wire_batch_free(&sp.b);
 }
@@ -228,7 +228,7 @@ sync_heartbeat(struct labsyncd *env)
 
 	hb.node_id = env->conf->node_id;
 	hb.hlc = clock_last(env->clock);
-	hb.vector = store_vector(env->store);
+	hb.vector = vector_new(env->store);
 	e.body_case = LABSYNC__ENVELOPE__BODY_HEARTBEAT;
 	e.heartbeat = &hb;
 	if ((buf = wire_pack(&e, env->conf->node_id, &len)) != NULL) {
@@ -238,7 +238,7 @@ sync_heartbeat(struct labsyncd *env)
 		bus_send(env->pub, data, lens, 2);	/* no topic */
 	}
 	free(buf);
-	store_vector_free(hb.vector);
+	vector_free(hb.vector);
 }
 
 /* Publish new local changes, a bounded chunk per loop turn. */
@@ -249,7 +249,7 @@ sync_local(struct labsyncd *env)
 
 	if (env->phase != PHASE_RUNNING)
 		return;
-	if (store_take_local(env->store, chunk, &n) == -1) {
+	if (changelog_take_local(env->store, chunk, &n) == -1) {
 		log_warnx("could not read local changes; will retry");
 		return;
 	}
@@ -309,7 +309,7 @@ sync_check_change(struct labsyncd *env, const char *peer,
 	 * restore); anywhere else they are forged.
 	 */
 	allow_own = from_catchup && env->recover_to >= c->seq;
-	if (store_validate(env->store, c, allow_own, why, sizeof(why)) == -1) {
+	if (merge_validate(env->store, c, allow_own, why, sizeof(why)) == -1) {
 		snprintf(msg, sizeof(msg), "change %zu of %zu (%.32s #%llu): "
 		    "%s; batch refused", i + 1, n, c->origin ? c->origin : "?",
 		    (unsigned long long)c->seq, why);
@@ -351,7 +351,7 @@ sync_check(struct labsyncd *env, const char *peer,
     const Labsync__ChangeBatch *batch, const ProtobufCBinaryData *raw,
     int from_catchup, struct wire_arena *scratch, Labsync__Vector *ahead)
 {
-	uint64_t	 own = store_own_seq(env->store);
+	uint64_t	 own = vector_own_seq(env->store);
 	int64_t		 now = (int64_t)clock_system_ms();
 	int		 ret = 0, ok;
 
@@ -364,7 +364,7 @@ sync_check(struct labsyncd *env, const char *peer,
 		    from_catchup, own, now)) == -1)
 			ret = -1;
 		else if (ok == 1 && ahead != NULL &&
-		    store_vector_advance(ahead, c->origin, c->seq) == -1)
+		    vector_advance(ahead, c->origin, c->seq) == -1)
 			ret = -1;
 		if (i % SYNC_DECODE_CHUNK == SYNC_DECODE_CHUNK - 1)
 			wire_arena_reset(scratch);
@@ -403,7 +403,7 @@ sync_ahead(struct labsyncd *env, const char *peer,
 		return sync_check(env, peer, batch, raw, 1, scratch, ahead);
 	}
 	for (uint64_t q = first->seq; q <= last->seq && ret == 0; q++)
-		ret = store_vector_advance(ahead, first->origin, q);
+		ret = vector_advance(ahead, first->origin, q);
 	wire_arena_reset(scratch);
 	return ret;
 }
@@ -423,7 +423,7 @@ sync_take(struct labsyncd *env, const char *peer,
 {
 	Labsync__Change		*v[SYNC_DECODE_CHUNK];
 	ProtobufCBinaryData	 r[SYNC_DECODE_CHUNK];
-	uint64_t		 own = store_own_seq(env->store);
+	uint64_t		 own = vector_own_seq(env->store);
 	uint64_t		 t0 = clock_mono_us();
 	int64_t			 now = (int64_t)clock_system_ms();
 	size_t			 n = 0;
@@ -436,7 +436,7 @@ sync_take(struct labsyncd *env, const char *peer,
 	if (!tx->open) {
 		memset(tx, 0, sizeof(*tx));
 		tx->t0_us = t0;
-		if (store_apply_begin(env->store) == -1)
+		if (merge_apply_begin(env->store) == -1)
 			goto fail;
 		tx->open = 1;
 	}
@@ -452,7 +452,7 @@ sync_take(struct labsyncd *env, const char *peer,
 			r[n++] = raw[i];
 		}
 		if (n == SYNC_DECODE_CHUNK || i + 1 == batch->n_changes) {
-			if (store_apply_more(env->store, v, r, n, from_catchup,
+			if (merge_apply_more(env->store, v, r, n, from_catchup,
 			    &tx->st) == -1)
 				goto fail;
 			n = 0;
@@ -465,13 +465,13 @@ sync_take(struct labsyncd *env, const char *peer,
 refused:
 	wire_arena_reset(scratch);
 	if (tx->open)
-		store_apply_abort(env->store);
+		merge_apply_abort(env->store);
 	tx->open = 0;
 	return -1;
 fail:
 	wire_arena_reset(scratch);
 	if (tx->open)
-		store_apply_end(env->store, 0);
+		merge_apply_end(env->store, 0);
 	tx->open = 0;
 	sync_reject(env, peer, "could not apply batch (database error)");
 	return -1;
@@ -486,14 +486,14 @@ int
 sync_end(struct labsyncd *env, const char *peer, struct sync_txn *tx,
     int *gaps)
 {
-	struct store_apply_stats *st = &tx->st;
+	struct merge_stats *st = &tx->st;
 	uint64_t		 t0 = clock_mono_us();
 
 	*gaps = 0;
 	if (!tx->open)
 		return 0;
 	tx->open = 0;
-	if (store_apply_end(env->store, 1) == -1) {
+	if (merge_apply_end(env->store, 1) == -1) {
 		sync_reject(env, peer, "could not apply batch (database "
 		    "error)");
 		return -1;
@@ -554,7 +554,7 @@ sync_serve(struct labsyncd *env, zmq_msg_t *id, const Labsync__Vector *v,
 		}
 	}
 	wire_batch_init(&b);
-	if (store_read_missing(env->store, v, env->conf->catchup_changes,
+	if (changelog_read_missing(env->store, v, env->conf->catchup_changes,
 	    env->conf->max_message_size / 2, sync_reply_add, &b, &more) == -1) {
 		log_warnx("catch-up for %s: could not read the log", who);
 		wire_batch_free(&b);
