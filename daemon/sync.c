@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include <event2/event.h>
-#include <zmq.h>
 
 #include "bus.h"
 #include "clock.h"
