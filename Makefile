@@ -35,7 +35,7 @@ CORE_SRCS = daemon/log.c daemon/config.c daemon/clock.c daemon/store.c \
 	    daemon/outbox.c daemon/merge.c daemon/capture.c \
 	    daemon/checkpoint.c daemon/wire.c daemon/rows.c daemon/uuid.c
 DAEMON_SRCS = daemon/main.c daemon/bus.c daemon/peer.c daemon/sync.c \
-	    daemon/control.c daemon/keys.c daemon/zap.c daemon/monitor.c \
+	    daemon/catchup.c daemon/control.c daemon/keys.c daemon/zap.c daemon/monitor.c \
 	    daemon/http.c daemon/metrics.c
 CTL_SRCS = daemon/ctl.c
 

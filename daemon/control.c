@@ -14,10 +14,12 @@
 #include "bus.h"
 #include "clock.h"
 #include "config.h"
+#include "control.h"
 #include "labsyncd.h"
 #include "log.h"
 #include "peer.h"
 #include "store.h"
+#include "sync.h"
 
 static const char *
 control_phase_name(enum labsyncd_phase phase)

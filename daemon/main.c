@@ -23,13 +23,19 @@
 #include <zmq.h>
 
 #include "bus.h"
+#include "catchup.h"
 #include "clock.h"
 #include "config.h"
+#include "control.h"
+#include "http.h"
 #include "labsyncd.h"
 #include "log.h"
+#include "monitor.h"
 #include "peer.h"
 #include "store.h"
+#include "sync.h"
 #include "version.h"
+#include "zap.h"
 
 static const struct option main_longopts[] = {
 	{ "help",	no_argument,	NULL,	'h' },
@@ -152,8 +158,9 @@ main_watch_wal(struct labsyncd *env)
 			close(env->inotify_fd);
 		env->inotify_fd = -1;
 	} else {
-		env->ev_inotify = event_new(env->base, env->inotify_fd,
-		    EV_READ | EV_PERSIST, main_inotify_cb, env);
+		if ((env->ev_inotify = event_new(env->base, env->inotify_fd,
+		    EV_READ | EV_PERSIST, main_inotify_cb, env)) == NULL)
+			fatalx("event_new");
 		event_add(env->ev_inotify, NULL);
 	}
 	free(wal);
@@ -186,7 +193,7 @@ main_cron_cb(evutil_socket_t fd, short what, void *arg)
 	for (size_t i = 0; i < env->npeers; i++)
 		peer_cron(env->peers[i], now, anti_entropy);
 	if (env->phase == PHASE_STARTING)
-		sync_check_phase(env);
+		peer_check_phase(env);
 }
 
 /* systemd's watchdog: pinged from the loop itself, so a stuck loop is
@@ -321,9 +328,13 @@ main_hup_cb(evutil_socket_t sig, short what, void *arg)
 		config_free(conf);
 		return;
 	}
+	if ((peers = calloc(conf->npeers + 1, sizeof(*peers))) == NULL) {
+		log_warn("reload refused, keeping the running configuration");
+		config_free(conf);
+		return;
+	}
 	main_reload_later(old, conf);
 	env->conf = conf;
-	peers = calloc(conf->npeers + 1, sizeof(*peers));
 	for (size_t i = 0; i < conf->npeers; i++) {
 		struct peer *p = peer_find(env, conf->peers[i].name);
 
@@ -389,6 +400,7 @@ main(int argc, char *argv[])
 	struct timeval		 tick;
 	uint64_t		 watchdog_usec = 0;
 	int64_t			 tick_ms;
+	void			*router;
 
 	/*
 	 * Buffers of a bulk load (messages, outbox) are large and brief:
@@ -491,11 +503,11 @@ main(int argc, char *argv[])
 		fatalx("cannot start the ZAP handler: refusing to run open");
 	env.pub = bus_new(env.base, main_bind(&env, ZMQ_PUB,
 	    env.conf->listen_publish), "publish", NULL, NULL);
-	env.router = bus_new(env.base, main_bind(&env, ZMQ_ROUTER,
-	    env.conf->listen_sync), "sync", (bus_msg_cb)sync_router_cb, &env);
-	if (env.pub == NULL || env.router == NULL)
+	router = main_bind(&env, ZMQ_ROUTER, env.conf->listen_sync);
+	env.server = catchup_server_new(&env, router, peer_catchup_find);
+	if (env.pub == NULL || env.server == NULL)
 		fatalx("cannot watch sockets");
-	if (monitor_open(&env, bus_socket(env.router), "sync") == -1 ||
+	if (monitor_open(&env, router, "sync") == -1 ||
 	    monitor_open(&env, bus_socket(env.pub), "publish") == -1)
 		log_warnx("socket monitor: %s", zmq_strerror(zmq_errno()));
 	if (control_open(&env) == -1)
@@ -506,7 +518,9 @@ main(int argc, char *argv[])
 	    env.conf->listen_sync);
 
 	env.phase = PHASE_RUNNING;
-	env.peers = calloc(env.conf->npeers + 1, sizeof(*env.peers));
+	if ((env.peers = calloc(env.conf->npeers + 1, sizeof(*env.peers))) ==
+	    NULL)
+		fatal("peers");
 	for (size_t i = 0; i < env.conf->npeers; i++) {
 		struct peer *p = peer_new(&env, &env.conf->peers[i]);
 
@@ -522,14 +536,18 @@ main(int argc, char *argv[])
 
 	env.ev_wake = event_new(env.base, -1, 0, main_wake_cb, &env);
 	env.ev_recheck = evtimer_new(env.base, main_recheck_cb, &env);
-	main_watch_wal(&env);
 	env.ev_sigterm = evsignal_new(env.base, SIGTERM, main_stop_cb, &env);
 	env.ev_sigint = evsignal_new(env.base, SIGINT, main_stop_cb, &env);
 	env.ev_sighup = evsignal_new(env.base, SIGHUP, main_hup_cb, &env);
+	env.ev_cron = event_new(env.base, -1, EV_PERSIST, main_cron_cb, &env);
+	if (env.ev_wake == NULL || env.ev_recheck == NULL ||
+	    env.ev_sigterm == NULL || env.ev_sigint == NULL ||
+	    env.ev_sighup == NULL || env.ev_cron == NULL)
+		fatalx("cannot set up events");
+	main_watch_wal(&env);
 	evsignal_add(env.ev_sigterm, NULL);
 	evsignal_add(env.ev_sigint, NULL);
 	evsignal_add(env.ev_sighup, NULL);
-	env.ev_cron = event_new(env.base, -1, EV_PERSIST, main_cron_cb, &env);
 	/*
 	 * Half a heartbeat interval, at most 500 ms, keeps an idle node
 	 * quiet; without inotify, 100 ms, since the tick then notices other
@@ -551,8 +569,9 @@ main(int argc, char *argv[])
 
 		half.tv_sec = watchdog_usec / 2 / 1000000;
 		half.tv_usec = watchdog_usec / 2 % 1000000;
-		env.ev_watchdog = event_new(env.base, -1, EV_PERSIST,
-		    main_watchdog_cb, &env);
+		if ((env.ev_watchdog = event_new(env.base, -1, EV_PERSIST,
+		    main_watchdog_cb, &env)) == NULL)
+			fatalx("event_new");
 		event_add(env.ev_watchdog, &half);
 		log_info("systemd watchdog: pinging every %llu ms",
 		    (unsigned long long)(watchdog_usec / 2000));
@@ -568,7 +587,7 @@ main(int argc, char *argv[])
 		peer_free(env.peers[i]);
 	free(env.peers);
 	bus_free(env.pub);
-	bus_free(env.router);
+	catchup_server_free(env.server);
 	bus_free(env.control);
 	for (int i = 0; i < env.nmonitors; i++)
 		bus_free(env.monitors[i]);

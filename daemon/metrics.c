@@ -10,8 +10,10 @@
 #include "clock.h"
 #include "config.h"
 #include "labsyncd.h"
+#include "metrics.h"
 #include "peer.h"
 #include "store.h"
+#include "sync.h"
 
 static void
 metrics_family(struct evbuffer *b, const char *name, const char *type,

@@ -1,12 +1,13 @@
 /*
  * fuzz_envelope.c: libFuzzer target over what labsyncd does with one
  * message from a peer: decode and check the envelope (wire_unpack), then,
- * per body, what peer.c and sync.c do with it. A batch is filtered,
- * validated change by change and applied into an in-memory store, like
+ * per body, what peer.c, catchup.c and sync.c do with it. A batch is
+ * filtered, validated change by change and applied into an in-memory
+ * store, like
  * sync_take (as a catch-up answer if `more` is set, else as live feed or
  * catch-up by the input's hash); a hello, ack or heartbeat has its vector
  * measured (vector_lag_behind) and answered (changelog_read_missing), like
- * peer_heard and sync_serve.
+ * peer_heard and catchup_serve.
  *
  * Besides the sanitizers it checks promises of the design: a batch that
  * passed validation never fails in SQL, everything the store hands out
@@ -162,7 +163,7 @@ done:
 	free(keepraw);
 }
 
-/* sync_serve and peer_heard: measure the vector, answer it. */
+/* catchup_serve and peer_heard: measure the vector, answer it. */
 static void
 fuzz_vector(const Labsync__Vector *v, int hello)
 {
