@@ -33,7 +33,7 @@ CORE_SRCS = daemon/log.c daemon/config.c daemon/clock.c daemon/store.c \
 DAEMON_SRCS = daemon/main.c daemon/bus.c daemon/peer.c daemon/sync.c \
 	    daemon/control.c daemon/keys.c daemon/zap.c daemon/monitor.c \
 	    daemon/http.c daemon/metrics.c
-CTL_SRCS = daemon/ctl.c
+CTL_SRCS = daemon/ctl.c daemon/setup.c daemon/keys.c
 
 CORE_OBJS = $(CORE_SRCS:daemon/%.c=$(B)/obj/%.o) $(B)/obj/labsync.pb-c.o
 DAEMON_OBJS = $(DAEMON_SRCS:daemon/%.c=$(B)/obj/%.o)

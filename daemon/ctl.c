@@ -24,6 +24,7 @@
 #include "config.h"
 #include "log.h"
 #include "rows.h"
+#include "setup.h"
 #include "store.h"
 #include "uuid.h"
 
@@ -316,6 +317,8 @@ main(int argc, char *argv[])
 	argv++;
 	if (sodium_init() == -1)
 		return 1;
+	if (strcmp(cmd, "setup") == 0)
+		return setup_main(argc + 1, argv - 1);
 	if (strcmp(cmd, "keygen") == 0) {
 		if (argc != 1)
 			usage();
