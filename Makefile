@@ -37,7 +37,7 @@ CORE_SRCS = daemon/log.c daemon/config.c daemon/clock.c daemon/store.c \
 DAEMON_SRCS = daemon/main.c daemon/bus.c daemon/peer.c daemon/sync.c \
 	    daemon/catchup.c daemon/control.c daemon/keys.c daemon/zap.c daemon/monitor.c \
 	    daemon/http.c daemon/metrics.c
-CTL_SRCS = daemon/ctl.c
+CTL_SRCS = daemon/ctl.c daemon/setup.c daemon/keys.c
 
 CORE_OBJS = $(CORE_SRCS:daemon/%.c=$(B)/obj/%.o) $(B)/obj/labsync.pb-c.o
 DAEMON_OBJS = $(DAEMON_SRCS:daemon/%.c=$(B)/obj/%.o)
@@ -73,10 +73,10 @@ DEB_PKGS = build-essential pkg-config libevent-dev libzmq3-dev \
 	   libsqlite3-dev sqlite3 libinih-dev libjansson-dev libsystemd-dev \
 	   libsodium-dev libcmocka-dev valgrind python3 jq procps \
 	   clang libclang-rt-dev mandoc systemd curl prometheus \
-	   python3-zmq python3-protobuf
+	   python3-zmq python3-protobuf debhelper dpkg-dev lintian
 
 .PHONY: all check demo clean deps install uninstall unit fuzz fuzz-check \
-	bench bench-bins bench-vs-pg
+	bench bench-bins bench-vs-pg deb
 
 all: $(B)/labsyncd $(B)/labsyncctl
 
@@ -120,10 +120,10 @@ $(B)/obj/%.o: daemon/%.c daemon/*.h $(PROTO_H)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(B)/labsyncd: $(CORE_OBJS) $(DAEMON_OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(B)/labsyncctl: $(CORE_OBJS) $(CTL_OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(B)/test_%: tests/unit/test_%.c $(CORE_OBJS) tests/unit/*.h
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(CORE_OBJS) $(PKG_LIBS) \
@@ -216,6 +216,21 @@ check: deps
 demo: deps
 	$(MAKE) all
 	tests/demo.sh
+
+# The Debian package (debian/): dpkg-buildpackage builds it with its own
+# objects in $(B)/pkg and writes it to the parent folder; the package and
+# its .buildinfo and .changes are moved from there to $(B)/deb/, and
+# debian/ is cleaned again.
+deb: deps
+	dpkg-buildpackage -us -uc -b
+	@mkdir -p $(B)/deb; \
+	v=$$(dpkg-parsechangelog -S Version); a=$$(dpkg --print-architecture); \
+	for f in labsync_$${v}_$$a.deb labsync-dbgsym_$${v}_$$a.deb \
+	    labsync_$${v}_$$a.buildinfo labsync_$${v}_$$a.changes; do \
+		[ ! -e ../$$f ] || mv -f ../$$f $(B)/deb/ || exit 1; \
+	done; \
+	debian/rules clean >/dev/null; \
+	echo "make deb: $(B)/deb/labsync_$${v}_$$a.deb"
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)

@@ -28,8 +28,10 @@
 
 #include "clock.h"
 #include "config.h"
+#include "keys.h"
 #include "log.h"
 #include "rows.h"
+#include "setup.h"
 #include "store.h"
 #include "uuid.h"
 #include "version.h"
@@ -71,6 +73,7 @@ struct ctl_cmd {
 
 static int	ctl_init(struct ctl *, int, char **);
 static int	ctl_keygen(struct ctl *, int, char **);
+static int	ctl_setup(struct ctl *, int, char **);
 static int	ctl_put(struct ctl *, int, char **);
 static int	ctl_delete(struct ctl *, int, char **);
 static int	ctl_get(struct ctl *, int, char **);
@@ -85,6 +88,9 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "create the database and schema" },
 	{ "keygen", "PATH/NAME", NULL, 1, 1, 0, ctl_keygen,
 	    "write a CURVE keypair to NAME.key and NAME.pub" },
+	{ "setup", "--id ID --role ROLE --listen ADDR [option ...]", NULL, 0,
+	    -1, 0, ctl_setup, "write a node's keypair and config, print its "
+	    "peer block" },
 	{ "put", "TABLE ID|- col=value ...", NULL, 2, -1,
 	    CTL_TABLE | CTL_WRITE | CTL_DB, ctl_put,
 	    "insert or update (- makes an id, \\N is NULL)" },
@@ -315,59 +321,28 @@ ctl_init(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
-/* Write one key file of keygen; never over an existing file. */
-static int
-ctl_keygen_file(const char *base, const char *suffix, mode_t mode,
-    const char *key)
-{
-	char	*path = NULL;
-	int	 fd = -1, ret = -1;
-
-	if (asprintf(&path, "%s.%s", base, suffix) == -1) {
-		path = NULL;
-		fprintf(stderr, "labsyncctl: keygen: out of memory\n");
-		goto done;
-	}
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL, mode)) == -1 ||
-	    dprintf(fd, "%s\n", key) < 0) {
-		fprintf(stderr, "labsyncctl: %s: %s\n", path, strerror(errno));
-		goto done;
-	}
-	if (close(fd) == -1) {
-		fd = -1;
-		fprintf(stderr, "labsyncctl: %s: %s\n", path, strerror(errno));
-		goto done;
-	}
-	fd = -1;
-	ret = 0;
-done:
-	if (fd != -1)
-		close(fd);
-	free(path);
-	return ret;
-}
-
 /* keygen PATH/NAME: a CURVE keypair; prints the public key. */
 static int
 ctl_keygen(struct ctl *c, int argc, char **argv)
 {
-	char	 pub[41], sec[41];
-	int	 ret = 1;
+	char	 pub[41], err[256];
 
 	(void)c;
 	(void)argc;
-	if (zmq_curve_keypair(pub, sec) != 0) {
-		fprintf(stderr, "labsyncctl: keygen: %s\n",
-		    zmq_strerror(zmq_errno()));
+	if (keys_generate(argv[0], 0, pub, err, sizeof(err)) == -1) {
+		fprintf(stderr, "labsyncctl: keygen: %s\n", err);
 		return 1;
 	}
-	if (ctl_keygen_file(argv[0], "key", 0600, sec) == 0 &&
-	    ctl_keygen_file(argv[0], "pub", 0644, pub) == 0) {
-		printf("%s\n", pub);
-		ret = 0;
-	}
-	sodium_memzero(sec, sizeof(sec));
-	return ret;
+	printf("%s\n", pub);
+	return 0;
+}
+
+/* setup --id ID ...: a node's keypair and config; see setup.c. */
+static int
+ctl_setup(struct ctl *c, int argc, char **argv)
+{
+	(void)c;
+	return setup_main(argc + 1, argv - 1);	/* argv[-1]: "setup" */
 }
 
 /*

@@ -16,8 +16,9 @@ runs() {	# runs WANT WHAT COMMAND...: exit status, stdout in $T/out
 }
 
 # the commands of the man page, and of the usage
-man_cmds=$(sed -n 's/^\.It Cm \([a-z]*\).*/\1/p' "$ROOT/man/labsyncctl.1" |
-    sort)
+# (an entry is ".It Cm NAME ...", or ".It Xo" with ".Cm NAME" next)
+man_cmds=$(awk '/^\.It Cm / { print $3 } xo && /^\.Cm / { print $2 }
+    { xo = ($0 == ".It Xo") }' "$ROOT/man/labsyncctl.1" | sort)
 [ "$(echo "$man_cmds" | wc -l)" -ge 10 ] ||
     fail "found only these commands in labsyncctl.1: $man_cmds"
 
