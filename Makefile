@@ -1,4 +1,5 @@
-# labsync: build, test, demo, install.
+# labsync: build, test (check, unit, fuzz-check), fuzz, bench, demo,
+# install.
 #
 # pkg-config runs only inside recipes (recursive variables), so that
 # `make deps` can install the libraries before anything asks for them.
@@ -26,14 +27,18 @@ B	 = build
 PROTO_C	 = $(B)/proto/labsync.pb-c.c
 PROTO_H	 = $(B)/proto/labsync.pb-c.h
 
-# Every file of the daemon but main.c; labsyncctl and the tests share them.
+# Sources in three groups. CORE: linked into labsyncd, labsyncctl, the unit
+# tests and fuzz_seeds, and compiled again for the fuzzer. DAEMON: labsyncd
+# only (main.c and the event loop's modules). CTL: labsyncctl only.
 CORE_SRCS = daemon/log.c daemon/config.c daemon/clock.c daemon/store.c \
-	    daemon/store_merge.c daemon/capture.c daemon/checkpoint.c \
-	    daemon/wire.c daemon/rows.c daemon/uuid.c daemon/reason.c
+	    daemon/schema.c daemon/vector.c daemon/changelog.c \
+	    daemon/outbox.c daemon/merge.c daemon/capture.c \
+	    daemon/checkpoint.c daemon/wire.c daemon/rows.c daemon/uuid.c \
+	    daemon/reason.c
 DAEMON_SRCS = daemon/main.c daemon/bus.c daemon/peer.c daemon/sync.c \
-	    daemon/control.c daemon/keys.c daemon/zap.c daemon/monitor.c \
+	    daemon/catchup.c daemon/control.c daemon/keys.c daemon/zap.c daemon/monitor.c \
 	    daemon/http.c daemon/metrics.c
-CTL_SRCS = daemon/ctl.c
+CTL_SRCS = daemon/ctl.c daemon/setup.c daemon/keys.c
 
 CORE_OBJS = $(CORE_SRCS:daemon/%.c=$(B)/obj/%.o) $(B)/obj/labsync.pb-c.o
 DAEMON_OBJS = $(DAEMON_SRCS:daemon/%.c=$(B)/obj/%.o)
@@ -62,19 +67,22 @@ FUZZ_OBJS = $(CORE_SRCS:daemon/%.c=$(B)/fuzz-obj/%.o) \
 FUZZ_CORPUS = $(B)/fuzz-corpus
 FUZZ_ARGS = -max_len=65536 -timeout=30
 
-# Debian packages the build and the tests need.
+# Debian packages that the build, make check and make demo need (make
+# bench-vs-pg installs PostgreSQL 15 and libpq-dev itself).
 DEB_PKGS = build-essential pkg-config libevent-dev libzmq3-dev \
 	   libprotobuf-c-dev protobuf-c-compiler protobuf-compiler \
 	   libsqlite3-dev sqlite3 libinih-dev libjansson-dev libsystemd-dev \
 	   libsodium-dev libcmocka-dev valgrind python3 jq procps \
 	   clang libclang-rt-dev mandoc systemd curl prometheus \
-	   python3-zmq python3-protobuf
+	   python3-zmq python3-protobuf debhelper dpkg-dev lintian
 
 .PHONY: all check demo clean deps install uninstall unit fuzz fuzz-check \
-	bench bench-bins bench-vs-pg
+	bench bench-bins bench-vs-pg deb
 
 all: $(B)/labsyncd $(B)/labsyncctl
 
+# Install the DEB_PKGS that are missing (apt-get, as root); with all of
+# them installed it does nothing and needs no root.
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
@@ -113,10 +121,10 @@ $(B)/obj/%.o: daemon/%.c daemon/*.h $(PROTO_H)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(B)/labsyncd: $(CORE_OBJS) $(DAEMON_OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(B)/labsyncctl: $(CORE_OBJS) $(CTL_OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(B)/test_%: tests/unit/test_%.c $(CORE_OBJS) tests/unit/*.h
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(CORE_OBJS) $(PKG_LIBS) \
@@ -143,8 +151,9 @@ $(B)/bench_pgwriter: tests/bench/bench_pgwriter.c $(BENCH_ROWS)
 
 bench-bins: $(BENCH_BINS)
 
-# Full size (ROWS, CATCHUP_ROWS, LAT_SECS, LAT_RATE, IDLE_SECS, IDS: see
-# tests/bench/bench.sh); figures in tests/bench/RESULTS.md.
+# Full size; ROWS, CATCHUP_ROWS, LAT_SECS, LAT_RATE, IDLE_SECS, IDS and the
+# other sizes are read from the environment (see the top of
+# tests/bench/bench.sh). Figures in tests/bench/RESULTS.md.
 bench: deps
 	$(MAKE) all bench-bins
 	tests/bench/bench.sh
@@ -186,7 +195,8 @@ fuzz: $(B)/fuzz_envelope $(B)/fuzz-corpus.stamp
 	    "($$(ls "$$w/crashes" | wc -l) files), corpus in $$w/corpus/"; \
 	exit $$rc
 
-# Replay the seeds, then a short deterministic round (make check).
+# Replay the seeds, then a short deterministic round; make check runs it
+# through tests/integration/test_fuzz_corpus_and_short_round.sh.
 fuzz-check: $(B)/fuzz_envelope $(B)/fuzz-corpus.stamp
 	@w=$$(mktemp -d "$${TMPDIR:-/tmp}/labsync-fuzz.XXXXXX") || exit 1; \
 	mkdir "$$w/corpus" "$$w/crashes"; cp $(FUZZ_CORPUS)/* "$$w/corpus/"; \
@@ -198,13 +208,30 @@ fuzz-check: $(B)/fuzz_envelope $(B)/fuzz-corpus.stamp
 	    echo "fuzz-check: exit $$rc; crashes in $$w/crashes/" >&2; fi; \
 	exit $$rc
 
+# The whole suite (tests/run.sh): unit tests, config goldens, integration.
 check: deps
 	$(MAKE) all unit bench-bins
 	tests/run.sh
 
+# Three nodes on loopback (tests/demo.sh); stops all it started.
 demo: deps
 	$(MAKE) all
 	tests/demo.sh
+
+# The Debian package (debian/): dpkg-buildpackage builds it with its own
+# objects in $(B)/pkg and writes it to the parent folder; the package and
+# its .buildinfo and .changes are moved from there to $(B)/deb/, and
+# debian/ is cleaned again.
+deb: deps
+	dpkg-buildpackage -us -uc -b
+	@mkdir -p $(B)/deb; \
+	v=$$(dpkg-parsechangelog -S Version); a=$$(dpkg --print-architecture); \
+	for f in labsync_$${v}_$$a.deb labsync-dbgsym_$${v}_$$a.deb \
+	    labsync_$${v}_$$a.buildinfo labsync_$${v}_$$a.changes; do \
+		[ ! -e ../$$f ] || mv -f ../$$f $(B)/deb/ || exit 1; \
+	done; \
+	debian/rules clean >/dev/null; \
+	echo "make deb: $(B)/deb/labsync_$${v}_$$a.deb"
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)

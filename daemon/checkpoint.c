@@ -182,7 +182,7 @@ checkpoint_hook(void *arg, sqlite3 *db, const char *name, int pages)
  * wait for as much again before the next try.
  */
 void
-store_checkpointer_bound(struct store *s)
+checkpoint_bound(struct store *s)
 {
 	struct checkpointer	*c = s->checkpointer;
 	uint64_t		 t0;
@@ -208,7 +208,7 @@ store_checkpointer_bound(struct store *s)
 
 /* Another connection committed local changes. */
 void
-store_checkpointer_nudge(struct store *s)
+checkpoint_nudge(struct store *s)
 {
 	struct checkpointer	*c = s->checkpointer;
 	uint64_t		 now = clock_mono_us();
@@ -220,7 +220,7 @@ store_checkpointer_nudge(struct store *s)
 }
 
 int
-store_checkpointer_start(struct store *s, int pages)
+checkpoint_start(struct store *s, int pages)
 {
 	struct checkpointer	*c;
 	const char		*path = sqlite3_db_filename(s->db, "main");
@@ -263,7 +263,7 @@ store_checkpointer_start(struct store *s, int pages)
 }
 
 void
-store_checkpointer_stop(struct store *s)
+checkpoint_stop(struct store *s)
 {
 	struct checkpointer	*c = s->checkpointer;
 

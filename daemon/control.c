@@ -14,10 +14,12 @@
 #include "bus.h"
 #include "clock.h"
 #include "config.h"
+#include "control.h"
 #include "labsyncd.h"
 #include "log.h"
 #include "peer.h"
 #include "store.h"
+#include "sync.h"
 
 static const char *
 control_phase_name(enum labsyncd_phase phase)
@@ -36,7 +38,7 @@ control_phase_name(enum labsyncd_phase phase)
 char *
 control_status_json(struct labsyncd *env)
 {
-	Labsync__Vector	*v = store_vector(env->store);
+	Labsync__Vector	*v = vector_new(env->store);
 	json_t		*o, *vec, *peers, *stats;
 	uint64_t	 now = clock_system_ms();
 	char		*s;
@@ -45,7 +47,7 @@ control_status_json(struct labsyncd *env)
 	for (size_t i = 0; v != NULL && i < v->n_entries; i++)
 		json_object_set_new(vec, v->entries[i]->origin,
 		    json_integer((json_int_t)v->entries[i]->seq));
-	store_vector_free(v);
+	vector_free(v);
 	peers = json_array();
 	for (size_t i = 0; i < env->npeers; i++) {
 		struct peer *p = env->peers[i];
@@ -77,7 +79,7 @@ control_status_json(struct labsyncd *env)
 	    "role", config_role_name(env->conf->role),
 	    "phase", control_phase_name(env->phase),
 	    "vector", vec,
-	    "pending", (json_int_t)store_pending_count(env->store),
+	    "pending", (json_int_t)changelog_pending(env->store),
 	    "peers", peers,
 	    "stats", stats);
 	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);

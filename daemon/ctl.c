@@ -4,12 +4,18 @@
  * writer's) and asks the running daemon, over the local control socket,
  * for live state and to pick a fresh write up at once.
  *
+ * Every command is one entry of ctl_cmds: its name, arguments, what it
+ * needs (configuration, database, running daemon), handler and help. The
+ * usage, `help` and the dispatch in ctl_run all come from that table, so a
+ * new command is one entry and one handler.
+ *
  * Exit codes: 0 ok, 1 not found or refused, 2 usage, config or value error.
  */
 #include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,43 +28,175 @@
 
 #include "clock.h"
 #include "config.h"
+#include "keys.h"
 #include "log.h"
 #include "rows.h"
+#include "setup.h"
 #include "store.h"
 #include "uuid.h"
+#include "version.h"
 
 #define CTL_WAIT_MS	30000	/* how long put waits for a starting node */
+#define CTL_DEFAULT_CONF "/etc/labsync/labsync.conf"
+
+/* What a command needs; ctl_run sees to it, in this order, before the
+   handler runs. Each of the later ones implies the configuration. */
+#define CTL_CONFIG	0x01			/* the configuration (-c) */
+#define CTL_TABLE	(0x02 | CTL_CONFIG)	/* first argument: a
+						   synced or local table */
+#define CTL_WRITE	(0x04 | CTL_CONFIG)	/* writes: not on an observer */
+#define CTL_DAEMON	(0x08 | CTL_CONFIG)	/* the running daemon */
+#define CTL_DB		(0x10 | CTL_CONFIG)	/* the database, as a client */
+
+struct ctl_cmd;
 
 struct ctl {
-	struct config	*conf;
-	struct clock	*clock;
-	struct store	*store;
-	int		 json;
+	const char		*path;	/* the configuration file */
+	const struct ctl_cmd	*cmd;	/* the command being run */
+	struct config		*conf;
+	struct clock		*clock;
+	struct store		*store;
+	int			 flag;	/* the command's flag was given */
 };
 
+struct ctl_cmd {
+	const char	*name;
+	const char	*args;		/* argument synopsis, "" for none */
+	const char	*flag;		/* an optional first argument such as
+					   --json (sets ctl.flag), or NULL */
+	int		 min, max;	/* arguments besides the flag; max -1:
+					   no limit */
+	int		 needs;		/* CTL_* */
+	int		(*run)(struct ctl *, int, char **);
+	const char	*help;		/* one line */
+};
+
+static int	ctl_init(struct ctl *, int, char **);
+static int	ctl_keygen(struct ctl *, int, char **);
+static int	ctl_setup(struct ctl *, int, char **);
+static int	ctl_put(struct ctl *, int, char **);
+static int	ctl_delete(struct ctl *, int, char **);
+static int	ctl_get(struct ctl *, int, char **);
+static int	ctl_list(struct ctl *, int, char **);
+static int	ctl_dump(struct ctl *, int, char **);
+static int	ctl_checksum(struct ctl *, int, char **);
+static int	ctl_status(struct ctl *, int, char **);
+static int	ctl_help(struct ctl *, int, char **);
+
+static const struct ctl_cmd ctl_cmds[] = {
+	{ "init", "", NULL, 0, 0, CTL_CONFIG, ctl_init,
+	    "create the database and schema" },
+	{ "keygen", "PATH/NAME", NULL, 1, 1, 0, ctl_keygen,
+	    "write a CURVE keypair to NAME.key and NAME.pub" },
+	{ "setup", "--id ID --role ROLE --listen ADDR [option ...]", NULL, 0,
+	    -1, 0, ctl_setup, "write a node's keypair and config, print its "
+	    "peer block" },
+	{ "put", "TABLE ID|- col=value ...", NULL, 2, -1,
+	    CTL_TABLE | CTL_WRITE | CTL_DB, ctl_put,
+	    "insert or update (- makes an id, \\N is NULL)" },
+	{ "delete", "TABLE ID", NULL, 2, 2, CTL_TABLE | CTL_WRITE | CTL_DB,
+	    ctl_delete, "delete one row" },
+	{ "get", "TABLE ID", NULL, 2, 2, CTL_TABLE | CTL_DB, ctl_get,
+	    "print one row as JSON" },
+	{ "list", "TABLE", NULL, 1, 1, CTL_TABLE | CTL_DB, ctl_list,
+	    "print every row, one JSON object per line" },
+	{ "dump", "", NULL, 0, 0, CTL_DB, ctl_dump,
+	    "canonical dump of the synced tables" },
+	{ "checksum", "", NULL, 0, 0, CTL_DB, ctl_checksum,
+	    "SHA-256 of the dump" },
+	{ "status", "[--json]", "--json", 0, 0, CTL_DAEMON, ctl_status,
+	    "the running daemon's view of the node" },
+	{ "help", "[COMMAND]", NULL, 0, 1, 0, ctl_help,
+	    "list the commands, or show one's usage" },
+};
+#define CTL_NCMDS	(sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
+
+/* The synopsis of one command, "put TABLE ID|- col=value ...". */
 static void
-usage(void)
+ctl_synopsis(const struct ctl_cmd *cmd, char *buf, size_t len)
 {
-	fprintf(stderr,
-	    "usage: labsyncctl [-c file] command [args]\n"
-	    "  init                          create the database and schema\n"
-	    "  keygen PATH/NAME              write NAME.key and NAME.pub\n"
-	    "  put TABLE ID|- col=value ...  insert or update (- makes an id)\n"
-	    "  get TABLE ID                  print one row as JSON\n"
-	    "  delete TABLE ID               delete one row\n"
-	    "  list TABLE                    print every row, one per line\n"
-	    "  dump                          canonical dump of synced tables\n"
-	    "  checksum                      SHA-256 of the dump\n"
-	    "  status [--json]               the daemon's view of the node\n"
-	    "A value of \\N is NULL.\n");
-	exit(2);
+	snprintf(buf, len, "%s%s%s", cmd->name, cmd->args[0] != '\0' ? " " :
+	    "", cmd->args);
+}
+
+/* The whole usage: options and a line per command. */
+static void
+ctl_usage(FILE *out)
+{
+	char	 syn[128];
+	int	 width = 0, n;
+
+	for (size_t i = 0; i < CTL_NCMDS; i++) {
+		ctl_synopsis(&ctl_cmds[i], syn, sizeof(syn));
+		if ((n = (int)strlen(syn)) > width)
+			width = n;
+	}
+	fprintf(out,
+	    "usage: labsyncctl [-hV] [-c file] command [args]\n"
+	    "  -c file        configuration (default " CTL_DEFAULT_CONF ")\n"
+	    "  -h, --help     print this help and exit\n"
+	    "  -V, --version  print the version and exit\n"
+	    "commands:\n");
+	for (size_t i = 0; i < CTL_NCMDS; i++) {
+		ctl_synopsis(&ctl_cmds[i], syn, sizeof(syn));
+		fprintf(out, "  %-*s  %s\n", width, syn, ctl_cmds[i].help);
+	}
+}
+
+/* One command's usage line. */
+static void
+ctl_usage_cmd(FILE *out, const struct ctl_cmd *cmd)
+{
+	char	 syn[128];
+
+	ctl_synopsis(cmd, syn, sizeof(syn));
+	fprintf(out, "usage: labsyncctl %s%s\n",
+	    cmd->needs & CTL_CONFIG ? "[-c file] " : "", syn);
+}
+
+/* A command by its name; NULL if there is none. */
+static const struct ctl_cmd *
+ctl_find(const char *name)
+{
+	for (size_t i = 0; i < CTL_NCMDS; i++)
+		if (strcmp(ctl_cmds[i].name, name) == 0)
+			return &ctl_cmds[i];
+	return NULL;
+}
+
+/* An unknown command: say so and where the list is. */
+static int
+ctl_unknown(const char *name)
+{
+	fprintf(stderr, "labsyncctl: unknown command '%s'\n"
+	    "labsyncctl: run 'labsyncctl help' for the list of commands\n",
+	    name);
+	return 2;
+}
+
+/* Read the configuration; 0, or -1 after printing its errors. */
+static int
+ctl_config(struct ctl *c)
+{
+	char	*errors = NULL;
+
+	if ((c->conf = config_load(c->path, &errors)) == NULL) {
+		fprintf(stderr, "%s", errors != NULL ? errors : "");
+		if (errors != NULL && errors[0] != '\0' &&
+		    errors[strlen(errors) - 1] != '\n')
+			fputc('\n', stderr);
+		free(errors);
+		return -1;
+	}
+	log_init("labsyncctl", LOG_LEVEL_WARNING);
+	return 0;
 }
 
 static int
 ctl_open(struct ctl *c, enum store_mode mode)
 {
 	struct store_options	 so;
-	char			 err[512];
+	char			 err[512] = "";
 
 	memset(&so, 0, sizeof(so));
 	so.path = c->conf->database;
@@ -70,8 +208,11 @@ ctl_open(struct ctl *c, enum store_mode mode)
 	so.cache_size_mib = 8;
 	so.max_clock_skew_ms = c->conf->max_clock_skew_ms;
 	so.mode = mode;
-	if ((c->clock = clock_new(NULL)) == NULL ||
-	    (c->store = store_open(&so, c->clock, err, sizeof(err))) == NULL) {
+	if ((c->clock = clock_new(NULL)) == NULL) {
+		fprintf(stderr, "labsyncctl: out of memory\n");
+		return -1;
+	}
+	if ((c->store = store_open(&so, c->clock, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "labsyncctl: %s\n", err);
 		return -1;
 	}
@@ -90,48 +231,76 @@ ctl_table_ok(struct ctl *c, const char *table)
 	return 0;
 }
 
+/* The daemon does not answer: say so; the exit status. */
+static int
+ctl_not_running(struct ctl *c)
+{
+	fprintf(stderr, "labsyncctl: labsyncd for node %s is not running (no "
+	    "answer on %s)\n", c->conf->node_id, c->conf->control);
+	return 1;
+}
+
 /* One request to the daemon's control socket; NULL if it is not running. */
 static char *
 ctl_request(struct ctl *c, const char *req, int timeout_ms)
 {
-	void	*ctx, *z;
-	char	*endpoint = NULL, *reply = NULL;
-	int	 zero = 0;
-	zmq_msg_t msg;
-	struct stat sb;
+	void		*ctx = NULL, *z = NULL;
+	char		*endpoint = NULL, *reply = NULL;
+	int		 zero = 0;
+	zmq_msg_t	 msg;
+	struct stat	 sb;
 
 	if (stat(c->conf->control, &sb) == -1)
 		return NULL;
-	ctx = zmq_ctx_new();
-	z = zmq_socket(ctx, ZMQ_REQ);
+	if ((ctx = zmq_ctx_new()) == NULL ||
+	    (z = zmq_socket(ctx, ZMQ_REQ)) == NULL) {
+		fprintf(stderr, "labsyncctl: control socket: %s\n",
+		    zmq_strerror(zmq_errno()));
+		goto done;
+	}
+	if (asprintf(&endpoint, "ipc://%s", c->conf->control) == -1) {
+		endpoint = NULL;
+		fprintf(stderr, "labsyncctl: out of memory\n");
+		goto done;
+	}
 	zmq_setsockopt(z, ZMQ_LINGER, &zero, sizeof(zero));
 	zmq_setsockopt(z, ZMQ_RCVTIMEO, &timeout_ms, sizeof(timeout_ms));
 	zmq_setsockopt(z, ZMQ_SNDTIMEO, &timeout_ms, sizeof(timeout_ms));
-	if (asprintf(&endpoint, "ipc://%s", c->conf->control) != -1 &&
-	    zmq_connect(z, endpoint) == 0 &&
-	    zmq_send(z, req, strlen(req), 0) != -1) {
-		zmq_msg_init(&msg);
-		if (zmq_msg_recv(&msg, z, 0) != -1) {
-			reply = malloc(zmq_msg_size(&msg) + 1);
+	if (zmq_connect(z, endpoint) == -1 ||
+	    zmq_send(z, req, strlen(req), 0) == -1)
+		goto done;
+	zmq_msg_init(&msg);
+	if (zmq_msg_recv(&msg, z, 0) != -1) {
+		if ((reply = malloc(zmq_msg_size(&msg) + 1)) == NULL)
+			fprintf(stderr, "labsyncctl: out of memory\n");
+		else {
 			memcpy(reply, zmq_msg_data(&msg), zmq_msg_size(&msg));
 			reply[zmq_msg_size(&msg)] = '\0';
 		}
-		zmq_msg_close(&msg);
 	}
+	zmq_msg_close(&msg);
+done:
 	free(endpoint);
-	zmq_close(z);
-	zmq_ctx_term(ctx);
+	if (z != NULL)
+		zmq_close(z);
+	if (ctx != NULL)
+		zmq_ctx_term(ctx);
 	return reply;
 }
 
-/* The exit status of a result (labsyncctl(1), EXIT STATUS): 2 for a bad
-   table, column or value, 1 for a missing row, a refusal or a failure. */
+/*
+ * The exit status of a rows_* result, after printing its message
+ * (labsyncctl(1), EXIT STATUS): 0 ok; 2 a bad table, column or value; 1
+ * a missing row, a refusal or a failure. Every command maps results to
+ * exit statuses here, by code.
+ */
 static int
-ctl_exit(enum reason r)
+ctl_rows_exit(enum reason r, const char *err)
 {
-	switch (r) {
-	case REASON_OK:
+	if (r == REASON_OK)
 		return 0;
+	fprintf(stderr, "labsyncctl: %s\n", err);
+	switch (r) {
 	case REASON_UNKNOWN_TABLE:
 	case REASON_UNKNOWN_COLUMN:
 	case REASON_DUPLICATE_COLUMN:
@@ -146,37 +315,48 @@ ctl_exit(enum reason r)
 	}
 }
 
+/* Whether a refused write is worth another try: the node is starting
+   (it is checking with its peers). */
 static int
-ctl_keygen(const char *base)
+ctl_write_retry(enum reason r)
 {
-	char	 pub[41], sec[41], *path;
-	int	 fd;
+	return r == REASON_RECOVERING;
+}
 
-	if (zmq_curve_keypair(pub, sec) != 0) {
-		fprintf(stderr, "labsyncctl: keygen: %s\n",
-		    zmq_strerror(zmq_errno()));
+/* init: create the database, run the schema, install the triggers. */
+static int
+ctl_init(struct ctl *c, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	if (ctl_open(c, STORE_INIT) == -1)
 		return 1;
-	}
-	if (asprintf(&path, "%s.key", base) == -1)
-		return 1;
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	if (fd == -1 || dprintf(fd, "%s\n", sec) < 0 || close(fd) == -1) {
-		fprintf(stderr, "labsyncctl: %s: %s\n", path, strerror(errno));
-		free(path);
-		return 1;
-	}
-	free(path);
-	if (asprintf(&path, "%s.pub", base) == -1)
-		return 1;
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
-	if (fd == -1 || dprintf(fd, "%s\n", pub) < 0 || close(fd) == -1) {
-		fprintf(stderr, "labsyncctl: %s: %s\n", path, strerror(errno));
-		free(path);
+	printf("initialised %s\n", c->conf->database);
+	return 0;
+}
+
+/* keygen PATH/NAME: a CURVE keypair; prints the public key. */
+static int
+ctl_keygen(struct ctl *c, int argc, char **argv)
+{
+	char	 pub[41], err[256];
+
+	(void)c;
+	(void)argc;
+	if (keys_generate(argv[0], 0, pub, err, sizeof(err)) == -1) {
+		fprintf(stderr, "labsyncctl: keygen: %s\n", err);
 		return 1;
 	}
 	printf("%s\n", pub);
-	free(path);
 	return 0;
+}
+
+/* setup --id ID ...: a node's keypair and config; see setup.c. */
+static int
+ctl_setup(struct ctl *c, int argc, char **argv)
+{
+	(void)c;
+	return setup_main(argc + 1, argv - 1);	/* argv[-1]: "setup" */
 }
 
 /*
@@ -186,25 +366,16 @@ ctl_keygen(const char *base)
 static int
 ctl_write(struct ctl *c, int argc, char **argv, int del)
 {
-	char		 err[512], id[UUID_STRLEN + 1];
+	char		 err[512] = "", id[UUID_STRLEN + 1];
 	const char	*pk = argv[1];
 	uint64_t	 deadline = clock_system_ms() + CTL_WAIT_MS;
 	char		*reply;
 	enum reason	 r;
 
-	if (!ctl_table_ok(c, argv[0]))
-		return 2;
-	if (c->conf->role == CONFIG_ROLE_OBSERVER) {
-		fprintf(stderr, "labsyncctl: node %s is an observer: local "
-		    "writes are refused\n", c->conf->node_id);
-		return 1;
-	}
 	if (!del && strcmp(pk, "-") == 0) {
 		uuid_v7(id);
 		pk = id;
 	}
-	if (ctl_open(c, STORE_CLIENT) == -1)
-		return 1;
 	for (;;) {
 		if (del)
 			r = rows_delete(store_db(c->store), argv[0], pk, err,
@@ -212,14 +383,12 @@ ctl_write(struct ctl *c, int argc, char **argv, int del)
 		else
 			r = rows_put(store_db(c->store), argv[0], pk,
 			    argv + 2, argc - 2, err, sizeof(err));
-		if (r != REASON_RECOVERING || clock_system_ms() > deadline)
+		if (!ctl_write_retry(r) || clock_system_ms() > deadline)
 			break;
 		usleep(100000);
 	}
-	if (r != REASON_OK) {
-		fprintf(stderr, "labsyncctl: %s\n", err);
-		return ctl_exit(r);
-	}
+	if (r != REASON_OK)
+		return ctl_rows_exit(r, err);
 	if ((reply = ctl_request(c, "wake", 1000)) != NULL)
 		free(reply);
 	if (pk == id)
@@ -227,27 +396,80 @@ ctl_write(struct ctl *c, int argc, char **argv, int del)
 	return 0;
 }
 
+/* put TABLE ID|- col=value ... */
 static int
-ctl_checksum(struct ctl *c)
+ctl_put(struct ctl *c, int argc, char **argv)
 {
-	char			*buf = NULL, err[512];
+	return ctl_write(c, argc, argv, 0);
+}
+
+/* delete TABLE ID */
+static int
+ctl_delete(struct ctl *c, int argc, char **argv)
+{
+	return ctl_write(c, argc, argv, 1);
+}
+
+/* get TABLE ID: one row as JSON. */
+static int
+ctl_get(struct ctl *c, int argc, char **argv)
+{
+	char	 err[512] = "";
+
+	(void)argc;
+	return ctl_rows_exit(rows_get(store_db(c->store), argv[0], argv[1],
+	    stdout, err, sizeof(err)), err);
+}
+
+/* list TABLE: every row, one JSON object a line. */
+static int
+ctl_list(struct ctl *c, int argc, char **argv)
+{
+	char	 err[512] = "";
+
+	(void)argc;
+	return ctl_rows_exit(rows_list(store_db(c->store), argv[0], stdout,
+	    err, sizeof(err)), err);
+}
+
+/* dump: the canonical dump of the synced tables. */
+static int
+ctl_dump(struct ctl *c, int argc, char **argv)
+{
+	char	 err[512] = "";
+
+	(void)argc;
+	(void)argv;
+	return ctl_rows_exit(rows_dump(store_db(c->store), c->conf->tables,
+	    c->conf->ntables, stdout, err, sizeof(err)), err);
+}
+
+/* checksum: the SHA-256 of the dump. */
+static int
+ctl_checksum(struct ctl *c, int argc, char **argv)
+{
+	char			*buf = NULL, err[512] = "";
 	size_t			 len = 0;
 	FILE			*f;
 	unsigned char		 h[crypto_hash_sha256_BYTES];
 	enum reason		 r;
 
-	if ((f = open_memstream(&buf, &len)) == NULL)
+	(void)argc;
+	(void)argv;
+	if ((f = open_memstream(&buf, &len)) == NULL) {
+		fprintf(stderr, "labsyncctl: checksum: %s\n", strerror(errno));
 		return 1;
+	}
 	r = rows_dump(store_db(c->store), c->conf->tables, c->conf->ntables,
 	    f, err, sizeof(err));
-	if (fclose(f) != 0 && r == REASON_OK) {
-		snprintf(err, sizeof(err), "out of memory");
-		r = REASON_NO_MEMORY;
-	}
-	if (r != REASON_OK) {
-		fprintf(stderr, "labsyncctl: %s\n", err);
+	if (fclose(f) == EOF && r == REASON_OK) {
+		fprintf(stderr, "labsyncctl: checksum: %s\n", strerror(errno));
 		free(buf);
 		return 1;
+	}
+	if (r != REASON_OK) {
+		free(buf);
+		return ctl_rows_exit(r, err);
 	}
 	crypto_hash_sha256(h, (unsigned char *)buf, len);
 	for (size_t i = 0; i < sizeof(h); i++)
@@ -257,8 +479,9 @@ ctl_checksum(struct ctl *c)
 	return 0;
 }
 
+/* status [--json]: the running daemon's view of the node. */
 static int
-ctl_status(struct ctl *c)
+ctl_status(struct ctl *c, int argc, char **argv)
 {
 	json_t		*o, *v, *p;
 	json_error_t	 jerr;
@@ -266,13 +489,11 @@ ctl_status(struct ctl *c)
 	size_t		 i;
 	char		*reply;
 
-	if ((reply = ctl_request(c, "status", 5000)) == NULL) {
-		fprintf(stderr, "labsyncctl: labsyncd for node %s is not "
-		    "running (no answer on %s)\n", c->conf->node_id,
-		    c->conf->control);
-		return 1;
-	}
-	if (c->json) {
+	(void)argc;
+	(void)argv;
+	if ((reply = ctl_request(c, "status", 5000)) == NULL)
+		return ctl_not_running(c);
+	if (c->flag) {
 		printf("%s\n", reply);
 		free(reply);
 		return 0;
@@ -313,97 +534,108 @@ ctl_status(struct ctl *c)
 	return 0;
 }
 
+/* help [COMMAND]: the usage to stdout, or one command's. */
+static int
+ctl_help(struct ctl *c, int argc, char **argv)
+{
+	const struct ctl_cmd	*cmd;
+
+	(void)c;
+	if (argc == 0) {
+		ctl_usage(stdout);
+		return 0;
+	}
+	if ((cmd = ctl_find(argv[0])) == NULL)
+		return ctl_unknown(argv[0]);
+	ctl_usage_cmd(stdout, cmd);
+	printf("%s\n", cmd->help);
+	if (cmd->needs & CTL_CONFIG)
+		printf("needs: the configuration%s%s\n",
+		    (cmd->needs & CTL_DB) == CTL_DB ? ", the database" : "",
+		    (cmd->needs & CTL_DAEMON) == CTL_DAEMON ?
+		    ", the running daemon" : "");
+	else
+		printf("needs: no configuration\n");
+	return 0;
+}
+
+/* Check a command's arguments, see to its needs, run it: the exit status. */
+static int
+ctl_run(struct ctl *c, const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	struct stat	 sb;
+
+	c->cmd = cmd;
+	if (cmd->flag != NULL && argc > 0 && strcmp(argv[0], cmd->flag) == 0) {
+		c->flag = 1;
+		argc--;
+		argv++;
+	}
+	if (argc < cmd->min || (cmd->max != -1 && argc > cmd->max)) {
+		ctl_usage_cmd(stderr, cmd);
+		return 2;
+	}
+	if ((cmd->needs & CTL_CONFIG) && ctl_config(c) == -1)
+		return 2;
+	if ((cmd->needs & CTL_TABLE) == CTL_TABLE && !ctl_table_ok(c, argv[0]))
+		return 2;
+	if ((cmd->needs & CTL_WRITE) == CTL_WRITE &&
+	    c->conf->role == CONFIG_ROLE_OBSERVER) {
+		fprintf(stderr, "labsyncctl: node %s is an observer: local "
+		    "writes are refused\n", c->conf->node_id);
+		return 1;
+	}
+	if ((cmd->needs & CTL_DAEMON) == CTL_DAEMON &&
+	    stat(c->conf->control, &sb) == -1)
+		return ctl_not_running(c);
+	if ((cmd->needs & CTL_DB) == CTL_DB && ctl_open(c, STORE_CLIENT) == -1)
+		return 1;
+	return cmd->run(c, argc, argv);
+}
+
 int
 main(int argc, char *argv[])
 {
-	struct ctl	 c;
-	const char	*path = "/etc/labsync/labsync.conf", *cmd;
-	char		*errors = NULL, err[512];
-	int		 ch, rc = 2;
-	enum reason	 r;
+	static const struct option longopts[] = {
+		{ "help",	no_argument,	NULL,	'h' },
+		{ "version",	no_argument,	NULL,	'V' },
+		{ NULL,		0,		NULL,	0 }
+	};
+	struct ctl		 c;
+	const struct ctl_cmd	*cmd;
+	int			 ch, rc;
 
 	memset(&c, 0, sizeof(c));
-	while ((ch = getopt(argc, argv, "+c:h")) != -1) {
+	c.path = CTL_DEFAULT_CONF;
+	while ((ch = getopt_long(argc, argv, "+c:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
-			path = optarg;
+			c.path = optarg;
 			break;
+		case 'h':
+			ctl_usage(stdout);
+			return 0;
+		case 'V':
+			printf("labsyncctl %s\n", LABSYNC_VERSION);
+			return 0;
 		default:
-			usage();
+			ctl_usage(stderr);
+			return 2;
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 1)
-		usage();
-	cmd = argv[0];
-	argc--;
-	argv++;
-	if (sodium_init() == -1)
-		return 1;
-	if (strcmp(cmd, "keygen") == 0) {
-		if (argc != 1)
-			usage();
-		return ctl_keygen(argv[0]);
-	}
-	if ((c.conf = config_load(path, &errors)) == NULL) {
-		fprintf(stderr, "%s", errors != NULL ? errors : "");
-		if (errors != NULL && errors[0] != '\0' &&
-		    errors[strlen(errors) - 1] != '\n')
-			fputc('\n', stderr);
-		free(errors);
+	if (argc < 1) {
+		ctl_usage(stderr);
 		return 2;
 	}
-	log_init("labsyncctl", LOG_LEVEL_WARNING);
-
-	if (strcmp(cmd, "init") == 0 && argc == 0) {
-		if ((rc = ctl_open(&c, STORE_INIT) == -1 ? 1 : 0) == 0)
-			printf("initialised %s\n", c.conf->database);
-	} else if (strcmp(cmd, "put") == 0 && argc >= 2)
-		rc = ctl_write(&c, argc, argv, 0);
-	else if (strcmp(cmd, "delete") == 0 && argc == 2)
-		rc = ctl_write(&c, argc, argv, 1);
-	else if (strcmp(cmd, "get") == 0 && argc == 2) {
-		if (!ctl_table_ok(&c, argv[0]))
-			rc = 2;
-		else if (ctl_open(&c, STORE_CLIENT) == -1)
-			rc = 1;
-		else if ((r = rows_get(store_db(c.store), argv[0], argv[1],
-		    stdout, err, sizeof(err))) != REASON_OK) {
-			fprintf(stderr, "labsyncctl: %s\n", err);
-			rc = ctl_exit(r);
-		} else
-			rc = 0;
-	} else if (strcmp(cmd, "list") == 0 && argc == 1) {
-		if (!ctl_table_ok(&c, argv[0]))
-			rc = 2;
-		else if (ctl_open(&c, STORE_CLIENT) == -1)
-			rc = 1;
-		else if ((r = rows_list(store_db(c.store), argv[0], stdout,
-		    err, sizeof(err))) != REASON_OK) {
-			fprintf(stderr, "labsyncctl: %s\n", err);
-			rc = ctl_exit(r);
-		} else
-			rc = 0;
-	} else if (strcmp(cmd, "dump") == 0 && argc == 0) {
-		if (ctl_open(&c, STORE_CLIENT) == -1)
-			rc = 1;
-		else if ((r = rows_dump(store_db(c.store), c.conf->tables,
-		    c.conf->ntables, stdout, err, sizeof(err))) != REASON_OK) {
-			fprintf(stderr, "labsyncctl: %s\n", err);
-			rc = ctl_exit(r);
-		} else
-			rc = 0;
-	} else if (strcmp(cmd, "checksum") == 0 && argc == 0)
-		rc = ctl_open(&c, STORE_CLIENT) == -1 ? 1 : ctl_checksum(&c);
-	else if (strcmp(cmd, "status") == 0 && argc <= 1) {
-		if (argc == 1 && strcmp(argv[0], "--json") != 0)
-			usage();
-		c.json = argc == 1;
-		rc = ctl_status(&c);
-	} else
-		usage();
-
+	if ((cmd = ctl_find(argv[0])) == NULL)
+		return ctl_unknown(argv[0]);
+	if (sodium_init() == -1) {
+		fprintf(stderr, "labsyncctl: libsodium does not start\n");
+		return 1;
+	}
+	rc = ctl_run(&c, cmd, argc - 1, argv + 1);
 	store_free(c.store);
 	clock_free(c.clock);
 	config_free(c.conf);

@@ -23,11 +23,15 @@
 #include <sqlite3.h>
 
 #include "config.h"
+#include "control.h"
+#include "http.h"
 #include "keys.h"
 #include "labsyncd.h"
 #include "log.h"
+#include "metrics.h"
 #include "rows.h"
 #include "store.h"
+#include "sync.h"
 #include "uuid.h"
 
 #define HTTP_MAX_BODY	(1024 * 1024)		/* larger: 413 */

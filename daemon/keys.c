@@ -3,6 +3,7 @@
  * file must be readable by the owner only, unless systemd handed it over
  * with LoadCredential= (then $CREDENTIALS_DIRECTORY holds a copy that
  * systemd made private to the service; its mode is systemd's business).
+ * It also makes new keypairs (labsyncctl keygen and setup).
  */
 #include <sys/stat.h>
 
@@ -140,6 +141,90 @@ done:
 	sodium_memzero(raw, sizeof(raw));
 	if (ret == -1)
 		keys_clear(k);
+	return ret;
+}
+
+/*
+ * Write LINE to PATH with MODE through a temporary file in the same
+ * folder: renamed over PATH with force, else linked, so an existing file
+ * stays untouched.
+ */
+static int
+keys_write(const char *path, mode_t mode, const char *line, int force,
+    char *err, size_t errlen)
+{
+	char	*tmp = NULL;
+	int	 fd = -1, ret = -1;
+
+	if (asprintf(&tmp, "%s.XXXXXX", path) == -1) {
+		tmp = NULL;
+		keys_err(err, errlen, "%s: out of memory", path);
+		goto done;
+	}
+	if ((fd = mkstemp(tmp)) == -1) {
+		keys_err(err, errlen, "%s: %s", tmp, strerror(errno));
+		free(tmp);
+		tmp = NULL;
+		goto done;
+	}
+	if (fchmod(fd, mode) == -1 || dprintf(fd, "%s\n", line) < 0 ||
+	    fsync(fd) == -1) {
+		keys_err(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto done;
+	}
+	if (close(fd) == -1) {
+		fd = -1;
+		keys_err(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto done;
+	}
+	fd = -1;
+	if (force ? rename(tmp, path) == -1 : link(tmp, path) == -1) {
+		keys_err(err, errlen, "%s: %s", path, errno == EEXIST ?
+		    "exists (--force replaces it)" : strerror(errno));
+		goto done;
+	}
+	ret = 0;
+done:
+	if (fd != -1)
+		close(fd);
+	if (tmp != NULL && (ret == -1 || !force))
+		unlink(tmp);
+	free(tmp);
+	return ret;
+}
+
+int
+keys_generate(const char *base, int force, char pub[41], char *err,
+    size_t errlen)
+{
+	char	 sec[41], *kpath = NULL, *ppath = NULL;
+	int	 ret = -1;
+
+	if (asprintf(&kpath, "%s.key", base) == -1 ||
+	    asprintf(&ppath, "%s.pub", base) == -1) {
+		keys_err(err, errlen, "%s: out of memory", base);
+		goto done;
+	}
+	if (!force && (access(kpath, F_OK) == 0 || access(ppath, F_OK) == 0)) {
+		keys_err(err, errlen, "%s: exists (--force replaces it)",
+		    access(kpath, F_OK) == 0 ? kpath : ppath);
+		goto done;
+	}
+	if (zmq_curve_keypair(pub, sec) != 0) {
+		keys_err(err, errlen, "keypair: %s", zmq_strerror(zmq_errno()));
+		goto done;
+	}
+	if (keys_write(kpath, 0600, sec, force, err, errlen) == -1)
+		goto done;
+	if (keys_write(ppath, 0644, pub, force, err, errlen) == -1) {
+		unlink(kpath);
+		goto done;
+	}
+	ret = 0;
+done:
+	sodium_memzero(sec, sizeof(sec));
+	free(kpath);
+	free(ppath);
 	return ret;
 }
 

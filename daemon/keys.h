@@ -30,6 +30,14 @@ void	keys_clear(struct keys *);
  */
 int	keys_read_private(const char *file, char *buf, size_t len,
 	    char **used, char *err, size_t errlen);
+/*
+ * Make a new CURVE keypair: BASE.key (the secret, mode 0600) and BASE.pub
+ * (mode 0644), one line of 40 Z85 characters each, each written whole or
+ * not at all. An existing file is replaced only with force. The public
+ * key goes to pub. 0 or -1 with the reason in err.
+ */
+int	keys_generate(const char *base, int force, char pub[41], char *err,
+	    size_t errlen);
 /* CURVE server on a bound socket, client pinning server_key on a
    connecting one; no-ops when keys are disabled. */
 int	keys_server(void *zsock, const struct keys *);

@@ -1,6 +1,7 @@
 /*
- * labsyncd.h: the daemon's state, owned by one struct, and the functions
- * its files share.
+ * labsyncd.h: the daemon's state, owned by one struct (struct labsyncd),
+ * and the types its fields need. The functions of each daemon file are
+ * declared in that file's own header (sync.h, catchup.h, peer.h, ...).
  */
 #ifndef LABSYNC_LABSYNCD_H
 #define LABSYNC_LABSYNCD_H
@@ -8,11 +9,10 @@
 #include <stdint.h>
 
 #include "keys.h"
-#include "proto/labsync.pb-c.h"
 #include "reason.h"
-#include "store.h"
 
 struct bus;
+struct catchup_server;
 struct clock;
 struct config;
 struct event;
@@ -21,9 +21,11 @@ struct evhttp;
 struct peer;
 struct store;
 
-/* Upper bounds (seconds) of the apply latency histogram's buckets. */
+/* Bound sockets whose connection events are watched (monitor.c). */
+#define MONITOR_BOUND_MAX	2
+
+/* Buckets of the apply latency histogram (bounds: sync.h). */
 #define APPLY_BUCKETS	9
-extern const double apply_bucket_le[APPLY_BUCKETS];
 
 /* Rejection log lines per source and minute: a flood must not fill the
    disk, and one noisy peer must not hide the others. */
@@ -66,10 +68,10 @@ struct labsyncd {
 	struct clock		*clock;
 	struct store		*store;
 	struct bus		*pub;		/* live fan-out */
-	struct bus		*router;	/* catch-up server */
+	struct catchup_server	*server;	/* catch-up, on the ROUTER */
 	struct bus		*control;	/* labsyncctl status */
 	struct bus		*zap;		/* who may connect */
-	struct bus		*monitors[2];	/* connection events */
+	struct bus		*monitors[MONITOR_BOUND_MAX];	/* events */
 	int			 nmonitors;
 	struct keys		 keys;
 	struct evhttp		*http;
@@ -94,54 +96,5 @@ struct labsyncd {
 	uint8_t			 fingerprint[32];
 	int			 debug;		/* -d: debug whatever the config */
 };
-
-/* A transaction of received changes, open over one or more batches. */
-struct sync_txn {
-	int			 open;
-	uint64_t		 t0_us;		/* begun */
-	uint64_t		 busy_us;	/* spent applying */
-	size_t			 n;		/* changes taken */
-	struct store_apply_stats st;
-};
-
-/* sync.c: the engine shared by every session. */
-struct wire_arena;
-int	sync_ahead(struct labsyncd *, const char *peer,
-	    const Labsync__ChangeBatch *, const ProtobufCBinaryData *raw,
-	    struct wire_arena *scratch, Labsync__Vector *ahead);
-int	sync_take(struct labsyncd *, const char *peer,
-	    const Labsync__ChangeBatch *, const ProtobufCBinaryData *raw,
-	    int from_catchup, struct wire_arena *scratch, struct sync_txn *);
-int	sync_end(struct labsyncd *, const char *peer, struct sync_txn *,
-	    int *gaps);
-void	sync_publish(struct labsyncd *);
-void	sync_heartbeat(struct labsyncd *);
-void	sync_local(struct labsyncd *);
-void	sync_router_cb(struct bus *, void *frames, int nframes, void *arg);
-void	sync_reject(struct labsyncd *, const char *peer, enum reason,
-	    const char *why);
-Labsync__Hello *sync_hello_new(struct labsyncd *);
-void	sync_hello_free(Labsync__Hello *);
-void	sync_check_phase(struct labsyncd *);
-
-/* http.c: the HTTP API (evhttp); metrics.c: Prometheus text. */
-int	http_open(struct labsyncd *);
-void	http_close(struct labsyncd *);
-struct evbuffer;
-void	metrics_render(struct labsyncd *, struct evbuffer *);
-
-/* zap.c: admission of peers by public key. */
-int	zap_open(struct labsyncd *);
-
-/* monitor.c: connection events of a bound socket, and of a peer's
-   catch-up socket (the bus it returns is closed by monitor_close, before
-   the socket). */
-int	monitor_open(struct labsyncd *, void *zsock, const char *name);
-struct bus *monitor_peer(struct labsyncd *, void *zsock, struct peer *);
-void	monitor_close(struct bus *, void *zsock);
-
-/* control.c: the local control socket of labsyncctl. */
-int	control_open(struct labsyncd *);
-char	*control_status_json(struct labsyncd *);
 
 #endif

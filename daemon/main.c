@@ -23,30 +23,43 @@
 #include <zmq.h>
 
 #include "bus.h"
+#include "catchup.h"
 #include "clock.h"
 #include "config.h"
+#include "control.h"
+#include "http.h"
 #include "labsyncd.h"
 #include "log.h"
+#include "monitor.h"
 #include "peer.h"
 #include "store.h"
+#include "sync.h"
+#include "version.h"
+#include "zap.h"
 
-#ifndef LABSYNC_VERSION
-#define LABSYNC_VERSION "0.1"
-#endif
+static const struct option main_longopts[] = {
+	{ "help",	no_argument,	NULL,	'h' },
+	{ "version",	no_argument,	NULL,	'V' },
+	{ NULL,		0,		NULL,	0 }
+};
 
 /* After a WAL event without a visible commit: first and last look. */
 #define MAIN_RECHECK_FIRST_US	250
 #define MAIN_RECHECK_LAST_US	1600000
 
+/* The usage: to stdout and exit 0 when asked for (-h), else to stderr
+   and exit 2. */
 static void
-usage(void)
+usage(FILE *out, int status)
 {
-	fprintf(stderr, "usage: labsyncd [-dnV] [-c file]\n"
-	    "  -c file  configuration (default /etc/labsync/labsync.conf)\n"
-	    "  -n       check the configuration and exit\n"
-	    "  -d       log debug messages (kept across reloads)\n"
-	    "  -V       print the version and exit\n");
-	exit(2);
+	fprintf(out, "usage: labsyncd [-dhnV] [-c file]\n"
+	    "  -c file        configuration (default "
+	    "/etc/labsync/labsync.conf)\n"
+	    "  -n             check the configuration and exit\n"
+	    "  -d             log debug messages (kept across reloads)\n"
+	    "  -h, --help     print this help and exit\n"
+	    "  -V, --version  print the version and exit\n");
+	exit(status);
 }
 
 static void *
@@ -145,8 +158,9 @@ main_watch_wal(struct labsyncd *env)
 			close(env->inotify_fd);
 		env->inotify_fd = -1;
 	} else {
-		env->ev_inotify = event_new(env->base, env->inotify_fd,
-		    EV_READ | EV_PERSIST, main_inotify_cb, env);
+		if ((env->ev_inotify = event_new(env->base, env->inotify_fd,
+		    EV_READ | EV_PERSIST, main_inotify_cb, env)) == NULL)
+			fatalx("event_new");
 		event_add(env->ev_inotify, NULL);
 	}
 	free(wal);
@@ -179,7 +193,7 @@ main_cron_cb(evutil_socket_t fd, short what, void *arg)
 	for (size_t i = 0; i < env->npeers; i++)
 		peer_cron(env->peers[i], now, anti_entropy);
 	if (env->phase == PHASE_STARTING)
-		sync_check_phase(env);
+		peer_check_phase(env);
 }
 
 /* systemd's watchdog: pinged from the loop itself, so a stuck loop is
@@ -314,9 +328,13 @@ main_hup_cb(evutil_socket_t sig, short what, void *arg)
 		config_free(conf);
 		return;
 	}
+	if ((peers = calloc(conf->npeers + 1, sizeof(*peers))) == NULL) {
+		log_warn("reload refused, keeping the running configuration");
+		config_free(conf);
+		return;
+	}
 	main_reload_later(old, conf);
 	env->conf = conf;
-	peers = calloc(conf->npeers + 1, sizeof(*peers));
 	for (size_t i = 0; i < conf->npeers; i++) {
 		struct peer *p = peer_find(env, conf->peers[i].name);
 
@@ -382,6 +400,7 @@ main(int argc, char *argv[])
 	struct timeval		 tick;
 	uint64_t		 watchdog_usec = 0;
 	int64_t			 tick_ms;
+	void			*router;
 
 	/*
 	 * Buffers of a bulk load (messages, outbox) are large and brief:
@@ -390,7 +409,8 @@ main(int argc, char *argv[])
 	 * between the page cache's pages for months.
 	 */
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-	while ((ch = getopt(argc, argv, "c:dnhV")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:dnhV", main_longopts,
+	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -401,15 +421,18 @@ main(int argc, char *argv[])
 		case 'n':
 			check = 1;
 			break;
+		case 'h':
+			usage(stdout, 0);
+			break;
 		case 'V':
 			printf("labsyncd %s\n", LABSYNC_VERSION);
 			return 0;
 		default:
-			usage();
+			usage(stderr, 2);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(stderr, 2);
 
 	memset(&env, 0, sizeof(env));
 	if ((env.conf = config_load(path, &errors)) == NULL) {
@@ -467,8 +490,8 @@ main(int argc, char *argv[])
 		close(lockfd);
 		return refused ? EX_CONFIG : 1;
 	}
-	store_fingerprint(env.store, env.fingerprint);
-	if (store_checkpointer_start(env.store, STORE_CHECKPOINT_PAGES) == -1)
+	schema_fingerprint(env.store, env.fingerprint);
+	if (checkpoint_start(env.store, STORE_CHECKPOINT_PAGES) == -1)
 		log_warnx("checkpoints stay on the event loop");
 
 	if ((env.base = event_base_new()) == NULL)
@@ -480,11 +503,11 @@ main(int argc, char *argv[])
 		fatalx("cannot start the ZAP handler: refusing to run open");
 	env.pub = bus_new(env.base, main_bind(&env, ZMQ_PUB,
 	    env.conf->listen_publish), "publish", NULL, NULL);
-	env.router = bus_new(env.base, main_bind(&env, ZMQ_ROUTER,
-	    env.conf->listen_sync), "sync", (bus_msg_cb)sync_router_cb, &env);
-	if (env.pub == NULL || env.router == NULL)
+	router = main_bind(&env, ZMQ_ROUTER, env.conf->listen_sync);
+	env.server = catchup_server_new(&env, router, peer_catchup_find);
+	if (env.pub == NULL || env.server == NULL)
 		fatalx("cannot watch sockets");
-	if (monitor_open(&env, bus_socket(env.router), "sync") == -1 ||
+	if (monitor_open(&env, router, "sync") == -1 ||
 	    monitor_open(&env, bus_socket(env.pub), "publish") == -1)
 		log_warnx("socket monitor: %s", zmq_strerror(zmq_errno()));
 	if (control_open(&env) == -1)
@@ -495,7 +518,9 @@ main(int argc, char *argv[])
 	    env.conf->listen_sync);
 
 	env.phase = PHASE_RUNNING;
-	env.peers = calloc(env.conf->npeers + 1, sizeof(*env.peers));
+	if ((env.peers = calloc(env.conf->npeers + 1, sizeof(*env.peers))) ==
+	    NULL)
+		fatal("peers");
 	for (size_t i = 0; i < env.conf->npeers; i++) {
 		struct peer *p = peer_new(&env, &env.conf->peers[i]);
 
@@ -511,14 +536,18 @@ main(int argc, char *argv[])
 
 	env.ev_wake = event_new(env.base, -1, 0, main_wake_cb, &env);
 	env.ev_recheck = evtimer_new(env.base, main_recheck_cb, &env);
-	main_watch_wal(&env);
 	env.ev_sigterm = evsignal_new(env.base, SIGTERM, main_stop_cb, &env);
 	env.ev_sigint = evsignal_new(env.base, SIGINT, main_stop_cb, &env);
 	env.ev_sighup = evsignal_new(env.base, SIGHUP, main_hup_cb, &env);
+	env.ev_cron = event_new(env.base, -1, EV_PERSIST, main_cron_cb, &env);
+	if (env.ev_wake == NULL || env.ev_recheck == NULL ||
+	    env.ev_sigterm == NULL || env.ev_sigint == NULL ||
+	    env.ev_sighup == NULL || env.ev_cron == NULL)
+		fatalx("cannot set up events");
+	main_watch_wal(&env);
 	evsignal_add(env.ev_sigterm, NULL);
 	evsignal_add(env.ev_sigint, NULL);
 	evsignal_add(env.ev_sighup, NULL);
-	env.ev_cron = event_new(env.base, -1, EV_PERSIST, main_cron_cb, &env);
 	/*
 	 * Half a heartbeat interval, at most 500 ms, keeps an idle node
 	 * quiet; without inotify, 100 ms, since the tick then notices other
@@ -540,8 +569,9 @@ main(int argc, char *argv[])
 
 		half.tv_sec = watchdog_usec / 2 / 1000000;
 		half.tv_usec = watchdog_usec / 2 % 1000000;
-		env.ev_watchdog = event_new(env.base, -1, EV_PERSIST,
-		    main_watchdog_cb, &env);
+		if ((env.ev_watchdog = event_new(env.base, -1, EV_PERSIST,
+		    main_watchdog_cb, &env)) == NULL)
+			fatalx("event_new");
 		event_add(env.ev_watchdog, &half);
 		log_info("systemd watchdog: pinging every %llu ms",
 		    (unsigned long long)(watchdog_usec / 2000));
@@ -557,7 +587,7 @@ main(int argc, char *argv[])
 		peer_free(env.peers[i]);
 	free(env.peers);
 	bus_free(env.pub);
-	bus_free(env.router);
+	catchup_server_free(env.server);
 	bus_free(env.control);
 	for (int i = 0; i < env.nmonitors; i++)
 		bus_free(env.monitors[i]);

@@ -10,9 +10,11 @@
 #include "clock.h"
 #include "config.h"
 #include "labsyncd.h"
+#include "metrics.h"
 #include "peer.h"
 #include "reason.h"
 #include "store.h"
+#include "sync.h"
 
 static void
 metrics_family(struct evbuffer *b, const char *name, const char *type,
@@ -112,12 +114,12 @@ metrics_render(struct labsyncd *env, struct evbuffer *b)
 
 	metrics_gauge(b, "labsync_changelog_changes",
 	    "Changes held in the change log (all origins).",
-	    (double)store_log_count(env->store));
+	    (double)changelog_count(env->store));
 	metrics_gauge(b, "labsync_database_bytes",
 	    "Size of the database file.", (double)store_db_bytes(env->store));
 	metrics_gauge(b, "labsync_pending_local_writes",
 	    "Local changes committed but not yet published.",
-	    (double)store_pending_count(env->store));
+	    (double)changelog_pending(env->store));
 	metrics_gauge(b, "labsync_hlc_max_skew_seconds",
 	    "Largest lead of a remote HLC over this node's clock seen.",
 	    st->max_skew_ms / 1000.0);

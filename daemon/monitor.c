@@ -6,7 +6,8 @@
  * logged and counted. The peer reconnects by itself. On our side of a
  * connection to a peer, a failed handshake is what tells an operator
  * that a key is wrong: the peer's log says so, ours otherwise only
- * shows it down.
+ * shows it down. What a peer's socket saw goes to its session through a
+ * callback (monitor_hs_cb): this file calls no peer code.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -17,7 +18,7 @@
 #include "bus.h"
 #include "labsyncd.h"
 #include "log.h"
-#include "peer.h"
+#include "monitor.h"
 
 #define MONITOR_EVENTS	(ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | \
 	ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | \
@@ -83,7 +84,8 @@ monitor_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 	}
 }
 
-/* The events of zsock, as messages on a bus of their own. */
+/* The events of zsock, as messages on a bus of their own; NULL if they
+   cannot be watched. */
 static struct bus *
 monitor_bus(struct labsyncd *env, void *zsock, const char *name, int events,
     bus_msg_cb cb, void *arg)
@@ -116,6 +118,10 @@ monitor_open(struct labsyncd *env, void *zsock, const char *name)
 {
 	struct bus	*b;
 
+	if (env->nmonitors >= MONITOR_BOUND_MAX) {
+		log_warnx("monitor %s: too many bound sockets watched", name);
+		return -1;
+	}
 	if ((b = monitor_bus(env, zsock, name, MONITOR_EVENTS, monitor_cb,
 	    env)) == NULL)
 		return -1;
@@ -130,7 +136,7 @@ monitor_open(struct labsyncd *env, void *zsock, const char *name)
 static void
 monitor_peer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 {
-	struct peer	*p = arg;
+	struct monitor_hook *mp = arg;
 	uint16_t	 event;
 	uint32_t	 value;
 	char		 why[160], detail[96];
@@ -142,16 +148,16 @@ monitor_peer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 	memcpy(&value, (const uint8_t *)zmq_msg_data(&frames[0]) + 2, 4);
 	switch (event) {
 	case ZMQ_EVENT_CONNECTED:
-		peer_handshake(p, PEER_HS_CONNECTED, 0, NULL);
+		mp->cb(mp->arg, MONITOR_HS_CONNECTED, 0, NULL);
 		break;
 	case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
-		peer_handshake(p, PEER_HS_OK, 0, NULL);
+		mp->cb(mp->arg, MONITOR_HS_OK, 0, NULL);
 		break;
 	case ZMQ_EVENT_DISCONNECTED:
 		/* closed before the handshake ended: the peer could not
 		   read our hello (the key we hold for it is not its own), or
 		   it speaks without keys and we with them, or the reverse */
-		peer_handshake(p, PEER_HS_CLOSED, (uint64_t)event << 32,
+		mp->cb(mp->arg, MONITOR_HS_CLOSED, (uint64_t)event << 32,
 		    "it closed the connection during the handshake: check "
 		    "the public_key we hold for it, and that both sides use "
 		    "keys or neither");
@@ -159,24 +165,26 @@ monitor_peer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 	case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
 		snprintf(why, sizeof(why), "it refused our key (status %u): "
 		    "is our public key among its peers?", value);
-		peer_handshake(p, PEER_HS_FAILED,
+		mp->cb(mp->arg, MONITOR_HS_FAILED,
 		    (uint64_t)event << 32 | value, why);
 		break;
 	default:
 		monitor_why(event, value, detail, sizeof(detail));
 		snprintf(why, sizeof(why), "handshake failed (%s): check the "
 		    "public_key we hold for it", detail);
-		peer_handshake(p, PEER_HS_FAILED,
+		mp->cb(mp->arg, MONITOR_HS_FAILED,
 		    (uint64_t)event << 32 | value, why);
 		break;
 	}
 }
 
+/* Watch a peer's catch-up socket; what it sees goes to hook. */
 struct bus *
-monitor_peer(struct labsyncd *env, void *zsock, struct peer *p)
+monitor_peer(struct labsyncd *env, void *zsock, const char *name,
+    struct monitor_hook *hook)
 {
-	return monitor_bus(env, zsock, peer_name(p), PEER_EVENTS,
-	    monitor_peer_cb, p);
+	return monitor_bus(env, zsock, name, PEER_EVENTS, monitor_peer_cb,
+	    hook);
 }
 
 /* Stop watching zsock (still open) and close the monitor's socket. */

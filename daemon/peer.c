@@ -3,27 +3,27 @@
  * peer_state): every change of state goes through peer_set_state, which
  * logs it once with its reason.
  *
- * Catch-up is pull-based: we send Hello, the peer answers with its Hello
- * and a ChangeBatch of what we lack; each Ack carries a vector and asks
- * for what lies beyond it. When a batch says more is waiting, we check it
- * and ask for the next one at once, with the vector we will have once
- * it is applied, so the peer reads the next batch while we apply this
- * one. The peer only ever answers vectors, so after a crash we resume
- * from what the database holds.
+ * The session owns the sockets to the peer: the SUB on its live feed,
+ * whose batches it applies here, and the DEALER to its catch-up server,
+ * whose requests and answers are catchup.c's (the session's struct
+ * catchup). Calls go one way: peer.c calls catchup.c, sync.c and
+ * monitor.c, which call back only through the hooks it hands them.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/event.h>
 #include <zmq.h>
 
 #include "bus.h"
+#include "catchup.h"
 #include "clock.h"
 #include "config.h"
 #include "labsyncd.h"
 #include "log.h"
+#include "monitor.h"
 #include "peer.h"
 #include "store.h"
+#include "sync.h"
 #include "wire.h"
 
 struct peer {
@@ -32,45 +32,35 @@ struct peer {
 	enum peer_state		 state;
 	struct bus		*sub;		/* its live feed */
 	struct bus		*dealer;	/* its catch-up server */
+	struct catchup		*catchup;	/* what goes over it */
+	struct sync_source	 src;		/* name, refusals (sync.c) */
 	uint64_t		 last_heard_ms;
 	uint64_t		 started_ms;
-	int			 syncing;	/* a request is in flight */
-	uint64_t		 sync_sent_ms;
-	uint64_t		 refused_ms;	/* we refused an answer of its */
 	uint64_t		 sub_heard_ms;	/* any message on its feed */
-	int			 settled;	/* answered fully once */
 	uint64_t		 lag;		/* changes it has that we lack */
 	uint64_t		 live_ms;	/* last batch on its feed */
-	char			 last_error[160];
 	struct bus		*monitor;	/* of dealer: handshakes */
+	struct monitor_hook	 hook;		/* ... told to us */
 	int			 handshaking;	/* connected, not through */
 	uint64_t		 hs_cause;	/* trouble logged, until one
 						   succeeds; 0: none */
-	struct ratelimit	 reject_limit;
 	/* live changes of one burst of messages go into one transaction:
 	   it grows under load and stays small when load is light */
-	struct sync_txn		 live;
-	/* catch-up answers go into one transaction too, held open between
-	   them up to PEER_CATCHUP_MS: with random ids a change then dirties
-	   fewer pages (tests/bench/RESULTS.md) */
-	struct sync_txn		 catchup;
-	struct event		*ev_catchup;	/* commits it if nothing comes */
+	struct sync_txn		*live;
 	struct wire_arena	*live_arena;	/* the live message at hand */
-	struct wire_arena	*sync_arena;	/* the catch-up answer at hand */
 	struct wire_arena	*scratch;	/* a few changes, decoded */
 };
 
 #define PEER_LIVE_MAX	10000	/* changes per transaction, at most */
-#define PEER_CATCHUP_MAX 100000	/* ... of catch-up answers */
-#define PEER_CATCHUP_MS	1000	/* ... held open at most so long */
 
 static void	peer_sub_cb(struct bus *, zmq_msg_t *, int, void *);
 static void	peer_sub_flush_cb(struct bus *, void *);
-static void	peer_dealer_cb(struct bus *, zmq_msg_t *, int, void *);
 static void	peer_reopen(struct peer *, int);
 static void	peer_live_flush(struct peer *);
-static void	peer_catchup_settle(void *);
-static void	peer_catchup_timer_cb(int, short, void *);
+static void	peer_handshake_cb(void *, enum monitor_hs, uint64_t,
+		    const char *);
+static void	peer_heard_cb(void *, const Labsync__Vector *);
+static void	peer_check_phase_cb(void *);
 
 static void
 peer_set_state(struct peer *p, enum peer_state state, const char *why)
@@ -128,7 +118,7 @@ peer_socket(struct peer *p, int type, const char *endpoint, struct bus **mon)
 		return NULL;
 	}
 	if (mon != NULL)
-		*mon = monitor_peer(env, z, p);
+		*mon = monitor_peer(env, z, p->conf.name, &p->hook);
 	if (zmq_connect(z, endpoint) == -1) {
 		log_warnx("peer %s: connect %s: %s", p->conf.name, endpoint,
 		    zmq_strerror(zmq_errno()));
@@ -145,28 +135,46 @@ peer_socket(struct peer *p, int type, const char *endpoint, struct bus **mon)
 struct peer *
 peer_new(struct labsyncd *env, const struct config_peer *cp)
 {
-	struct peer	*p;
-	char		 name[64];
-	void		*z;
+	struct catchup_session	 cs;
+	struct peer		*p;
+	char			 name[64];
+	void			*z;
 
-	if ((p = calloc(1, sizeof(*p))) == NULL)
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		log_warn("peer %s", cp->name);
 		return NULL;
+	}
 	p->env = env;
 	p->conf = *cp;
-	p->conf.publish = cp->publish != NULL ? strdup(cp->publish) : NULL;
-	p->conf.sync = cp->sync != NULL ? strdup(cp->sync) : NULL;
+	p->conf.publish = p->conf.sync = NULL;
+	if ((cp->publish != NULL &&
+	    (p->conf.publish = strdup(cp->publish)) == NULL) ||
+	    (cp->sync != NULL && (p->conf.sync = strdup(cp->sync)) == NULL)) {
+		log_warn("peer %s", cp->name);
+		goto fail;
+	}
+	p->src.name = p->conf.name;
+	p->hook.cb = peer_handshake_cb;
+	p->hook.arg = p;
 	p->state = PEER_CONNECTING;
 	p->started_ms = p->sub_heard_ms = clock_system_ms();
-	if (cp->publish == NULL) {
-		p->settled = 1;		/* it connects to us */
-		return p;
-	}
-	if ((p->live_arena = wire_arena_new()) == NULL ||
-	    (p->sync_arena = wire_arena_new()) == NULL ||
-	    (p->scratch = wire_arena_new()) == NULL ||
-	    (p->ev_catchup = evtimer_new(env->base, peer_catchup_timer_cb,
-	    p)) == NULL)
+	memset(&cs, 0, sizeof(cs));
+	cs.src = &p->src;
+	cs.observer = cp->role == CONFIG_ROLE_OBSERVER;
+	cs.heard = peer_heard_cb;
+	cs.check_phase = peer_check_phase_cb;
+	cs.arg = p;
+	/* a peer without endpoints connects to us: nothing to ask */
+	if ((p->catchup = catchup_new(env, &cs, cp->publish != NULL)) == NULL)
 		goto fail;
+	if (cp->publish == NULL)
+		return p;
+	if ((p->live = sync_txn_new(env, &p->src)) == NULL ||
+	    (p->live_arena = wire_arena_new()) == NULL ||
+	    (p->scratch = wire_arena_new()) == NULL) {
+		log_warnx("peer %s: out of memory", cp->name);
+		goto fail;
+	}
 	snprintf(name, sizeof(name), "%s/sub", cp->name);
 	if ((z = peer_socket(p, ZMQ_SUB, cp->publish, NULL)) == NULL ||
 	    (p->sub = bus_new(env->base, z, name, peer_sub_cb, p)) == NULL)
@@ -174,12 +182,13 @@ peer_new(struct labsyncd *env, const struct config_peer *cp)
 	bus_set_flush(p->sub, peer_sub_flush_cb);
 	snprintf(name, sizeof(name), "%s/dealer", cp->name);
 	if ((z = peer_socket(p, ZMQ_DEALER, cp->sync, &p->monitor)) == NULL ||
-	    (p->dealer = bus_new(env->base, z, name, peer_dealer_cb, p)) ==
-	    NULL)
+	    (p->dealer = bus_new(env->base, z, name, catchup_dealer_cb,
+	    p->catchup)) == NULL)
 		goto fail;
+	catchup_set_dealer(p->catchup, p->dealer);
 	log_info("peer %s: connecting to %s and %s", cp->name, cp->publish,
 	    cp->sync);
-	peer_request(p);
+	catchup_request(p->catchup);
 	return p;
 fail:
 	peer_free(p);
@@ -191,12 +200,10 @@ peer_free(struct peer *p)
 {
 	if (p == NULL)
 		return;
-	if (p->live.open)
+	if (p->live != NULL)
 		peer_live_flush(p);
-	if (p->catchup.open)
-		store_settle(p->env->store);
-	if (p->ev_catchup != NULL)
-		event_free(p->ev_catchup);
+	catchup_free(p->catchup);	/* commits what it holds open */
+	sync_txn_free(p->live);
 	bus_free(p->sub);
 	if (p->dealer != NULL)
 		monitor_close(p->monitor, bus_socket(p->dealer));
@@ -204,7 +211,6 @@ peer_free(struct peer *p)
 		bus_free(p->monitor);	/* its socket never got a bus */
 	bus_free(p->dealer);
 	wire_arena_free(p->live_arena);
-	wire_arena_free(p->sync_arena);
 	wire_arena_free(p->scratch);
 	free(p->conf.publish);
 	free(p->conf.sync);
@@ -218,6 +224,15 @@ peer_find(struct labsyncd *env, const char *name)
 		if (strcmp(env->peers[i]->conf.name, name) == 0)
 			return env->peers[i];
 	return NULL;
+}
+
+/* The catch-up client of the peer called name (catchup_find_fn). */
+struct catchup *
+peer_catchup_find(struct labsyncd *env, const char *name)
+{
+	struct peer	*p = peer_find(env, name);
+
+	return p != NULL ? p->catchup : NULL;
 }
 
 const char *
@@ -244,10 +259,32 @@ peer_has_endpoints(const struct peer *p)
 	return p->dealer != NULL;
 }
 
-int
+/* Has it answered our first catch-up request (or is it known down)? */
+static int
 peer_settled(const struct peer *p)
 {
-	return p->settled || p->state == PEER_DOWN;
+	return catchup_settled(p->catchup) || p->state == PEER_DOWN;
+}
+
+/* Whether the node takes local writes, now that every peer we connect to
+   has answered or is down, or not yet. */
+void
+peer_check_phase(struct labsyncd *env)
+{
+	int	 settled = 1;
+
+	for (size_t i = 0; i < env->npeers; i++)
+		if (!peer_settled(env->peers[i]))
+			settled = 0;
+	sync_check_phase(env, settled);
+}
+
+static void
+peer_check_phase_cb(void *arg)
+{
+	struct peer	*p = arg;
+
+	peer_check_phase(p->env);
 }
 
 uint64_t
@@ -265,62 +302,53 @@ peer_last_contact_ms(const struct peer *p)
 const char *
 peer_last_error(const struct peer *p)
 {
-	return p->last_error;
-}
-
-void
-peer_set_error(struct peer *p, const char *why)
-{
-	snprintf(p->last_error, sizeof(p->last_error), "%s", why);
+	return p->src.last_error;
 }
 
 /*
  * A handshake that failed is logged once, and kept as the peer's last
  * error, until one succeeds: ZeroMQ retries every few seconds.
  */
-void
-peer_handshake(struct peer *p, enum peer_hs what, uint64_t cause,
+static void
+peer_handshake_cb(void *arg, enum monitor_hs what, uint64_t cause,
     const char *why)
 {
+	struct peer	*p = arg;
+
 	switch (what) {
-	case PEER_HS_CONNECTED:
+	case MONITOR_HS_CONNECTED:
 		p->handshaking = 1;
 		return;
-	case PEER_HS_OK:
+	case MONITOR_HS_OK:
 		p->handshaking = 0;
 		if (p->hs_cause != 0)
 			log_info("peer %s: handshake succeeded", p->conf.name);
 		p->hs_cause = 0;
 		return;
-	case PEER_HS_CLOSED:
+	case MONITOR_HS_CLOSED:
 		if (!p->handshaking)
 			return;		/* an established connection ended */
 		break;
-	case PEER_HS_FAILED:
+	case MONITOR_HS_FAILED:
 		break;
 	}
 	p->handshaking = 0;
-	peer_set_error(p, why);
+	snprintf(p->src.last_error, sizeof(p->src.last_error), "%s", why);
 	if (p->hs_cause == cause)
 		return;
 	p->hs_cause = cause;
 	log_warnx("peer %s: %s", p->conf.name, why);
 }
 
-struct ratelimit *
-peer_ratelimit(struct peer *p)
-{
-	return &p->reject_limit;
-}
-
-void
+/* Something arrived from the peer (any socket): it is alive. */
+static void
 peer_heard(struct peer *p, const Labsync__Vector *v)
 {
 	p->last_heard_ms = clock_system_ms();
 	peer_set_state(p, PEER_UP, p->state == PEER_DOWN ? "heard again" :
 	    "first contact");
 	if (v != NULL) {
-		p->lag = store_lag_behind(p->env->store, v);
+		p->lag = vector_lag_behind(p->env->store, v);
 		/* it holds more of our own changes than we do: we lost some */
 		uint64_t own = 0;
 
@@ -331,79 +359,23 @@ peer_heard(struct peer *p, const Labsync__Vector *v)
 		/* only a city's word counts: we take no changes from
 		   observers, so one could only stop our writes */
 		if (p->conf.role == CONFIG_ROLE_CITY &&
-		    own > store_own_seq(p->env->store) &&
+		    own > vector_own_seq(p->env->store) &&
 		    own > p->env->recover_to) {
 			log_warnx("peer %s holds our changes up to %llu, we "
 			    "have %llu: fetching them back before taking "
 			    "local writes", p->conf.name,
 			    (unsigned long long)own,
-			    (unsigned long long)store_own_seq(p->env->store));
+			    (unsigned long long)vector_own_seq(p->env->store));
 			p->env->recover_to = own;
-			sync_check_phase(p->env);
+			peer_check_phase(p->env);
 		}
 	}
 }
 
-/*
- * Send Hello (first contact) or Ack: our committed vector, or ahead (the
- * vector we will have once the batch at hand is applied) if given.
- */
-static int
-peer_send_vector(struct peer *p, int hello, Labsync__Vector *ahead)
-{
-	Labsync__Envelope	 e = LABSYNC__ENVELOPE__INIT;
-	Labsync__Ack		 ack = LABSYNC__ACK__INIT;
-	Labsync__Hello		*h = NULL;
-	Labsync__Vector		*own = NULL;
-	uint8_t			*buf;
-	size_t			 len;
-	int			 ret;
-
-	if (hello) {
-		h = sync_hello_new(p->env);
-		own = h->vector;
-		if (ahead != NULL)
-			h->vector = ahead;
-		e.body_case = LABSYNC__ENVELOPE__BODY_HELLO;
-		e.hello = h;
-	} else {
-		ack.vector = ahead != NULL ? ahead : store_vector(p->env->store);
-		e.body_case = LABSYNC__ENVELOPE__BODY_ACK;
-		e.ack = &ack;
-	}
-	buf = wire_pack(&e, p->env->conf->node_id, &len);
-	ret = buf != NULL ? bus_send1(p->dealer, buf, len) : -1;
-	free(buf);
-	if (hello) {
-		h->vector = own;
-		sync_hello_free(h);
-	} else if (ahead == NULL)
-		store_vector_free(ack.vector);
-	return ret;
-}
-
 static void
-peer_request_ahead(struct peer *p, Labsync__Vector *ahead)
+peer_heard_cb(void *arg, const Labsync__Vector *v)
 {
-	if (p->dealer == NULL || p->syncing)
-		return;
-	/* after a refused answer, whatever asks again (the answer to a
-	   request sent ahead, gaps) waits a heartbeat: no busy loop */
-	if (p->refused_ms != 0 && clock_system_ms() - p->refused_ms <
-	    (uint64_t)p->env->conf->heartbeat_interval_ms)
-		return;
-	/* not sent (no session left): like a lost one, reopened in cron */
-	if (peer_send_vector(p, !p->settled, ahead) == -1)
-		log_debug("peer %s: request not sent: %s", p->conf.name,
-		    zmq_strerror(zmq_errno()));
-	p->syncing = 1;
-	p->sync_sent_ms = clock_system_ms();
-}
-
-void
-peer_request(struct peer *p)
-{
-	peer_request_ahead(p, NULL);
+	peer_heard(arg, v);
 }
 
 /*
@@ -429,8 +401,8 @@ peer_cron(struct peer *p, uint64_t now, int anti_entropy)
 		peer_set_state(p, PEER_DOWN, p->last_heard_ms ?
 		    "no heartbeat within heartbeat_timeout" :
 		    "no answer within heartbeat_timeout");
-		if (!p->settled)
-			sync_check_phase(p->env);
+		if (!catchup_settled(p->catchup))
+			peer_check_phase(p->env);
 	}
 	if (p->dealer == NULL)
 		return;
@@ -445,13 +417,10 @@ peer_cron(struct peer *p, uint64_t now, int anti_entropy)
 		p->sub_heard_ms = now;
 	}
 	/* a lost request or answer (peer restarted): ask again */
-	if (p->syncing &&
-	    now - p->sync_sent_ms > (uint64_t)conf->heartbeat_timeout_ms) {
+	if (catchup_lost(p->catchup, now))
 		peer_reopen(p, ZMQ_DEALER);
-		p->syncing = 0;
-	}
 	if (anti_entropy || peer_lagging(p, now))
-		peer_request(p);
+		catchup_request(p->catchup);
 }
 
 /* Replace the live feed's or the catch-up socket with a new one. */
@@ -469,7 +438,8 @@ peer_reopen(struct peer *p, int type)
 	    p->conf.sync, type == ZMQ_SUB ? NULL : &mon)) == NULL)
 		return;
 	if ((nb = bus_new(p->env->base, z, name, type == ZMQ_SUB ?
-	    peer_sub_cb : peer_dealer_cb, p)) == NULL) {
+	    peer_sub_cb : catchup_dealer_cb, type == ZMQ_SUB ? (void *)p :
+	    p->catchup)) == NULL) {
 		bus_free(mon);	/* the socket may be gone: only ours */
 		return;
 	}
@@ -479,6 +449,7 @@ peer_reopen(struct peer *p, int type)
 		monitor_close(p->monitor, bus_socket(p->dealer));
 		p->monitor = mon;
 		p->handshaking = 0;
+		catchup_set_dealer(p->catchup, nb);
 	}
 	bus_free(*bp);
 	*bp = nb;
@@ -489,62 +460,14 @@ peer_reopen(struct peer *p, int type)
 static void
 peer_live_flush(struct peer *p)
 {
-	int	 gaps = 0;
+	int	 gaps = 0, own = 0;
 
-	if (p->live.open &&
-	    sync_end(p->env, p->conf.name, &p->live, &gaps) == 0 && gaps > 0)
-		peer_request(p);	/* we missed some: catch up */
-}
-
-/* Commit the catch-up answers applied so far. */
-static int
-peer_catchup_commit(struct peer *p, int *gaps)
-{
-	evtimer_del(p->ev_catchup);
-	return sync_end(p->env, p->conf.name, &p->catchup, gaps);
-}
-
-/* Another user of the connection, or the timer, ends the held answers. */
-static void
-peer_catchup_settle(void *arg)
-{
-	struct peer	*p = arg;
-	int		 gaps = 0;
-
-	if (peer_catchup_commit(p, &gaps) == 0 && gaps > 0)
-		peer_request(p);
-}
-
-static void
-peer_catchup_timer_cb(int fd, short what, void *arg)
-{
-	struct peer	*p = arg;
-
-	(void)fd;
-	(void)what;
-	if (p->catchup.open)
-		store_settle(p->env->store);
-}
-
-/*
- * Whether the catch-up transaction stays open for the next answer: not
- * once it holds a gap (we ask again with what we hold), many changes, or
- * has been open PEER_CATCHUP_MS; local writers wait for it. (What it
- * applies is not relayed, so nothing waits in the outbox meanwhile.)
- */
-static int
-peer_catchup_hold(struct peer *p)
-{
-	struct sync_txn		*tx = &p->catchup;
-	struct timeval		 tv = { 0, PEER_CATCHUP_MS * 1000 };
-
-	if (tx->st.gaps + tx->st.held > 0 || tx->n >= PEER_CATCHUP_MAX ||
-	    clock_mono_us() - tx->t0_us >= PEER_CATCHUP_MS * 1000)
-		return 0;
-	store_hold(p->env->store, peer_catchup_settle, p);
-	if (!evtimer_pending(p->ev_catchup, NULL))
-		evtimer_add(p->ev_catchup, &tv);
-	return 1;
+	if (!sync_txn_open(p->live) || sync_end(p->live, &gaps, &own) == -1)
+		return;
+	if (own > 0)
+		peer_check_phase(p->env);
+	if (gaps > 0)
+		catchup_request(p->catchup);	/* we missed some: catch up */
 }
 
 static void
@@ -572,7 +495,7 @@ peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 	(void)b;
 	p->sub_heard_ms = clock_system_ms();
 	if (n > 2) {
-		sync_reject(p->env, p->conf.name, REASON_MALFORMED,
+		sync_reject(p->env, &p->src, REASON_MALFORMED,
 		    "multi-frame message on the live feed");
 		return;
 	}
@@ -585,7 +508,7 @@ peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 	e = wire_unpack_lazy(zmq_msg_data(body), zmq_msg_size(body),
 	    p->live_arena, &raw, &r, why, sizeof(why));
 	if (e == NULL) {
-		sync_reject(p->env, p->conf.name, r, why);
+		sync_reject(p->env, &p->src, r, why);
 		wire_arena_reset(p->live_arena);
 		return;
 	}
@@ -593,113 +516,26 @@ peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 	case LABSYNC__ENVELOPE__BODY_HEARTBEAT:
 		peer_heard(p, e->heartbeat->vector);
 		if (peer_lagging(p, clock_system_ms()))
-			peer_request(p);
+			catchup_request(p->catchup);
 		break;
 	case LABSYNC__ENVELOPE__BODY_BATCH:
 		peer_heard(p, NULL);
 		if (p->conf.role == CONFIG_ROLE_OBSERVER) {
-			sync_reject(p->env, p->conf.name, REASON_OBSERVER,
+			sync_reject(p->env, &p->src, REASON_OBSERVER,
 			    "changes from an observer");
 			break;
 		}
 		p->live_ms = clock_system_ms();
 		/* checked as applied: a bad change takes the good ones of the
 		   same transaction with it, which catch-up fetches again */
-		if (sync_take(p->env, p->conf.name, e->batch, raw, 0,
-		    p->scratch, &p->live) == 0 && p->live.n >= PEER_LIVE_MAX)
+		if (sync_take(p->live, e->batch, raw, 0, p->scratch) == 0 &&
+		    sync_txn_changes(p->live) >= PEER_LIVE_MAX)
 			peer_live_flush(p);
 		break;
 	default:
-		sync_reject(p->env, p->conf.name, REASON_MALFORMED,
+		sync_reject(p->env, &p->src, REASON_MALFORMED,
 		    "unexpected message on the live feed");
 		break;
 	}
 	wire_arena_reset(p->live_arena);
-}
-
-static void
-peer_dealer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
-{
-	struct peer		*p = arg;
-	Labsync__Envelope	*e;
-	ProtobufCBinaryData	*raw;
-	Labsync__Vector		*ahead;
-	char			 why[256];
-	enum reason		 r;
-	int			 gaps = 0;
-
-	(void)b;
-	if (n != 1) {
-		sync_reject(p->env, p->conf.name, REASON_MALFORMED,
-		    "multi-frame answer");
-		return;
-	}
-	e = wire_unpack_lazy(zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]),
-	    p->sync_arena, &raw, &r, why, sizeof(why));
-	if (e == NULL) {
-		sync_reject(p->env, p->conf.name, r, why);
-		wire_arena_reset(p->sync_arena);
-		return;
-	}
-	switch (e->body_case) {
-	case LABSYNC__ENVELOPE__BODY_HELLO:
-		if (e->hello->protocol_version != WIRE_VERSION)
-			log_warnx("peer %s speaks protocol %u", p->conf.name,
-			    e->hello->protocol_version);
-		if (e->hello->schema_fingerprint.len != 32 ||
-		    memcmp(e->hello->schema_fingerprint.data,
-		    p->env->fingerprint, 32) != 0)
-			log_warnx("peer %s: its synced tables differ from "
-			    "ours; changes for unknown columns will be "
-			    "refused", p->conf.name);
-		peer_heard(p, e->hello->vector);
-		break;
-	case LABSYNC__ENVELOPE__BODY_BATCH:
-		peer_heard(p, NULL);
-		p->syncing = 0;
-		if (p->conf.role == CONFIG_ROLE_OBSERVER) {
-			sync_reject(p->env, p->conf.name, REASON_OBSERVER,
-			    "changes from an observer");
-			break;
-		}
-		/*
-		 * More to come: ask for it now, as if this batch were in,
-		 * so the peer reads the next one while we apply this one. A
-		 * change we end up not applying leaves a gap in the answer,
-		 * and a gap makes us ask again with what we hold.
-		 */
-		ahead = e->batch->more ? store_vector(p->env->store) : NULL;
-		if (ahead != NULL && sync_ahead(p->env, p->conf.name,
-		    e->batch, raw, p->scratch, ahead) == -1) {
-			store_vector_free(ahead);
-			p->refused_ms = clock_system_ms();
-			break;
-		}
-		if (ahead != NULL)
-			peer_request_ahead(p, ahead);
-		store_vector_free(ahead);
-		if (sync_take(p->env, p->conf.name, e->batch, raw, 1,
-		    p->scratch, &p->catchup) == -1) {
-			evtimer_del(p->ev_catchup);
-			p->refused_ms = clock_system_ms();
-			break;
-		}
-		if (e->batch->more && peer_catchup_hold(p))
-			break;
-		if (peer_catchup_commit(p, &gaps) == -1)
-			break;
-		if (e->batch->more || gaps > 0)
-			peer_request(p);
-		else if (!p->settled) {
-			p->settled = 1;
-			log_info("peer %s: caught up", p->conf.name);
-			sync_check_phase(p->env);
-		}
-		break;
-	default:
-		sync_reject(p->env, p->conf.name, REASON_MALFORMED,
-		    "unexpected answer");
-		break;
-	}
-	wire_arena_reset(p->sync_arena);
 }

@@ -1,6 +1,7 @@
 /*
- * store_private.h: what store.c and store_merge.c share: the store's
- * state and the helpers both use. Nothing else includes it.
+ * store_private.h: the store's state and what its files call of each
+ * other. Included by the store's files only: store.c, schema.c, vector.c,
+ * changelog.c, outbox.c, merge.c, capture.c and checkpoint.c.
  */
 #ifndef LABSYNC_STORE_PRIVATE_H
 #define LABSYNC_STORE_PRIVATE_H
@@ -103,7 +104,7 @@ struct store {
 	size_t		 noutbox, outbox_cap;
 	uint8_t		*outbox_bytes;
 	size_t		 outbox_used, outbox_size;
-	size_t		 apply_mark;	/* outbox length at store_apply_begin */
+	size_t		 apply_mark;	/* outbox length at merge_apply_begin */
 
 	sqlite3_stmt	*st_meta_get, *st_meta_put;
 	sqlite3_stmt	*st_row_get, *st_row_put, *st_row_upd, *st_row_drop;
@@ -124,10 +125,10 @@ struct store {
 /*
  * labsync_log: key, HLC, and a change's table, key, op, the mask of its
  * columns and their values in v0, v1, ...: as many as the widest synced
- * table has (store_log_widen adds them; a format 2 log has 63). Every
+ * table has (changelog_widen adds them; a format 2 log has 63). Every
  * row carries all of the table's columns, so fewer is cheaper for each
  * one written or read. Local changes are written by the capture
- * triggers, applied ones by store_log_append. Older databases hold
+ * triggers, applied ones by changelog_append. Older databases hold
  * applied changes packed as received, in body: read as they are.
  */
 #define LOG_DDL \
@@ -139,50 +140,67 @@ enum { LOG_KEY, LOG_HLC, LOG_BODY, LOG_TBL, LOG_PK, LOG_OP, LOG_MASK, LOG_V0 };
 /* Parameter of st_log_put (the same columns) that takes v0. */
 #define LOG_PUT_V0	(LOG_V0 + 1)
 
-/* A log entry's packed change; stack holds most. */
-struct log_bytes {
-	const uint8_t	*data;
-	size_t		 len;
-	uint8_t		*heap;
-	uint8_t		 stack[4096];
-};
-
 /* store.c */
 void		 store_seterr(char *err, size_t errlen, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));
 int		 store_exec(struct store *, const char *);
+char		*store_sql(const char *, ...);
 char		*store_append(char *, const char *, ...);
 int		 store_prepare(struct store *, sqlite3_stmt **, const char *);
 int		 store_step_done(struct store *, sqlite3_stmt *);
 int64_t		 store_pragma_int(struct store *, const char *);
-struct table	*store_table_find(struct store *, const char *);
-int		 store_column_find(const struct table *, const char *, int hint);
-struct origin	*store_origin_get(struct store *, const char *);
-struct origin	*store_origin_byid(struct store *, int64_t);
-struct origin	*store_origin_find(struct store *, const char *);
-int		 store_clock_cmp(struct store *, uint64_t, int64_t, uint64_t,
-		    int64_t);
+void		 store_bind_value(sqlite3_stmt *, int, const Labsync__Value *);
 int		 store_begin(struct store *);
 int		 store_commit(struct store *);
 void		 store_rollback(struct store *, size_t outbox_mark);
-int		 store_outbox_add(struct store *, int64_t origin,
-		    const uint8_t *, size_t);
+
+/* schema.c */
+int		 schema_load(struct store *, char *const *names, size_t n,
+		    char *err, size_t errlen);
+void		 schema_free(struct store *);
+int		 schema_run_file(struct store *, const char *path, char *err,
+		    size_t errlen);
+struct table	*schema_table_find(struct store *, const char *);
+int		 schema_column_find(const struct table *, const char *,
+		    int hint);
+int		 schema_widest(const struct store *);
+
+/* vector.c */
+int		 vector_prepare(struct store *);
+int		 vector_load(struct store *);
+void		 vector_clear(struct store *);
+int		 vector_save(struct store *);
+void		 vector_committed(struct store *);
+struct origin	*vector_origin_get(struct store *, const char *);
+struct origin	*vector_origin_byid(struct store *, int64_t);
+struct origin	*vector_origin_find(struct store *, const char *);
+uint64_t	 vector_entry_seq(const Labsync__Vector *, const char *);
+
+/* changelog.c */
+int		 changelog_widen(struct store *);
+int		 changelog_prepare(struct store *);
+int		 changelog_append(struct store *, struct origin *,
+		    Labsync__Change *, const int *idx,
+		    const ProtobufCBinaryData *raw, int relay);
+
+/* outbox.c */
+int		 outbox_add(struct store *, int64_t origin, const uint8_t *,
+		    size_t);
+void		 outbox_rollback(struct store *, size_t mark);
+void		 outbox_clear(struct store *);
+
+/* merge.c */
+int		 merge_prepare(struct store *);
+int		 merge_rows_check(struct store *);
 
 /* capture.c */
-int		 store_triggers(struct store *, struct table *);
-int		 store_replay_pending(struct store *);
-int		 store_clocks_upgrade(struct store *);
-int		 store_log_bytes(struct store *, sqlite3_stmt *, struct origin **,
-		    struct log_bytes *);
-void		 store_log_bytes_free(struct log_bytes *);
-
-/* store_merge.c */
-int		 store_rows_remap(struct store *, const struct table *);
-int		 store_rows_check(struct store *);
+int		 capture_triggers(struct store *, struct table *);
+int		 capture_replay_pending(struct store *);
+int		 capture_clocks_upgrade(struct store *);
 
 /* checkpoint.c */
-void		 store_checkpointer_stop(struct store *);
-void		 store_checkpointer_nudge(struct store *);
-void		 store_checkpointer_bound(struct store *);
+void		 checkpoint_stop(struct store *);
+void		 checkpoint_nudge(struct store *);
+void		 checkpoint_bound(struct store *);
 
 #endif

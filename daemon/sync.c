@@ -1,22 +1,26 @@
 /*
- * sync.c: the replication engine every session shares: apply a batch,
- * publish what was committed, answer catch-up requests on the ROUTER,
- * and decide when the node takes local writes (after start-up it first
- * asks its peers whether they hold changes of its own it has lost).
+ * sync.c: the replication engine every session shares: check and apply
+ * batches in the apply transaction (struct sync_txn, which only this
+ * file sees inside: begun by sync_take, committed by sync_end), count
+ * and log refusals, publish what was committed, and decide when the node
+ * takes local writes (after start-up it first asks its peers whether
+ * they hold changes of its own it has lost).
+ *
+ * It calls no session code: peer.c and catchup.c call it, hand it their
+ * struct sync_source, and act on what it returns.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
-#include <zmq.h>
 
 #include "bus.h"
 #include "clock.h"
 #include "config.h"
 #include "labsyncd.h"
 #include "log.h"
-#include "peer.h"
 #include "store.h"
+#include "sync.h"
 #include "wire.h"
 
 #define REJECT_LOG_PER_MIN	20	/* rejection lines per peer, then quiet */
@@ -26,25 +30,39 @@ const double apply_bucket_le[APPLY_BUCKETS] = {
 	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
 };
 
-/* Log, count and remember a refused message, rate-limited per source. */
-void
-sync_reject(struct labsyncd *env, const char *peer, enum reason code,
-    const char *why)
+/* A transaction of received changes, open over one or more batches. */
+struct sync_txn {
+	struct labsyncd		*env;
+	struct sync_source	*src;		/* whose batches */
+	int			 open;
+	uint64_t		 t0_us;		/* begun */
+	uint64_t		 busy_us;	/* spent applying */
+	size_t			 n;		/* changes taken */
+	struct merge_stats st;
+};
+
+/*
+ * Log, count and remember a refused message, rate-limited per source:
+ * src is the peer's slot, or NULL for sources that are no peer (they
+ * share one limit).
+ */
+static void
+sync_reject_from(struct labsyncd *env, const char *peer,
+    struct sync_source *src, enum reason code, const char *why)
 {
 	uint64_t	 now = clock_system_ms();
-	struct peer	*p;
 	struct ratelimit *rl = &env->reject_limit;
 
 	env->stats.rejected++;
 	env->stats.rejected_by[reason_counted(code) ? code : REASON_OTHER]++;
-	if ((p = peer_find(env, peer)) != NULL) {
-		peer_set_error(p, why);
-		rl = peer_ratelimit(p);
+	if (src != NULL) {
+		snprintf(src->last_error, sizeof(src->last_error), "%s", why);
+		rl = &src->limit;
 	}
 	if (now - rl->window_ms > 60000) {
 		if (rl->suppressed > 0)
 			log_warnx("%d more rejected messages from %s not logged",
-			    rl->suppressed, p != NULL ? peer : "other sources");
+			    rl->suppressed, src != NULL ? peer : "other sources");
 		rl->window_ms = now;
 		rl->logged = rl->suppressed = 0;
 	}
@@ -55,11 +73,29 @@ sync_reject(struct labsyncd *env, const char *peer, enum reason code,
 		rl->suppressed++;
 }
 
+void
+sync_reject(struct labsyncd *env, struct sync_source *src, enum reason code,
+    const char *why)
+{
+	sync_reject_from(env, src->name, src, code, why);
+}
+
+void
+sync_reject_other(struct labsyncd *env, const char *who, enum reason code,
+    const char *why)
+{
+	sync_reject_from(env, who, NULL, code, why);
+}
+
 Labsync__Hello *
 sync_hello_new(struct labsyncd *env)
 {
-	Labsync__Hello	*h = calloc(1, sizeof(*h));
+	Labsync__Hello	*h;
 
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		log_warn("hello");
+		return NULL;
+	}
 	labsync__hello__init(h);
 	h->node_id = env->conf->node_id;
 	h->role = env->conf->role == CONFIG_ROLE_OBSERVER ?
@@ -67,7 +103,11 @@ sync_hello_new(struct labsyncd *env)
 	h->protocol_version = WIRE_VERSION;
 	h->schema_fingerprint.data = env->fingerprint;
 	h->schema_fingerprint.len = sizeof(env->fingerprint);
-	h->vector = store_vector(env->store);
+	if ((h->vector = vector_new(env->store)) == NULL) {
+		log_warnx("hello: out of memory");
+		free(h);
+		return NULL;
+	}
 	return h;
 }
 
@@ -76,7 +116,7 @@ sync_hello_free(Labsync__Hello *h)
 {
 	if (h == NULL)
 		return;
-	store_vector_free(h->vector);
+	vector_free(h->vector);
 	free(h);
 }
 
@@ -86,16 +126,14 @@ sync_hello_free(Labsync__Hello *h)
  * fetches its own later changes back before it reuses their sequences.
  */
 void
-sync_check_phase(struct labsyncd *env)
+sync_check_phase(struct labsyncd *env, int settled)
 {
-	uint64_t	 own = store_own_seq(env->store);
+	uint64_t	 own = vector_own_seq(env->store);
 
 	if (env->phase == PHASE_RUNNING && env->recover_to <= own)
 		return;
-	for (size_t i = 0; i < env->npeers; i++)
-		if (!peer_settled(env->peers[i]) &&
-		    env->phase == PHASE_STARTING)
-			return;
+	if (!settled && env->phase == PHASE_STARTING)
+		return;
 	if (env->recover_to > own) {
 		if (env->phase != PHASE_RECOVERING) {
 			if (env->phase == PHASE_RUNNING)
@@ -173,12 +211,12 @@ sync_publish(struct labsyncd *env)
 {
 	struct sync_pub	 sp;
 
-	if (store_outbox_len(env->store) == 0)
+	if (outbox_len(env->store) == 0)
 		return;
 	memset(&sp, 0, sizeof(sp));
 	sp.env = env;
 	wire_batch_init(&sp.b);
-	store_outbox_drain(env->store, sync_publish_add, &sp);
+	outbox_drain(env->store, sync_publish_add, &sp);
 	sync_publish_send(&sp);
 	wire_batch_free(&sp.b);
 }
@@ -193,7 +231,7 @@ sync_heartbeat(struct labsyncd *env)
 
 	hb.node_id = env->conf->node_id;
 	hb.hlc = clock_last(env->clock);
-	hb.vector = store_vector(env->store);
+	hb.vector = vector_new(env->store);
 	e.body_case = LABSYNC__ENVELOPE__BODY_HEARTBEAT;
 	e.heartbeat = &hb;
 	if ((buf = wire_pack(&e, env->conf->node_id, &len)) != NULL) {
@@ -203,7 +241,7 @@ sync_heartbeat(struct labsyncd *env)
 		bus_send(env->pub, data, lens, 2);	/* no topic */
 	}
 	free(buf);
-	store_vector_free(hb.vector);
+	vector_free(hb.vector);
 }
 
 /* Publish new local changes, a bounded chunk per loop turn. */
@@ -214,7 +252,7 @@ sync_local(struct labsyncd *env)
 
 	if (env->phase != PHASE_RUNNING)
 		return;
-	if (store_take_local(env->store, chunk, &n) == -1) {
+	if (changelog_take_local(env->store, chunk, &n) == -1) {
 		log_warnx("could not read local changes; will retry");
 		return;
 	}
@@ -253,7 +291,7 @@ sync_echo(struct labsyncd *env, const Labsync__Change *c, uint64_t own)
  * (logged and counted).
  */
 static int
-sync_check_change(struct labsyncd *env, const char *peer,
+sync_check_change(struct labsyncd *env, struct sync_source *src,
     const Labsync__Change *c, size_t i, size_t n, int from_catchup,
     uint64_t own, int64_t now)
 {
@@ -264,7 +302,7 @@ sync_check_change(struct labsyncd *env, const char *peer,
 	if (c == NULL) {
 		snprintf(msg, sizeof(msg), "change %zu of %zu is not a "
 		    "protobuf Change; batch refused", i + 1, n);
-		sync_reject(env, peer, REASON_MALFORMED, msg);
+		sync_reject(env, src, REASON_MALFORMED, msg);
 		return -1;
 	}
 	if (sync_echo(env, c, own))
@@ -275,12 +313,12 @@ sync_check_change(struct labsyncd *env, const char *peer,
 	 * restore); anywhere else they are forged.
 	 */
 	allow_own = from_catchup && env->recover_to >= c->seq;
-	if ((r = store_validate(env->store, c, allow_own, why,
+	if ((r = merge_validate(env->store, c, allow_own, why,
 	    sizeof(why))) != REASON_OK) {
 		snprintf(msg, sizeof(msg), "change %zu of %zu (%.32s #%llu): "
 		    "%s; batch refused", i + 1, n, c->origin ? c->origin : "?",
 		    (unsigned long long)c->seq, why);
-		sync_reject(env, peer, r, msg);
+		sync_reject(env, src, r, msg);
 		return -1;
 	}
 	if ((int64_t)CLOCK_MS(c->hlc) - now > env->stats.max_skew_ms)
@@ -289,7 +327,7 @@ sync_check_change(struct labsyncd *env, const char *peer,
 }
 
 static int
-sync_check_size(struct labsyncd *env, const char *peer,
+sync_check_size(struct labsyncd *env, struct sync_source *src,
     const Labsync__ChangeBatch *batch, const ProtobufCBinaryData *raw)
 {
 	char	 msg[128];
@@ -297,11 +335,11 @@ sync_check_size(struct labsyncd *env, const char *peer,
 	if (batch->n_changes > WIRE_MAX_CHANGES) {
 		snprintf(msg, sizeof(msg), "batch of %zu changes is too large",
 		    batch->n_changes);
-		sync_reject(env, peer, REASON_TOO_LARGE, msg);
+		sync_reject(env, src, REASON_TOO_LARGE, msg);
 		return -1;
 	}
 	if (raw == NULL && batch->n_changes > 0) {
-		sync_reject(env, peer, REASON_MALFORMED, "malformed batch");
+		sync_reject(env, src, REASON_MALFORMED, "malformed batch");
 		return -1;
 	}
 	return 0;
@@ -314,24 +352,24 @@ sync_check_size(struct labsyncd *env, const char *peer,
  * over the batch (the next catch-up request, sent before we apply).
  */
 static int
-sync_check(struct labsyncd *env, const char *peer,
+sync_check(struct labsyncd *env, struct sync_source *src,
     const Labsync__ChangeBatch *batch, const ProtobufCBinaryData *raw,
     int from_catchup, struct wire_arena *scratch, Labsync__Vector *ahead)
 {
-	uint64_t	 own = store_own_seq(env->store);
+	uint64_t	 own = vector_own_seq(env->store);
 	int64_t		 now = (int64_t)clock_system_ms();
 	int		 ret = 0, ok;
 
-	if (sync_check_size(env, peer, batch, raw) == -1)
+	if (sync_check_size(env, src, batch, raw) == -1)
 		return -1;
 	for (size_t i = 0; i < batch->n_changes && ret == 0; i++) {
 		Labsync__Change *c = wire_unpack_change(&raw[i], scratch);
 
-		if ((ok = sync_check_change(env, peer, c, i, batch->n_changes,
+		if ((ok = sync_check_change(env, src, c, i, batch->n_changes,
 		    from_catchup, own, now)) == -1)
 			ret = -1;
 		else if (ok == 1 && ahead != NULL &&
-		    store_vector_advance(ahead, c->origin, c->seq) == -1)
+		    vector_advance(ahead, c->origin, c->seq) == -1)
 			ret = -1;
 		if (i % SYNC_DECODE_CHUNK == SYNC_DECODE_CHUNK - 1)
 			wire_arena_reset(scratch);
@@ -349,7 +387,7 @@ sync_check(struct labsyncd *env, const char *peer,
  * Only a hint: a wrong one leaves a gap, and a gap asks again.
  */
 int
-sync_ahead(struct labsyncd *env, const char *peer,
+sync_ahead(struct labsyncd *env, struct sync_source *src,
     const Labsync__ChangeBatch *batch, const ProtobufCBinaryData *raw,
     struct wire_arena *scratch, Labsync__Vector *ahead)
 {
@@ -357,7 +395,7 @@ sync_ahead(struct labsyncd *env, const char *peer,
 	size_t		 n = batch->n_changes;
 	int		 ret = 0;
 
-	if (sync_check_size(env, peer, batch, raw) == -1)
+	if (sync_check_size(env, src, batch, raw) == -1)
 		return -1;
 	if (n == 0)
 		return 0;
@@ -367,12 +405,62 @@ sync_ahead(struct labsyncd *env, const char *peer,
 	    last->origin == NULL || strcmp(first->origin, last->origin) != 0 ||
 	    last->seq < first->seq || last->seq - first->seq != n - 1) {
 		wire_arena_reset(scratch);
-		return sync_check(env, peer, batch, raw, 1, scratch, ahead);
+		return sync_check(env, src, batch, raw, 1, scratch, ahead);
 	}
 	for (uint64_t q = first->seq; q <= last->seq && ret == 0; q++)
-		ret = store_vector_advance(ahead, first->origin, q);
+		ret = vector_advance(ahead, first->origin, q);
 	wire_arena_reset(scratch);
 	return ret;
+}
+
+/* A closed transaction for the batches of src. */
+struct sync_txn *
+sync_txn_new(struct labsyncd *env, struct sync_source *src)
+{
+	struct sync_txn	*tx;
+
+	if ((tx = calloc(1, sizeof(*tx))) == NULL) {
+		log_warn("%s: apply transaction", src->name);
+		return NULL;
+	}
+	tx->env = env;
+	tx->src = src;
+	return tx;
+}
+
+void
+sync_txn_free(struct sync_txn *tx)
+{
+	int	 gaps, own;
+
+	if (tx == NULL)
+		return;
+	if (tx->open) {		/* not expected: commit rather than lose it */
+		log_warnx("%s: apply transaction freed while open",
+		    tx->src->name);
+		sync_end(tx, &gaps, &own);
+	}
+	free(tx);
+}
+
+int
+sync_txn_open(const struct sync_txn *tx)
+{
+	return tx->open;
+}
+
+size_t
+sync_txn_changes(const struct sync_txn *tx)
+{
+	return tx->n;
+}
+
+/* Held open, a gap would wait for the commit before we ask again. */
+int
+sync_txn_may_hold(const struct sync_txn *tx, size_t max, uint64_t max_us)
+{
+	return tx->st.gaps + tx->st.held == 0 && tx->n < max &&
+	    clock_mono_us() - tx->t0_us < max_us;
 }
 
 /*
@@ -384,13 +472,14 @@ sync_ahead(struct labsyncd *env, const char *peer,
  * rolled back and closed.
  */
 int
-sync_take(struct labsyncd *env, const char *peer,
-    const Labsync__ChangeBatch *batch, const ProtobufCBinaryData *raw,
-    int from_catchup, struct wire_arena *scratch, struct sync_txn *tx)
+sync_take(struct sync_txn *tx, const Labsync__ChangeBatch *batch,
+    const ProtobufCBinaryData *raw, int from_catchup,
+    struct wire_arena *scratch)
 {
+	struct labsyncd		*env = tx->env;
 	Labsync__Change		*v[SYNC_DECODE_CHUNK];
 	ProtobufCBinaryData	 r[SYNC_DECODE_CHUNK];
-	uint64_t		 own = store_own_seq(env->store);
+	uint64_t		 own = vector_own_seq(env->store);
 	uint64_t		 t0 = clock_mono_us();
 	int64_t			 now = (int64_t)clock_system_ms();
 	size_t			 n = 0;
@@ -398,19 +487,21 @@ sync_take(struct labsyncd *env, const char *peer,
 
 	if (batch->n_changes == 0)
 		return 0;
-	if (sync_check_size(env, peer, batch, raw) == -1)
+	if (sync_check_size(env, tx->src, batch, raw) == -1)
 		return -1;
 	if (!tx->open) {
-		memset(tx, 0, sizeof(*tx));
+		tx->busy_us = 0;
+		tx->n = 0;
+		memset(&tx->st, 0, sizeof(tx->st));
 		tx->t0_us = t0;
-		if (store_apply_begin(env->store) == -1)
+		if (merge_apply_begin(env->store) == -1)
 			goto fail;
 		tx->open = 1;
 	}
 	for (size_t i = 0; i < batch->n_changes; i++) {
 		Labsync__Change *c = wire_unpack_change(&raw[i], scratch);
 
-		ok = sync_check_change(env, peer, c, i, batch->n_changes,
+		ok = sync_check_change(env, tx->src, c, i, batch->n_changes,
 		    from_catchup, own, now);
 		if (ok == -1)
 			goto refused;
@@ -419,7 +510,7 @@ sync_take(struct labsyncd *env, const char *peer,
 			r[n++] = raw[i];
 		}
 		if (n == SYNC_DECODE_CHUNK || i + 1 == batch->n_changes) {
-			if (store_apply_more(env->store, v, r, n, from_catchup,
+			if (merge_apply_more(env->store, v, r, n, from_catchup,
 			    &tx->st) == -1)
 				goto fail;
 			n = 0;
@@ -432,15 +523,15 @@ sync_take(struct labsyncd *env, const char *peer,
 refused:
 	wire_arena_reset(scratch);
 	if (tx->open)
-		store_apply_abort(env->store);
+		merge_apply_abort(env->store);
 	tx->open = 0;
 	return -1;
 fail:
 	wire_arena_reset(scratch);
 	if (tx->open)
-		store_apply_end(env->store, 0);
+		merge_apply_end(env->store, 0);
 	tx->open = 0;
-	sync_reject(env, peer, REASON_DATABASE, "could not apply batch "
+	sync_reject(env, tx->src, REASON_DATABASE, "could not apply batch "
 	    "(database error)");
 	return -1;
 }
@@ -448,22 +539,24 @@ fail:
 /*
  * Commit tx and publish what was new. *gaps counts changes that could
  * not be applied yet (a missing predecessor, or stamped too far ahead):
- * the caller asks for catch-up.
+ * the caller asks for catch-up. *own counts our own changes fetched
+ * back: the caller looks at the phase again (sync_check_phase).
  */
 int
-sync_end(struct labsyncd *env, const char *peer, struct sync_txn *tx,
-    int *gaps)
+sync_end(struct sync_txn *tx, int *gaps, int *own)
 {
-	struct store_apply_stats *st = &tx->st;
+	struct labsyncd		*env = tx->env;
+	const char		*peer = tx->src->name;
+	struct merge_stats *st = &tx->st;
 	uint64_t		 t0 = clock_mono_us();
 
-	*gaps = 0;
+	*gaps = *own = 0;
 	if (!tx->open)
 		return 0;
 	tx->open = 0;
-	if (store_apply_end(env->store, 1) == -1) {
-		sync_reject(env, peer, REASON_DATABASE, "could not apply batch "
-		    "(database error)");
+	if (merge_apply_end(env->store, 1) == -1) {
+		sync_reject(env, tx->src, REASON_DATABASE, "could not apply "
+		    "batch (database error)");
 		return -1;
 	}
 	env->stats.applied += st->applied;
@@ -485,127 +578,6 @@ sync_end(struct labsyncd *env, const char *peer, struct sync_txn *tx,
 	    (unsigned long long)tx->busy_us,
 	    (unsigned long long)(clock_mono_us() - tx->t0_us));
 	sync_publish(env);
-	if (st->own > 0)
-		sync_check_phase(env);
+	*own = st->own;
 	return 0;
-}
-
-static int
-sync_reply_add(void *arg, const char *origin, const uint8_t *data, size_t len)
-{
-	(void)origin;
-	return wire_batch_add(arg, data, len);
-}
-
-/* Answer a catch-up request: what the requester lacks, one batch. */
-static void
-sync_serve(struct labsyncd *env, zmq_msg_t *id, const Labsync__Vector *v,
-    const Labsync__Hello *hello_back, const char *who)
-{
-	struct wire_batch	 b;
-	const void		*data[2];
-	size_t			 len[2];
-	uint8_t			*buf;
-	int			 more = 0;
-
-	data[0] = zmq_msg_data(id);
-	len[0] = zmq_msg_size(id);
-	if (hello_back != NULL) {
-		Labsync__Envelope e = LABSYNC__ENVELOPE__INIT;
-
-		e.body_case = LABSYNC__ENVELOPE__BODY_HELLO;
-		e.hello = UNCONST(hello_back);
-		if ((buf = wire_pack(&e, env->conf->node_id, &len[1])) != NULL) {
-			data[1] = buf;
-			bus_send(env->router, data, len, 2);
-			free(buf);
-		}
-	}
-	wire_batch_init(&b);
-	if (store_read_missing(env->store, v, env->conf->catchup_changes,
-	    env->conf->max_message_size / 2, sync_reply_add, &b, &more) == -1) {
-		log_warnx("catch-up for %s: could not read the log", who);
-		wire_batch_free(&b);
-		return;
-	}
-	if ((buf = wire_batch_pack(&b, env->conf->node_id, more, &len[1])) !=
-	    NULL) {
-		data[1] = buf;
-		if (bus_send(env->router, data, len, 2) == 0)
-			env->stats.served += b.n;
-		free(buf);
-	}
-	if (b.n > 0)
-		log_debug("catch-up for %s: sent %zu changes%s", who, b.n,
-		    more ? ", more to come" : "");
-	wire_batch_free(&b);
-}
-
-void
-sync_router_cb(struct bus *bus, void *framesp, int n, void *arg)
-{
-	struct labsyncd		*env = arg;
-	zmq_msg_t		*frames = framesp;
-	Labsync__Envelope	*e;
-	Labsync__Hello		*h;
-	struct peer		*p;
-	char			 why[256];
-	const char		*who;
-	enum reason		 r;
-
-	(void)bus;
-	/* with keys, ZAP's user id names the sender even of garbage */
-	if (!env->keys.enabled ||
-	    (who = zmq_msg_gets(&frames[n - 1], "User-Id")) == NULL)
-		who = "(sync socket)";
-	if (n != 2) {
-		sync_reject(env, who, REASON_MALFORMED,
-		    "malformed request frames");
-		return;
-	}
-	e = wire_unpack(zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]),
-	    NULL, &r, why, sizeof(why));
-	if (e == NULL) {
-		sync_reject(env, who, r, why);
-		return;
-	}
-	/*
-	 * Who sent it: with keys, the user id ZAP gave the connection (the
-	 * peer's name); never a field of the message. A peer removed by a
-	 * reload is unknown from then on. Without keys (loopback tests and
-	 * demos only) the sender field is all there is.
-	 */
-	if (env->keys.enabled) {
-		who = zmq_msg_gets(&frames[1], "User-Id");
-		if (who == NULL || (p = peer_find(env, who)) == NULL) {
-			sync_reject(env, who != NULL ? who : "(unknown key)",
-			    REASON_UNKNOWN_PEER,
-			    "not a configured peer (removed?): refused");
-			wire_free(e);
-			return;
-		}
-	} else {
-		who = e->sender != NULL && e->sender[0] != '\0' ? e->sender :
-		    "(unnamed)";
-		p = peer_find(env, who);
-	}
-	switch (e->body_case) {
-	case LABSYNC__ENVELOPE__BODY_HELLO:
-		if (p != NULL)
-			peer_heard(p, e->hello->vector);
-		h = sync_hello_new(env);
-		sync_serve(env, &frames[0], e->hello->vector, h, who);
-		sync_hello_free(h);
-		break;
-	case LABSYNC__ENVELOPE__BODY_ACK:
-		if (p != NULL)
-			peer_heard(p, e->ack->vector);
-		sync_serve(env, &frames[0], e->ack->vector, NULL, who);
-		break;
-	default:
-		sync_reject(env, who, REASON_MALFORMED,
-		    "unexpected request on the sync socket");
-		break;
-	}
-	wire_free(e);
 }

@@ -122,7 +122,7 @@ wire_vector_ok(const Labsync__Vector *v)
 		return 1;
 	if (v->n_entries > WIRE_MAX_ORIGINS)
 		return 0;
-	/* sequences fit the log's 40 bits, as store_validate insists */
+	/* sequences fit the log's 40 bits, as merge_validate insists */
 	for (size_t i = 0; i < v->n_entries; i++)
 		if (v->entries[i]->origin == NULL ||
 		    strlen(v->entries[i]->origin) > 32 ||

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "labsyncd.h"
 #include "log.h"
+#include "zap.h"
 
 #define ZAP_ENDPOINT	"inproc://zeromq.zap.01"
 

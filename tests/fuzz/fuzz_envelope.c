@@ -1,12 +1,13 @@
 /*
  * fuzz_envelope.c: libFuzzer target over what labsyncd does with one
  * message from a peer: decode and check the envelope (wire_unpack), then,
- * per body, what peer.c and sync.c do with it. A batch is filtered,
- * validated change by change and applied into an in-memory store, like
+ * per body, what peer.c, catchup.c and sync.c do with it. A batch is
+ * filtered, validated change by change and applied into an in-memory
+ * store, like
  * sync_take (as a catch-up answer if `more` is set, else as live feed or
  * catch-up by the input's hash); a hello, ack or heartbeat has its vector
- * measured (store_lag_behind) and answered (store_read_missing), like
- * peer_heard and sync_serve.
+ * measured (vector_lag_behind) and answered (changelog_read_missing), like
+ * peer_heard and catchup_serve.
  *
  * Besides the sanitizers it checks promises of the design: a batch that
  * passed validation never fails in SQL, everything the store hands out
@@ -124,12 +125,12 @@ static void
 fuzz_batch(Labsync__ChangeBatch *batch, const ProtobufCBinaryData *raw,
     int from_catchup, struct wire_arena *arena)
 {
-	struct store_apply_stats  st;
+	struct merge_stats  st;
 	Labsync__Change		**keep;
 	ProtobufCBinaryData	 *keepraw;
 	char			  why[256];
 	size_t			  n = 0;
-	uint64_t		  own = store_own_seq(fuzz_store);
+	uint64_t		  own = vector_own_seq(fuzz_store);
 
 	if (batch->n_changes > WIRE_MAX_CHANGES)
 		return;
@@ -145,14 +146,16 @@ fuzz_batch(Labsync__ChangeBatch *batch, const ProtobufCBinaryData *raw,
 		is_own = c->origin != NULL && strcmp(c->origin, FUZZ_NODE) == 0;
 		if (is_own && (c->seq <= own || !from_catchup))
 			continue;
-		if (store_validate(fuzz_store, c, from_catchup, why,
+		if (merge_validate(fuzz_store, c, from_catchup, why,
 		    sizeof(why)) != REASON_OK)
 			goto done;
 		keepraw[n] = raw[i];
 		keep[n++] = c;
 	}
-	if (n > 0 && store_apply_raw(fuzz_store, keep, keepraw, n,
-	    from_catchup, &st) == -1) {
+	memset(&st, 0, sizeof(st));
+	if (n > 0 && (merge_apply_begin(fuzz_store) == -1 ||
+	    merge_apply_more(fuzz_store, keep, keepraw, n, from_catchup,
+	    &st) == -1 || merge_apply_end(fuzz_store, 1) == -1)) {
 		fprintf(stderr, "fuzz_envelope: a validated batch of %zu "
 		    "changes failed to apply\n", n);
 		abort();
@@ -162,7 +165,7 @@ done:
 	free(keepraw);
 }
 
-/* sync_serve and peer_heard: measure the vector, answer it. */
+/* catchup_serve and peer_heard: measure the vector, answer it. */
 static void
 fuzz_vector(const Labsync__Vector *v, int hello)
 {
@@ -170,10 +173,10 @@ fuzz_vector(const Labsync__Vector *v, int hello)
 	struct fuzz_count	 count = { 0, 0 };
 	int			 more;
 
-	(void)store_lag_behind(fuzz_store, v);
-	if (hello && (mine = store_vector(fuzz_store)) != NULL)
-		store_vector_free(mine);
-	if (store_read_missing(fuzz_store, v, SERVE_CHANGES, SERVE_BYTES,
+	(void)vector_lag_behind(fuzz_store, v);
+	if (hello && (mine = vector_new(fuzz_store)) != NULL)
+		vector_free(mine);
+	if (changelog_read_missing(fuzz_store, v, SERVE_CHANGES, SERVE_BYTES,
 	    fuzz_count_cb, &count, &more) == -1) {
 		fprintf(stderr, "fuzz_envelope: could not read the log\n");
 		abort();
@@ -242,8 +245,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 	wire_arena_reset(arena);
-	store_outbox_drain(fuzz_store, fuzz_count_cb, &count);
-	if (store_log_count(fuzz_store) > FUZZ_MAX_LOG) {
+	outbox_drain(fuzz_store, fuzz_count_cb, &count);
+	if (changelog_count(fuzz_store) > FUZZ_MAX_LOG) {
 		store_free(fuzz_store);
 		fuzz_open();
 	}
@@ -406,14 +409,14 @@ mut_origin(void)
 	Labsync__Vector	*v;
 	char		*name = NULL;
 
-	if (mut_below(2) == 0 && (v = store_vector(fuzz_store)) != NULL) {
+	if (mut_below(2) == 0 && (v = vector_new(fuzz_store)) != NULL) {
 		if (v->n_entries > 0) {
 			const char *o = v->entries[mut_below(v->n_entries)]->origin;
 
 			if ((name = mut_alloc(strlen(o) + 1)) != NULL)
 				memcpy(name, o, strlen(o) + 1);
 		}
-		store_vector_free(v);
+		vector_free(v);
 	}
 	return name != NULL ? name : MUT_PICK(mut_origins);
 }
@@ -421,7 +424,7 @@ mut_origin(void)
 static uint64_t
 mut_seq(const char *origin)
 {
-	uint64_t	 next = store_origin_seq(fuzz_store, origin) + 1;
+	uint64_t	 next = vector_origin_seq(fuzz_store, origin) + 1;
 
 	switch (mut_below(8)) {
 	case 0:
@@ -538,7 +541,7 @@ mut_change_new(void)
 	labsync__change__init(c);
 	c->columns = cols;
 	c->origin = UNCONST(mut_origin());
-	c->seq = mut_below(4) ? store_origin_seq(fuzz_store, c->origin) + 1 :
+	c->seq = mut_below(4) ? vector_origin_seq(fuzz_store, c->origin) + 1 :
 	    mut_seq(c->origin);
 	c->hlc = mut_hlc();
 	c->table = UNCONST(t->name);

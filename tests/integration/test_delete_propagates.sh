@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Deletes replicate, and a delete racing an update follows one rule,
-# decided by the (hlc, origin) order of the two changes (store.c,
-# store_merge):
+# decided by the (hlc, origin) order of the two changes (merge_change
+# in merge.c):
 #   - a delete at D removes every column value written before D;
 #   - if no write newer than D exists the row is gone everywhere;
 #   - a write after D (in HLC terms) revives the row: the columns it

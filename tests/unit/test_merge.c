@@ -30,7 +30,7 @@
  * LABSYNC_TEST_SEEDS=5000 build/test_merge runs 5000 seeds (and local
  * seeds in proportion).
  *
- * Also: store_validate's refusals, idempotent apply, applied changes
+ * Also: merge_validate's refusals, idempotent apply, applied changes
  * served from the log as they came, and changes stamped too far in the
  * future held back until the clock allows.
  */
@@ -81,6 +81,21 @@ static const char schema_sql[] =
 static char schema_path[] = "/tmp/labsync-test-merge.XXXXXX";
 static char t1_name[] = "t1", t2_name[] = "t2";
 static char *table_names[] = { t1_name, t2_name };
+
+/* Apply a batch in one transaction, as the daemon does. */
+static int
+apply(struct store *s, Labsync__Change *const *changes, size_t n,
+    int catchup, struct merge_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (merge_apply_begin(s) == -1)
+		return -1;
+	if (merge_apply_more(s, changes, NULL, n, catchup, st) == -1) {
+		merge_apply_end(s, 0);
+		return -1;
+	}
+	return merge_apply_end(s, 1);
+}
 
 struct table_def {
 	const char	*name;
@@ -350,7 +365,7 @@ dump_store(struct store *s)
 static uint64_t
 stream_held(struct store *s, const struct stream *st)
 {
-	uint64_t	 seq = store_origin_seq(s, st->name);
+	uint64_t	 seq = vector_origin_seq(s, st->name);
 
 	assert_true(seq >= st->base);
 	return seq - st->base;
@@ -366,20 +381,22 @@ history_done(struct store *s, const struct history *h)
 }
 
 /*
- * One store_apply call of 1..8 changes from h: mostly each origin's next
- * change, some duplicates of what the store holds, some changes ahead of a
+ * One apply of 1..8 changes from h: mostly each origin's next change,
+ * some duplicates of what the store holds, some changes ahead of a
  * missing predecessor. The stats must match what the vector predicts.
- * allow_own: the store takes its own changes back (a restored node).
+ * own: the store's node, which takes its own changes back (a restored
+ * node); NULL: it takes none.
  */
 static int
-deliver_batch(struct store *s, const struct history *h, int allow_own,
+deliver_batch(struct store *s, const struct history *h, const char *own_node,
     struct unit_rng *r, char *why, size_t whylen)
 {
 	Labsync__Change		*batch[MAX_BATCH];
-	struct store_apply_stats st;
+	struct merge_stats st;
 	uint64_t		 cur[MAX_STREAMS], vec[MAX_STREAMS];
 	int			 n = (int)unit_rng_range(r, 1, MAX_BATCH);
 	int			 nb = 0, open[MAX_STREAMS], nopen, dup = 0;
+	int			 allow_own = own_node != NULL;
 	int			 gap = 0, applied = 0, own = 0, ret = -1;
 	int			 from[MAX_BATCH];
 	char			 vwhy[256];
@@ -416,9 +433,9 @@ deliver_batch(struct store *s, const struct history *h, int allow_own,
 	for (int i = 0; i < nb; i++) {
 		uint64_t seq = batch[i]->seq - h->s[from[i]].base;
 
-		CHECK(store_validate(s, batch[i], allow_own, vwhy,
+		CHECK(merge_validate(s, batch[i], allow_own, vwhy,
 		    sizeof(vwhy)) == REASON_OK,
-		    "store_validate refused %s/%llu: %s", batch[i]->origin,
+		    "merge_validate refused %s/%llu: %s", batch[i]->origin,
 		    (unsigned long long)batch[i]->seq, vwhy);
 		if (seq <= vec[from[i]])
 			dup++;
@@ -426,22 +443,22 @@ deliver_batch(struct store *s, const struct history *h, int allow_own,
 			gap++;
 		else {
 			applied++;
-			if (strcmp(batch[i]->origin, store_node_id(s)) == 0)
+			if (allow_own && strcmp(batch[i]->origin, own_node) == 0)
 				own++;
 			vec[from[i]] = seq;
 		}
 	}
-	CHECK(store_apply(s, batch, (size_t)nb, allow_own, &st) == 0,
-	    "store_apply failed");
+	CHECK(apply(s, batch, (size_t)nb, allow_own, &st) == 0,
+	    "apply failed");
 	CHECK(st.applied == applied && st.duplicates == dup && st.gaps == gap &&
-	    st.held == 0 && st.own == own, "store_apply counted applied %d "
+	    st.held == 0 && st.own == own, "apply counted applied %d "
 	    "duplicates %d gaps %d held %d own %d, expected %d %d %d 0 %d",
 	    st.applied, st.duplicates, st.gaps, st.held, st.own, applied, dup,
 	    gap, own);
 	for (int i = 0; i < h->n; i++)
 		CHECK(stream_held(s, &h->s[i]) == vec[i],
 		    "vector of %s is %llu, expected %llu", h->s[i].name,
-		    (unsigned long long)store_origin_seq(s, h->s[i].name),
+		    (unsigned long long)vector_origin_seq(s, h->s[i].name),
 		    (unsigned long long)(h->s[i].base + vec[i]));
 	ret = 0;
 done:
@@ -450,7 +467,7 @@ done:
 
 /* Deliver until the store holds every change of h. */
 static int
-deliver_all(struct store *s, const struct history *h, int allow_own,
+deliver_all(struct store *s, const struct history *h, const char *own_node,
     struct unit_rng *r, char *why, size_t whylen)
 {
 	for (int round = 0; !history_done(s, h); round++) {
@@ -458,7 +475,7 @@ deliver_all(struct store *s, const struct history *h, int allow_own,
 			snprintf(why, whylen, "delivery does not end");
 			return -1;
 		}
-		if (deliver_batch(s, h, allow_own, r, why, whylen) == -1)
+		if (deliver_batch(s, h, own_node, r, why, whylen) == -1)
 			return -1;
 	}
 	return 0;
@@ -680,7 +697,7 @@ merge_chunk(uint64_t first, int count, char *why, size_t whylen)
 			struct unit_rng order;
 
 			unit_rng_seed(&order, h->seed * 7919 + (uint64_t)i + 1);
-			if (deliver_all(s[i], h, 0, &order, why, whylen) == -1) {
+			if (deliver_all(s[i], h, NULL, &order, why, whylen) == -1) {
 				/* name the seed, keep the reason */
 				char tmp[256];
 
@@ -905,30 +922,30 @@ local_seed_write(struct store *L, struct stmt_cache *sc, struct history *h,
 		else if (pick < 20)
 			fake_local_ms -= 1;	/* the clock steps back */
 		if (unit_rng_below(&r, 100) < 40 && !history_done(L, &remote)) {
-			if (deliver_batch(L, &remote, 0, &r, why, whylen) == -1)
+			if (deliver_batch(L, &remote, NULL, &r, why, whylen) == -1)
 				goto done;
 			continue;
 		}
 		if (local_write(L, sc, h->seed, &r, why, whylen) == -1)
 			goto done;
 		if (unit_rng_below(&r, 2) == 0)
-			CHECK(store_take_local(L, (int)unit_rng_range(&r, 1, 3),
-			    &n) == 0, "store_take_local failed");
+			CHECK(changelog_take_local(L, (int)unit_rng_range(&r, 1, 3),
+			    &n) == 0, "changelog_take_local failed");
 	}
-	if (deliver_all(L, &remote, 0, &r, why, whylen) == -1)
+	if (deliver_all(L, &remote, NULL, &r, why, whylen) == -1)
 		goto done;
-	CHECK(store_take_local(L, 1 << 30, &n) == 0, "store_take_local failed");
-	CHECK(store_pending_count(L) == 0, "local changes left untaken");
+	CHECK(changelog_take_local(L, 1 << 30, &n) == 0, "changelog_take_local failed");
+	CHECK(changelog_pending(L) == 0, "local changes left untaken");
 
 	/* o1's new changes, as its peers receive them */
 	h->n = 3;
 	snprintf(h->s[0].name, sizeof(h->s[0].name), "o1");
 	h->s[0].base = own_base;
-	CHECK(store_outbox_drain(L, collect_own_cb, &h->s[0]) == 0,
+	CHECK(outbox_drain(L, collect_own_cb, &h->s[0]) == 0,
 	    "outbox drain failed");
-	CHECK(store_own_seq(L) == own_base + h->s[0].n, "own seq %llu but "
+	CHECK(vector_own_seq(L) == own_base + h->s[0].n, "own seq %llu but "
 	    "%zu new changes of ours in the outbox",
-	    (unsigned long long)store_own_seq(L), h->s[0].n);
+	    (unsigned long long)vector_own_seq(L), h->s[0].n);
 	for (size_t j = 0; j < h->s[0].n; j++) {
 		CHECK(h->s[0].c[j]->seq == own_base + j + 1, "own change %zu "
 		    "has seq %llu", j, (unsigned long long)h->s[0].c[j]->seq);
@@ -976,21 +993,21 @@ local_restore(const struct history *hs, int count, uint64_t own_seq,
 		struct unit_rng order;
 
 		unit_rng_seed(&order, hs[k].seed * 7919 + 2000000);
-		if (deliver_all(R, &hs[k], 1, &order, why, whylen) == -1)
+		if (deliver_all(R, &hs[k], "o1", &order, why, whylen) == -1)
 			goto done;
 		for (size_t j = 0; j < hs[k].s[0].n; j++)
 			if (hs[k].s[0].c[j]->hlc > own_hlc)
 				own_hlc = hs[k].s[0].c[j]->hlc;
 	}
-	CHECK(store_own_seq(R) == own_seq, "restored own seq %llu, expected "
-	    "%llu", (unsigned long long)store_own_seq(R),
+	CHECK(vector_own_seq(R) == own_seq, "restored own seq %llu, expected "
+	    "%llu", (unsigned long long)vector_own_seq(R),
 	    (unsigned long long)own_seq);
 	*dump = dump_store(R);
 
 	CHECK(store_set_writable(R, STORE_WRITABLE) == 0,
 	    "store_set_writable failed");
 	/* the fetched changes, relayed on */
-	store_outbox_drain(R, collect_own_cb, &mine);
+	outbox_drain(R, collect_own_cb, &mine);
 	for (size_t j = 0; j < mine.n; j++)
 		labsync__change__free_unpacked(mine.c[j], NULL);
 	mine.n = 0;
@@ -999,8 +1016,8 @@ local_restore(const struct history *hs, int count, uint64_t own_seq,
 	    "('after-restore', 1)", NULL, NULL, NULL);
 	store_capture(R, 0);
 	CHECK(rc == SQLITE_OK, "local write after recovery refused");
-	CHECK(store_take_local(R, 100, &n) == 0 && n == 1, "stamp after recovery");
-	CHECK(store_outbox_drain(R, collect_own_cb, &mine) == 0 &&
+	CHECK(changelog_take_local(R, 100, &n) == 0 && n == 1, "stamp after recovery");
+	CHECK(outbox_drain(R, collect_own_cb, &mine) == 0 &&
 	    mine.n == 1, "no new change of ours after recovery");
 	CHECK(mine.c[0]->seq == own_seq + 1, "new change has seq %llu, "
 	    "expected %llu", (unsigned long long)mine.c[0]->seq,
@@ -1040,6 +1057,9 @@ local_chunk(uint64_t first, int count, int restore, char *why,
 	int		 ret = -1;
 
 	assert_non_null(hs);
+	/* the triggers stamp o1's writes by the real clock: the fake one
+	   starts there, however long the tests before took (valgrind) */
+	base_ms = clock_system_ms() / 1000 * 1000 - first * 1000;
 	s[0] = merge_store_open("o1", local_clock, SKEW_MS);
 	for (int i = 1; i < 4; i++)
 		s[i] = merge_store_open(names[i], clock, SKEW_MS);
@@ -1060,7 +1080,7 @@ local_chunk(uint64_t first, int count, int restore, char *why,
 
 			unit_rng_seed(&order, h->seed * 7919 + (uint64_t)i +
 			    1000000);
-			if (deliver_all(s[i], h, 0, &order, why, whylen) == -1) {
+			if (deliver_all(s[i], h, NULL, &order, why, whylen) == -1) {
 				snprintf(tmp, sizeof(tmp), "%s", why);
 				snprintf(why, whylen, "seed %llu: %s: %s",
 				    (unsigned long long)h->seed, names[i], tmp);
@@ -1217,7 +1237,7 @@ assert_invalid(struct store *s, const Labsync__Change *c, int allow_own,
 	char		 why[256] = "";
 	enum reason	 r;
 
-	r = store_validate(s, c, allow_own, why, sizeof(why));
+	r = merge_validate(s, c, allow_own, why, sizeof(why));
 	if (r != want)
 		fail_msg("code %s, expected %s (%s)", reason_name(r),
 		    reason_name(want), why);
@@ -1234,7 +1254,7 @@ test_validate_refuses_what_the_schema_does_not_allow(void **state)
 	uint64_t		 hlc = CLOCK_MAKE(BASE_MS, 0);
 
 	one_change_init(&o, "o1", 1, hlc, "t1", "k1", "a");
-	assert_int_equal(store_validate(f->store, &o.c, 0, why, sizeof(why)),
+	assert_int_equal(merge_validate(f->store, &o.c, 0, why, sizeof(why)),
 	    REASON_OK);
 
 	o.c.table = UNCONST("t3");
@@ -1265,12 +1285,12 @@ test_validate_refuses_what_the_schema_does_not_allow(void **state)
 	assert_invalid(f->store, &o.c, 0, REASON_WRONG_TYPE);
 	o.val.kind_case = LABSYNC__VALUE__KIND_NULL;	/* NULL fits all */
 	o.val.null = 1;
-	assert_int_equal(store_validate(f->store, &o.c, 0, why, sizeof(why)),
+	assert_int_equal(merge_validate(f->store, &o.c, 0, why, sizeof(why)),
 	    REASON_OK);
 
 	o.c.origin = UNCONST("n1");			/* ourselves */
 	assert_invalid(f->store, &o.c, 0, REASON_OWN_ORIGIN);
-	assert_int_equal(store_validate(f->store, &o.c, 1, why, sizeof(why)),
+	assert_int_equal(merge_validate(f->store, &o.c, 1, why, sizeof(why)),
 	    REASON_OK);
 	o.c.origin = UNCONST("O1");
 	assert_invalid(f->store, &o.c, 0, REASON_BAD_ORIGIN);
@@ -1292,7 +1312,7 @@ test_validate_refuses_what_the_schema_does_not_allow(void **state)
 	o.c.pk = bigpk;
 	assert_invalid(f->store, &o.c, 0, REASON_BAD_KEY);
 	bigpk[STORE_MAX_PK] = '\0';			/* exactly the limit */
-	assert_int_equal(store_validate(f->store, &o.c, 0, why, sizeof(why)),
+	assert_int_equal(merge_validate(f->store, &o.c, 0, why, sizeof(why)),
 	    REASON_OK);
 	free(bigpk);
 	o.c.pk = UNCONST("");
@@ -1321,7 +1341,7 @@ test_validate_refuses_what_the_schema_does_not_allow(void **state)
 	o.val.text = big;
 	assert_invalid(f->store, &o.c, 0, REASON_VALUE_TOO_LARGE);
 	big[STORE_MAX_VALUE] = '\0';			/* exactly the limit */
-	assert_int_equal(store_validate(f->store, &o.c, 0, why, sizeof(why)),
+	assert_int_equal(merge_validate(f->store, &o.c, 0, why, sizeof(why)),
 	    REASON_OK);
 	free(big);
 }
@@ -1340,7 +1360,7 @@ static void
 test_apply_twice_is_idempotent(void **state)
 {
 	struct fixture		*f = *state;
-	struct store_apply_stats st;
+	struct merge_stats st;
 	struct history		 h;
 	struct unit_rng		 r;
 	Labsync__Change		*batch[16];
@@ -1355,26 +1375,26 @@ test_apply_twice_is_idempotent(void **state)
 	for (int i = 0; i < 2; i++)
 		for (size_t j = 0; j < h.s[i].n; j++)
 			batch[n++] = h.s[i].c[j];
-	assert_int_equal(store_apply(f->store, batch, n, 0, &st), 0);
+	assert_int_equal(apply(f->store, batch, n, 0, &st), 0);
 	assert_int_equal(st.applied, 16);
 	assert_int_equal(st.duplicates, 0);
 	before = dump_store(f->store);
-	logged = store_log_count(f->store);
-	assert_int_equal(store_outbox_len(f->store), 16);	/* to relay */
-	assert_int_equal(store_outbox_drain(f->store, count_cb, &drained), 0);
+	logged = changelog_count(f->store);
+	assert_int_equal(outbox_len(f->store), 16);	/* to relay */
+	assert_int_equal(outbox_drain(f->store, count_cb, &drained), 0);
 	assert_int_equal(drained, 16);
 
-	assert_int_equal(store_apply(f->store, batch, n, 0, &st), 0);
+	assert_int_equal(apply(f->store, batch, n, 0, &st), 0);
 	assert_int_equal(st.applied, 0);
 	assert_int_equal(st.duplicates, 16);
 	assert_int_equal(st.gaps, 0);
 	after = dump_store(f->store);
 	assert_string_equal(before, after);
-	assert_int_equal(store_log_count(f->store), logged);
-	assert_int_equal(store_outbox_len(f->store), 0);	/* nothing new */
+	assert_int_equal(changelog_count(f->store), logged);
+	assert_int_equal(outbox_len(f->store), 0);	/* nothing new */
 	/* remote changes are not captured as local ones */
-	assert_int_equal(store_pending_count(f->store), 0);
-	assert_int_equal(store_own_seq(f->store), 0);
+	assert_int_equal(changelog_pending(f->store), 0);
+	assert_int_equal(vector_own_seq(f->store), 0);
 	free(before);
 	free(after);
 	history_free(&h);
@@ -1452,7 +1472,7 @@ static void
 test_applied_changes_are_served_as_they_came(void **state)
 {
 	struct fixture		*f = *state;
-	struct store_apply_stats st;
+	struct merge_stats st;
 	Labsync__Vector		 none = LABSYNC__VECTOR__INIT;
 	struct history		 h;
 	struct unit_rng		 r;
@@ -1469,22 +1489,37 @@ test_applied_changes_are_served_as_they_came(void **state)
 	for (int i = 0; i < 2; i++)
 		for (size_t j = 0; j < h.s[i].n; j++)
 			batch[n++] = h.s[i].c[j];
-	assert_int_equal(store_apply(f->store, batch, n, 0, &st), 0);
+	assert_int_equal(apply(f->store, batch, n, 0, &st), 0);
 	assert_int_equal(st.applied, 64);
 	sv.h = &h;
-	if (store_read_missing(f->store, &none, 1000, 1 << 20, served_cb, &sv,
+	if (changelog_read_missing(f->store, &none, 1000, 1 << 20, served_cb, &sv,
 	    &more) == -1)
-		fail_msg("%s", sv.why[0] ? sv.why : "store_read_missing failed");
+		fail_msg("%s", sv.why[0] ? sv.why : "changelog_read_missing failed");
 	assert_int_equal(sv.n, 64);
 	assert_int_equal(more, 0);
 	history_free(&h);
+}
+
+/* The HLC the capture triggers step from (labsync_state.hlc). */
+static uint64_t
+state_hlc(struct store *s)
+{
+	sqlite3_stmt	*q;
+	uint64_t	 v = 0;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(s), "SELECT hlc FROM "
+	    "labsync_state", -1, &q, NULL), SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = (uint64_t)sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return v;
 }
 
 static void
 test_future_change_is_held_until_the_clock_allows(void **state)
 {
 	struct fixture		*f = *state;
-	struct store_apply_stats st;
+	struct merge_stats st;
 	struct one_change	 o1, o2;
 	Labsync__Change		*batch[2] = { &o1.c, &o2.c };
 	uint64_t		 far = CLOCK_MAKE(BASE_MS + 5000, 3);
@@ -1493,28 +1528,29 @@ test_future_change_is_held_until_the_clock_allows(void **state)
 	/* max_clock_skew is 1 s; this change is 5 s ahead */
 	one_change_init(&o1, "o2", 1, far, "t1", "k1", "a");
 	one_change_init(&o2, "o2", 2, far + 1, "t1", "k2", "a");
-	assert_int_equal(store_apply(f->store, batch, 2, 0, &st), 0);
+	assert_int_equal(apply(f->store, batch, 2, 0, &st), 0);
 	assert_int_equal(st.held, 1);
 	assert_int_equal(st.applied, 0);
 	assert_int_equal(st.gaps, 1);		/* waits for its predecessor */
-	assert_int_equal(store_origin_seq(f->store, "o2"), 0);
+	assert_int_equal(vector_origin_seq(f->store, "o2"), 0);
 	assert_true(clock_last(f->clock) < far);	/* not absorbed */
 	d = dump_store(f->store);
 	assert_string_equal(d, "");
 	free(d);
 
 	fake_ms += 3999;			/* still 1.001 s too early */
-	assert_int_equal(store_apply(f->store, batch, 2, 0, &st), 0);
+	assert_int_equal(apply(f->store, batch, 2, 0, &st), 0);
 	assert_int_equal(st.held, 1);
 	assert_int_equal(st.applied, 0);
 
 	fake_ms += 1;				/* now within the skew */
-	assert_int_equal(store_apply(f->store, batch, 2, 0, &st), 0);
+	assert_int_equal(apply(f->store, batch, 2, 0, &st), 0);
 	assert_int_equal(st.held, 0);
 	assert_int_equal(st.applied, 2);
-	assert_int_equal(store_origin_seq(f->store, "o2"), 2);
+	assert_int_equal(vector_origin_seq(f->store, "o2"), 2);
 	assert_true(clock_last(f->clock) >= far + 1);	/* absorbed */
-	assert_true(clock_now(f->clock) > far + 1);
+	/* kept where the capture triggers step from */
+	assert_true(state_hlc(f->store) >= far + 1);
 	d = dump_store(f->store);
 	assert_string_equal(d, "t1\tk1\t{\"a\":7,\"b\":null,\"c\":null}\n"
 	    "t1\tk2\t{\"a\":7,\"b\":null,\"c\":null}\n");
@@ -1526,7 +1562,7 @@ static void
 test_local_write_after_remote_change_wins(void **state)
 {
 	struct fixture		*f = *state;
-	struct store_apply_stats st;
+	struct merge_stats st;
 	struct one_change	 o;
 	Labsync__Change		*batch[1] = { &o.c };
 	char			*d;
@@ -1535,18 +1571,18 @@ test_local_write_after_remote_change_wins(void **state)
 	/* remote stamp 500 ms ahead of our physical clock (skew is 1 s) */
 	one_change_init(&o, "o2", 1, CLOCK_MAKE(BASE_MS + 500, 0), "t1", "k1",
 	    "a");
-	assert_int_equal(store_apply(f->store, batch, 1, 0, &st), 0);
+	assert_int_equal(apply(f->store, batch, 1, 0, &st), 0);
 	assert_int_equal(st.applied, 1);
 	store_capture(f->store, 1);
 	assert_int_equal(sqlite3_exec(store_db(f->store),
 	    "UPDATE t1 SET a = 8 WHERE id = 'k1'", NULL, NULL, NULL),
 	    SQLITE_OK);
 	store_capture(f->store, 0);
-	assert_int_equal(store_take_local(f->store, 100, &n), 0);
+	assert_int_equal(changelog_take_local(f->store, 100, &n), 0);
 	assert_int_equal(n, 1);
 	assert_true(clock_last(f->clock) > CLOCK_MAKE(BASE_MS + 500, 0));
 	/* the same remote change again changes nothing */
-	assert_int_equal(store_apply(f->store, batch, 1, 0, &st), 0);
+	assert_int_equal(apply(f->store, batch, 1, 0, &st), 0);
 	assert_int_equal(st.duplicates, 1);
 	d = dump_store(f->store);
 	assert_string_equal(d, "t1\tk1\t{\"a\":8,\"b\":null,\"c\":null}\n");
@@ -1581,6 +1617,30 @@ teardown_schema(void **state)
 	return 0;
 }
 
+/* The capture triggers stamp by clock.c's rule, as test_clock checks it. */
+static void
+test_triggers_stamp_by_the_clock_rule(void **state)
+{
+	struct fixture	*f = *state;
+	sqlite3_stmt	*q;
+	char		 step[256];
+	int		 n = 0;
+
+	assert_int_equal(clock_step_sql(step, sizeof(step), "hlc",
+	    CLOCK_NOW_MS_SQL), 0);
+	assert_int_equal(sqlite3_prepare_v2(store_db(f->store), "SELECT sql "
+	    "FROM sqlite_master WHERE type = 'trigger' AND name IN "
+	    "('labsync_t1_ins', 'labsync_t1_upd', 'labsync_t1_del')", -1, &q,
+	    NULL), SQLITE_OK);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		assert_non_null(strstr((const char *)sqlite3_column_text(q, 0),
+		    step));
+		n++;
+	}
+	sqlite3_finalize(q);
+	assert_int_equal(n, 3);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1589,6 +1649,9 @@ main(int argc, char **argv)
 		    test_validate_refuses_what_the_schema_does_not_allow,
 		    setup_store, teardown_store),
 		cmocka_unit_test_setup_teardown(test_apply_twice_is_idempotent,
+		    setup_store, teardown_store),
+		cmocka_unit_test_setup_teardown(
+		    test_triggers_stamp_by_the_clock_rule,
 		    setup_store, teardown_store),
 		cmocka_unit_test_setup_teardown(
 		    test_applied_changes_are_served_as_they_came,

@@ -261,13 +261,13 @@ static void
 assert_validate(struct store *s, const Labsync__Change *c, enum reason want)
 {
 	char		 why[256] = "";
-	enum reason	 r = store_validate(s, c, 0, why, sizeof(why));
+	enum reason	 r = merge_validate(s, c, 0, why, sizeof(why));
 
 	if (r != want)
-		fail_msg("store_validate: %s, expected %s (%s)",
+		fail_msg("merge_validate: %s, expected %s (%s)",
 		    reason_name(r), reason_name(want), why);
 	if (want != REASON_OK && why[0] == '\0')
-		fail_msg("store_validate: %s without words", reason_name(r));
+		fail_msg("merge_validate: %s without words", reason_name(r));
 }
 
 /* The schema check of a received change gives the code of its refusal. */

@@ -1,13 +1,17 @@
 /*
- * store_merge.c: remote changes into the store. (Local writes are
- * stamped by the capture triggers: capture.c.) The daemon's connection
- * applies with triggers off; one with triggers on sets
- * labsync_state.applying inside the transaction, so they stay quiet.
+ * merge.c: remote changes into the store: checking each one against the
+ * schema (merge_validate), and applying batches of them in one
+ * transaction (merge_apply_begin, _more, _end), each change merged into
+ * its row and appended to the log. (Local writes are stamped by the
+ * capture triggers: capture.c.) The daemon's connection applies with
+ * triggers off; one with triggers on sets labsync_state.applying inside
+ * the transaction, so they stay quiet.
  *
  * Merge: per column last-writer-wins on (hlc, origin); see README.md,
- * "Merge rules". Per row, labsync_row keeps the newest upsert (r_*), the
- * newest delete (d_*) and each column's clock, as text that the triggers
- * can write too: 16 hex digits of HLC and 8 of origin id per column.
+ * "Merge rules". Per row, labsync_row (by key) or labsync_rowid (by
+ * rowid) keeps the newest upsert (r_*), the newest delete (d_*) and each
+ * column's clock, as text that the triggers can write too: 16 hex digits
+ * of HLC and 8 of origin id per column.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -17,8 +21,47 @@
 
 #include "clock.h"
 #include "log.h"
+#include "store.h"
+
 #include "store_private.h"
 #include "wire.h"
+
+/* The statements that read and write rows' clocks. */
+int
+merge_prepare(struct store *s)
+{
+	if (store_prepare(s, &s->st_row_get,
+	    "SELECT r_hlc, r_origin, d_hlc, d_origin, clocks FROM labsync_row "
+	    "WHERE tbl = ? AND pk = ?") == -1 ||
+	    store_prepare(s, &s->st_row_put,
+	    "INSERT INTO labsync_row(tbl, pk, r_hlc, r_origin, d_hlc, "
+	    "d_origin, clocks) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+	    "ON CONFLICT DO NOTHING") == -1 ||
+	    store_prepare(s, &s->st_row_upd,
+	    "UPDATE labsync_row SET r_hlc = ?3, r_origin = ?4, d_hlc = ?5, "
+	    "d_origin = ?6, clocks = ?7 WHERE tbl = ?1 AND pk = ?2") == -1 ||
+	    store_prepare(s, &s->st_row_drop,
+	    "DELETE FROM labsync_row WHERE tbl = ? AND pk = ?") == -1 ||
+	    store_prepare(s, &s->st_rowid_get,
+	    "SELECT r_hlc, r_origin, d_hlc, d_origin, clocks, pk FROM "
+	    "labsync_rowid WHERE tbl = ? AND rid = ?") == -1 ||
+	    store_prepare(s, &s->st_rowid_put,
+	    "INSERT INTO labsync_rowid(tbl, pk, r_hlc, r_origin, d_hlc, "
+	    "d_origin, clocks, rid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+	    "ON CONFLICT DO UPDATE SET pk = ?2, r_hlc = ?3, r_origin = ?4, "
+	    "d_hlc = ?5, d_origin = ?6, clocks = ?7") == -1 ||
+	    store_prepare(s, &s->st_rowid_upd,
+	    "UPDATE labsync_rowid SET r_hlc = ?3, r_origin = ?4, d_hlc = ?5, "
+	    "d_origin = ?6, clocks = ?7 WHERE tbl = ?1 AND rid = ?8") == -1 ||
+	    store_prepare(s, &s->st_row_any,
+	    "SELECT EXISTS (SELECT 1 FROM labsync_row WHERE tbl = ?)") == -1 ||
+	    store_prepare(s, &s->st_rowid_drop,
+	    "DELETE FROM labsync_rowid WHERE tbl = ? AND rid = ?") == -1)
+		return -1;
+	return 0;
+}
+
+static int	merge_rows_remap(struct store *, const struct table *);
 
 /* --- merge metadata ---------------------------------------------------- */
 
@@ -26,7 +69,7 @@
 
 /* n hex digits (the triggers write lower case) */
 static uint64_t
-store_hex(const char *p, int n)
+merge_hex(const char *p, int n)
 {
 	uint64_t	 v = 0;
 
@@ -41,7 +84,7 @@ store_hex(const char *p, int n)
 
 /* The clocks in a row of st: r_hlc, r_origin, d_hlc, d_origin, clocks. */
 static void
-store_meta_read(sqlite3_stmt *st, const struct table *t, struct row_meta *m)
+merge_meta_read(sqlite3_stmt *st, const struct table *t, struct row_meta *m)
 {
 	const char *b = (const char *)sqlite3_column_text(st, 4);
 	int n = sqlite3_column_bytes(st, 4) / CLOCK_TEXT;
@@ -56,15 +99,15 @@ store_meta_read(sqlite3_stmt *st, const struct table *t, struct row_meta *m)
 	for (int i = 0; i < t->ncols; i++)
 		m->cols[i] = b == NULL ? m->r : (struct col_clock){0, 0};
 	for (int i = 0; b != NULL && i < n && i < t->ncols; i++) {
-		m->cols[i].hlc = store_hex(b + i * CLOCK_TEXT, 16);
-		m->cols[i].origin = (int64_t)store_hex(b + i * CLOCK_TEXT + 16,
+		m->cols[i].hlc = merge_hex(b + i * CLOCK_TEXT, 16);
+		m->cols[i].origin = (int64_t)merge_hex(b + i * CLOCK_TEXT + 16,
 		    8);
 	}
 }
 
 /* Steps a one-row query; 1: a row (reset it after), 0: none, -1: error. */
 static int
-store_step_one(struct store *s, sqlite3_stmt *st)
+merge_step_one(struct store *s, sqlite3_stmt *st)
 {
 	int	 rc = sqlite3_step(st);
 
@@ -83,7 +126,7 @@ store_step_one(struct store *s, sqlite3_stmt *st)
  * key (a deleted key, or clocks kept from before).
  */
 static int
-store_row_load(struct store *s, const struct table *t, const char *pk,
+merge_row_load(struct store *s, const struct table *t, const char *pk,
     struct row_meta *m, int check)
 {
 	int	 rc, stale = 0;
@@ -91,7 +134,7 @@ store_row_load(struct store *s, const struct table *t, const char *pk,
 	memset(m, 0, sizeof(*m));
 	if (t->find_row != NULL) {
 		sqlite3_bind_text(t->find_row, 1, pk, -1, SQLITE_STATIC);
-		if ((rc = store_step_one(s, t->find_row)) == -1)
+		if ((rc = merge_step_one(s, t->find_row)) == -1)
 			return -1;
 		if (rc == 1) {
 			m->row = 1;
@@ -103,14 +146,14 @@ store_row_load(struct store *s, const struct table *t, const char *pk,
 		sqlite3_bind_text(s->st_rowid_get, 1, t->name, -1,
 		    SQLITE_STATIC);
 		sqlite3_bind_int64(s->st_rowid_get, 2, m->rid);
-		if ((rc = store_step_one(s, s->st_rowid_get)) == -1)
+		if ((rc = merge_step_one(s, s->st_rowid_get)) == -1)
 			return -1;
 		if (rc == 1) {
 			const char *epk = (const char *)
 			    sqlite3_column_text(s->st_rowid_get, 5);
 
 			if (!check || (epk != NULL && strcmp(epk, pk) == 0)) {
-				store_meta_read(s->st_rowid_get, t, m);
+				merge_meta_read(s->st_rowid_get, t, m);
 				m->entry = 1;
 			} else
 				stale = 1;
@@ -118,15 +161,15 @@ store_row_load(struct store *s, const struct table *t, const char *pk,
 		}
 		/* another row's clocks: the rowids moved */
 		if (stale)
-			return store_rows_remap(s, t) == -1 ? -1 :
-			    store_row_load(s, t, pk, m, 0);
+			return merge_rows_remap(s, t) == -1 ? -1 :
+			    merge_row_load(s, t, pk, m, 0);
 		if (m->entry)
 			return 0;
 	}
 	sqlite3_bind_text(s->st_row_get, 1, t->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s->st_row_get, 2, pk, -1, SQLITE_STATIC);
-	if ((rc = store_step_one(s, s->st_row_get)) == 1) {
-		store_meta_read(s->st_row_get, t, m);
+	if ((rc = merge_step_one(s, s->st_row_get)) == 1) {
+		merge_meta_read(s->st_row_get, t, m);
 		m->keyed = 1;
 		sqlite3_reset(s->st_row_get);
 	}
@@ -135,7 +178,7 @@ store_row_load(struct store *s, const struct table *t, const char *pk,
 
 /* v as n lower-case hex digits, the way the triggers' printf writes it */
 static void
-store_put_hex(char *p, uint64_t v, int n)
+merge_put_hex(char *p, uint64_t v, int n)
 {
 	static const char digits[] = "0123456789abcdef";
 
@@ -151,7 +194,7 @@ store_put_hex(char *p, uint64_t v, int n)
  * entries exist: no upsert is needed.
  */
 static int
-store_row_save(struct store *s, struct table *t, const char *pk,
+merge_row_save(struct store *s, struct table *t, const char *pk,
     const struct row_meta *m)
 {
 	sqlite3_stmt	*st;
@@ -180,8 +223,8 @@ store_row_save(struct store *s, struct table *t, const char *pk,
 		sqlite3_bind_null(st, 7);
 	} else {
 		for (int i = 0; i < t->ncols; i++) {
-			store_put_hex(b + i * CLOCK_TEXT, m->cols[i].hlc, 16);
-			store_put_hex(b + i * CLOCK_TEXT + 16,
+			merge_put_hex(b + i * CLOCK_TEXT, m->cols[i].hlc, 16);
+			merge_put_hex(b + i * CLOCK_TEXT + 16,
 			    (uint32_t)m->cols[i].origin, 8);
 		}
 		sqlite3_bind_text(st, 7, b, t->ncols * CLOCK_TEXT,
@@ -203,12 +246,12 @@ store_row_save(struct store *s, struct table *t, const char *pk,
  * (the triggers and the merge keep none there).
  */
 static int
-store_rows_move(struct store *s, const struct table *t)
+merge_rows_move(struct store *s, const struct table *t)
 {
 	char	*sql;
 	int	 ret;
 
-	sql = sqlite3_mprintf("INSERT INTO labsync_rowid(tbl, rid, pk,"
+	sql = store_sql("INSERT INTO labsync_rowid(tbl, rid, pk,"
 	    " r_hlc, r_origin, d_hlc, d_origin, clocks) SELECT k.tbl,"
 	    " t.%s, k.pk, k.r_hlc, k.r_origin, k.d_hlc, k.d_origin,"
 	    " k.clocks FROM labsync_row AS k JOIN \"%w\" AS t ON"
@@ -224,7 +267,7 @@ store_rows_move(struct store *s, const struct table *t)
 		return ret;
 	log_info("table %s: the clocks of %d rows are now kept by rowid",
 	    t->name, sqlite3_changes(s->db));
-	sql = sqlite3_mprintf("DELETE FROM labsync_row WHERE tbl = %Q AND"
+	sql = store_sql("DELETE FROM labsync_row WHERE tbl = %Q AND"
 	    " EXISTS (SELECT 1 FROM \"%w\" WHERE \"%w\" ="
 	    " labsync_row.pk)", t->name, t->name, t->pk);
 	ret = store_exec(s, sql);
@@ -240,8 +283,8 @@ store_rows_move(struct store *s, const struct table *t)
  * one key (a row replaced without its triggers), the newest wins, and
  * those of keys without a row go.
  */
-int
-store_rows_remap(struct store *s, const struct table *t)
+static int
+merge_rows_remap(struct store *s, const struct table *t)
 {
 	char	*sql;
 	int	 ret;
@@ -249,7 +292,7 @@ store_rows_remap(struct store *s, const struct table *t)
 	log_warnx("table %s: rows have other rowids than their clocks say "
 	    "(after a VACUUM or a dump loaded?): mapping the clocks to the "
 	    "rows by key again", t->name);
-	sql = sqlite3_mprintf("CREATE TEMP TABLE labsync_remap AS SELECT"
+	sql = store_sql("CREATE TEMP TABLE labsync_remap AS SELECT"
 	    " e.tbl, t.%s AS rid, e.pk, e.r_hlc, e.r_origin, e.d_hlc,"
 	    " e.d_origin, e.clocks FROM labsync_rowid AS e JOIN \"%w\" AS t"
 	    " ON t.\"%w\" = e.pk WHERE e.tbl = %Q;"
@@ -270,7 +313,7 @@ store_rows_remap(struct store *s, const struct table *t)
  * would not; the merge checks each row it reads as well).
  */
 int
-store_rows_check(struct store *s)
+merge_rows_check(struct store *s)
 {
 	for (size_t k = 0; k < s->ntables; k++) {
 		struct table *t = &s->tables[k];
@@ -279,16 +322,16 @@ store_rows_check(struct store *s)
 
 		if (t->rowid == NULL)
 			continue;
-		if (store_rows_move(s, t) == -1)
+		if (merge_rows_move(s, t) == -1)
 			return -1;
-		sql = sqlite3_mprintf("SELECT count(*) FROM (SELECT rid, pk"
+		sql = store_sql("SELECT count(*) FROM (SELECT rid, pk"
 		    " FROM labsync_rowid WHERE tbl = %Q ORDER BY rid DESC"
 		    " LIMIT 16) AS e WHERE NOT EXISTS (SELECT 1 FROM \"%w\""
 		    " WHERE %s = e.rid AND \"%w\" = e.pk)", t->name, t->name,
 		    t->rowid, t->pk);
 		bad = store_pragma_int(s, sql);
 		sqlite3_free(sql);
-		if (bad < 0 || (bad > 0 && store_rows_remap(s, t) == -1))
+		if (bad < 0 || (bad > 0 && merge_rows_remap(s, t) == -1))
 			return -1;
 	}
 	return 0;
@@ -296,7 +339,7 @@ store_rows_check(struct store *s)
 
 /* INSERT ... ON CONFLICT DO UPDATE for the columns in mask, cached. */
 static sqlite3_stmt *
-store_upsert_stmt(struct store *s, struct table *t, uint64_t mask)
+merge_upsert_stmt(struct store *s, struct table *t, uint64_t mask)
 {
 	struct upsert_stmt	*u;
 	char			*cols, *vals, *sets, *sql, *tmp;
@@ -305,29 +348,29 @@ store_upsert_stmt(struct store *s, struct table *t, uint64_t mask)
 	for (int i = 0; i < t->nupserts; i++)
 		if (t->upserts[i].mask == mask)
 			return t->upserts[i].stmt;
-	cols = sqlite3_mprintf("\"%w\"", t->pk);
-	vals = sqlite3_mprintf("?1");
-	sets = sqlite3_mprintf("");
+	cols = store_sql("\"%w\"", t->pk);
+	vals = store_sql("?1");
+	sets = store_sql("");
 	for (int i = 0; i < t->ncols; i++) {
 		if (!(mask & (1ULL << i)))
 			continue;
 		n++;
-		tmp = sqlite3_mprintf("%s, \"%w\"", cols, t->cols[i].name);
+		tmp = store_sql("%s, \"%w\"", cols, t->cols[i].name);
 		sqlite3_free(cols);
 		cols = tmp;
-		tmp = sqlite3_mprintf("%s, ?%d", vals, n);
+		tmp = store_sql("%s, ?%d", vals, n);
 		sqlite3_free(vals);
 		vals = tmp;
-		tmp = sqlite3_mprintf("%s%s\"%w\" = excluded.\"%w\"", sets,
+		tmp = store_sql("%s%s\"%w\" = excluded.\"%w\"", sets,
 		    n > 2 ? ", " : "", t->cols[i].name, t->cols[i].name);
 		sqlite3_free(sets);
 		sets = tmp;
 	}
 	if (n == 1)
-		sql = sqlite3_mprintf("INSERT INTO \"%w\"(%s) VALUES (%s) "
+		sql = store_sql("INSERT INTO \"%w\"(%s) VALUES (%s) "
 		    "ON CONFLICT DO NOTHING", t->name, cols, vals);
 	else
-		sql = sqlite3_mprintf("INSERT INTO \"%w\"(%s) VALUES (%s) "
+		sql = store_sql("INSERT INTO \"%w\"(%s) VALUES (%s) "
 		    "ON CONFLICT(\"%w\") DO UPDATE SET %s", t->name, cols, vals,
 		    t->pk, sets);
 	sqlite3_free(cols);
@@ -349,36 +392,28 @@ store_upsert_stmt(struct store *s, struct table *t, uint64_t mask)
 	return u->stmt;
 }
 
-static void
-store_bind_value(sqlite3_stmt *st, int idx, const Labsync__Value *v)
+
+/* (hlc, origin name) order; an unset clock (hlc 0) is the smallest. */
+static int
+merge_clock_cmp(struct store *s, uint64_t ha, int64_t oa, uint64_t hb,
+    int64_t ob)
 {
-	switch (v != NULL ? v->kind_case : LABSYNC__VALUE__KIND_NULL) {
-	case LABSYNC__VALUE__KIND_INTEGER:
-		sqlite3_bind_int64(st, idx, v->integer);
-		break;
-	case LABSYNC__VALUE__KIND_REAL:
-		sqlite3_bind_double(st, idx, v->real);
-		break;
-	case LABSYNC__VALUE__KIND_TEXT:
-		sqlite3_bind_text(st, idx, v->text, -1, SQLITE_STATIC);
-		break;
-	case LABSYNC__VALUE__KIND_BLOB:
-		/* protobuf-c decodes an empty blob with data NULL, which
-		   SQLite would bind as NULL: bind x'' as the origin has it */
-		if (v->blob.len == 0)
-			sqlite3_bind_zeroblob(st, idx, 0);
-		else
-			sqlite3_bind_blob(st, idx, v->blob.data,
-			    (int)v->blob.len, SQLITE_STATIC);
-		break;
-	default:
-		sqlite3_bind_null(st, idx);
-		break;
-	}
+	struct origin	*a, *b;
+
+	if (ha != hb)
+		return ha < hb ? -1 : 1;
+	if (oa == ob)
+		return 0;
+	a = vector_origin_byid(s, oa);
+	b = vector_origin_byid(s, ob);
+	if (a == NULL || b == NULL)
+		return a == NULL ? -1 : 1;
+	return strcmp(a->name, b->name) < 0 ? -1 : 1;
 }
 
+
 static void
-store_row_bind(sqlite3_stmt *st, const struct table *t, const char *pk,
+merge_row_bind(sqlite3_stmt *st, const struct table *t, const char *pk,
     uint64_t mask, const Labsync__Value *const *vals)
 {
 	int	 n = 1;
@@ -394,14 +429,14 @@ store_row_bind(sqlite3_stmt *st, const struct table *t, const char *pk,
  * creating the row if it is absent; m learns its rowid then.
  */
 static int
-store_row_write(struct store *s, struct table *t, const char *pk,
+merge_row_write(struct store *s, struct table *t, const char *pk,
     uint64_t mask, const Labsync__Value *const *vals, struct row_meta *m)
 {
 	sqlite3_stmt	*st;
 
-	if ((st = store_upsert_stmt(s, t, mask)) == NULL)
+	if ((st = merge_upsert_stmt(s, t, mask)) == NULL)
 		return -1;
-	store_row_bind(st, t, pk, mask, vals);
+	merge_row_bind(st, t, pk, mask, vals);
 	if (store_step_done(s, st) == -1)
 		return -1;
 	if (t->find_row != NULL && !m->row) {
@@ -417,7 +452,7 @@ store_row_write(struct store *s, struct table *t, const char *pk,
  * row is there. 1: done; 0: not new, take the merge.
  */
 static int
-store_row_insert_new(struct store *s, struct table *t, const char *pk,
+merge_row_insert_new(struct store *s, struct table *t, const char *pk,
     const struct col_clock *now, const Labsync__Value *const *vals)
 {
 	struct row_meta	 m;
@@ -430,17 +465,17 @@ store_row_insert_new(struct store *s, struct table *t, const char *pk,
 		m.cols[i] = *now;
 	if (t->insert_new == NULL) {
 		/* clocks by key: they go in first, as a probe */
-		if (store_row_save(s, t, pk, &m) == -1)
+		if (merge_row_save(s, t, pk, &m) == -1)
 			return -1;
 		if (sqlite3_changes(s->db) != 1)
 			return 0;
-		return store_row_write(s, t, pk, all, vals, &m) == -1 ? -1 : 1;
+		return merge_row_write(s, t, pk, all, vals, &m) == -1 ? -1 : 1;
 	}
 	/* no other writer until the commit: whether the table has keys
 	   with clocks (deleted rows) stays known, the merge tells its own */
 	if (t->no_keys == -1) {
 		sqlite3_bind_text(s->st_row_any, 1, t->name, -1, SQLITE_STATIC);
-		if ((rc = store_step_one(s, s->st_row_any)) == -1)
+		if ((rc = merge_step_one(s, s->st_row_any)) == -1)
 			return -1;
 		t->no_keys = rc == 1 &&
 		    sqlite3_column_int(s->st_row_any, 0) == 0;
@@ -450,24 +485,24 @@ store_row_insert_new(struct store *s, struct table *t, const char *pk,
 	sqlite3_bind_text(s->st_row_get, 1, t->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s->st_row_get, 2, pk, -1, SQLITE_STATIC);
 	if (t->no_keys != 1 &&
-	    (rc = store_step_one(s, s->st_row_get)) != 0) {
+	    (rc = merge_step_one(s, s->st_row_get)) != 0) {
 		sqlite3_reset(s->st_row_get);
 		return rc == 1 ? 0 : -1;
 	}
-	store_row_bind(t->insert_new, t, pk, all, vals);
+	merge_row_bind(t->insert_new, t, pk, all, vals);
 	if (store_step_done(s, t->insert_new) == -1)
 		return -1;
 	if (sqlite3_changes(s->db) != 1)
 		return 0;
 	m.row = 1;
 	m.rid = sqlite3_last_insert_rowid(s->db);
-	return store_row_save(s, t, pk, &m) == -1 ? -1 : 1;
+	return merge_row_save(s, t, pk, &m) == -1 ? -1 : 1;
 }
 
 /* Where each column of c is in t: found once, for the merge and the log
    (validated: every column there, none twice). */
 static int
-store_change_columns(const struct table *t, const Labsync__Change *c,
+merge_change_columns(const struct table *t, const Labsync__Change *c,
     int *idx)
 {
 	uint64_t seen = 0;
@@ -476,7 +511,7 @@ store_change_columns(const struct table *t, const Labsync__Change *c,
 	if (c->n_columns > (size_t)t->ncols)
 		return -1;
 	for (size_t j = 0; j < c->n_columns; j++) {
-		hint = store_column_find(t, c->columns[j]->name, hint + 1);
+		hint = schema_column_find(t, c->columns[j]->name, hint + 1);
 		if (hint < 0 || (seen & (1ULL << hint)))
 			return -1;
 		seen |= 1ULL << hint;
@@ -485,54 +520,7 @@ store_change_columns(const struct table *t, const Labsync__Change *c,
 	return 0;
 }
 
-/*
- * An applied change goes into the log as its values, as a local one does
- * (store_log_bytes packs it again when it is read): its column names, in
- * every packed change, made the entry twice the size of its row. The
- * relay sends the bytes as received.
- */
-static int
-store_log_append(struct store *s, struct origin *o, Labsync__Change *c,
-    const int *idx, const ProtobufCBinaryData *raw, int relay)
-{
-	sqlite3_stmt	*st = s->st_log_put;
-	uint8_t		 stackbuf[4096], *buf = stackbuf;
-	size_t		 len;
-	uint64_t	 mask = 0;
-	int		 del = c->op == LABSYNC__OP__OP_DELETE, ret = -1;
 
-	sqlite3_clear_bindings(st);
-	sqlite3_bind_int64(st, 1,
-	    (int64_t)((uint64_t)o->id << ORIGIN_SHIFT | c->seq));
-	sqlite3_bind_int64(st, 2, (int64_t)c->hlc);
-	sqlite3_bind_text(st, 4, c->table, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, c->pk, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 6, del);
-	for (size_t j = 0; !del && j < c->n_columns; j++) {
-		if (idx[j] >= s->log_width)
-			return -1;	/* widened at start: cannot be */
-		mask |= 1ULL << idx[j];
-		store_bind_value(st, LOG_PUT_V0 + idx[j], c->columns[j]->value);
-	}
-	sqlite3_bind_int64(st, 7, (int64_t)mask);
-	if (store_step_done(s, st) == -1)
-		return -1;
-	if (!relay)
-		return 0;
-	if (raw != NULL && raw->data != NULL) {
-		buf = raw->data;	/* as the origin packed it */
-		len = raw->len;
-	} else {
-		len = labsync__change__get_packed_size(c);
-		if (len > sizeof(stackbuf) && (buf = malloc(len)) == NULL)
-			return -1;
-		labsync__change__pack(c, buf);
-	}
-	ret = store_outbox_add(s, o->id, buf, len);
-	if (buf != stackbuf && (raw == NULL || buf != raw->data))
-		free(buf);
-	return ret;
-}
 
 /*
  * The merge. An upsert sets a column if its (hlc, origin) beats both the
@@ -542,7 +530,7 @@ store_log_append(struct store *s, struct origin *o, Labsync__Change *c,
  * only on the set of changes, not on their order.
  */
 static int
-store_merge(struct store *s, struct table *t, struct origin *o,
+merge_change(struct store *s, struct table *t, struct origin *o,
     const Labsync__Change *c, const int *idx)
 {
 	const Labsync__Value	*vals[STORE_MAX_COLUMNS];
@@ -557,21 +545,21 @@ store_merge(struct store *s, struct table *t, struct origin *o,
 	    c->n_columns == (size_t)t->ncols) {
 		int	 rc;
 
-		/* no column twice (store_change_columns): all are there */
+		/* no column twice (merge_change_columns): all are there */
 		for (size_t j = 0; j < c->n_columns; j++)
 			vals[idx[j]] = c->columns[j]->value;
-		rc = store_row_insert_new(s, t, c->pk, &now, vals);
+		rc = merge_row_insert_new(s, t, c->pk, &now, vals);
 		if (rc != 0)
 			return rc == 1 ? 0 : -1;
 	}
-	if (store_row_load(s, t, c->pk, &m, 1) == -1)
+	if (merge_row_load(s, t, c->pk, &m, 1) == -1)
 		return -1;
 	if (c->op == LABSYNC__OP__OP_DELETE) {
-		if (store_clock_cmp(s, now.hlc, now.origin, m.d.hlc,
+		if (merge_clock_cmp(s, now.hlc, now.origin, m.d.hlc,
 		    m.d.origin) <= 0)
 			return 0;	/* an older delete: nothing changes */
 		m.d = now;
-		if (store_clock_cmp(s, m.r.hlc, m.r.origin, m.d.hlc,
+		if (merge_clock_cmp(s, m.r.hlc, m.r.origin, m.d.hlc,
 		    m.d.origin) < 0) {
 			sqlite3_bind_text(t->delete_row, 1, c->pk, -1,
 			    SQLITE_STATIC);
@@ -588,20 +576,20 @@ store_merge(struct store *s, struct table *t, struct origin *o,
 			}
 		} else {
 			for (int i = 0; i < t->ncols; i++) {
-				if (store_clock_cmp(s, m.cols[i].hlc,
+				if (merge_clock_cmp(s, m.cols[i].hlc,
 				    m.cols[i].origin, m.d.hlc, m.d.origin) < 0) {
 					mask |= 1ULL << i;
 					vals[i] = NULL;
 				}
 			}
 			if (mask != 0 &&
-			    store_row_write(s, t, c->pk, mask, vals, &m) == -1)
+			    merge_row_write(s, t, c->pk, mask, vals, &m) == -1)
 				return -1;
 		}
-		return store_row_save(s, t, c->pk, &m);
+		return merge_row_save(s, t, c->pk, &m);
 	}
 
-	if (store_clock_cmp(s, now.hlc, now.origin, m.d.hlc, m.d.origin) <= 0)
+	if (merge_clock_cmp(s, now.hlc, now.origin, m.d.hlc, m.d.origin) <= 0)
 		return 0;	/* deleted later: nothing changes */
 	if (!m.exists) {
 		for (int i = 0; i < t->ncols; i++)
@@ -610,24 +598,24 @@ store_merge(struct store *s, struct table *t, struct origin *o,
 	for (size_t j = 0; j < c->n_columns; j++) {
 		int i = idx[j];
 
-		if (store_clock_cmp(s, now.hlc, now.origin, m.cols[i].hlc,
+		if (merge_clock_cmp(s, now.hlc, now.origin, m.cols[i].hlc,
 		    m.cols[i].origin) <= 0)
 			continue;
 		mask |= 1ULL << i;
 		vals[i] = c->columns[j]->value;
 		m.cols[i] = now;
 	}
-	if (store_clock_cmp(s, now.hlc, now.origin, m.r.hlc, m.r.origin) > 0)
+	if (merge_clock_cmp(s, now.hlc, now.origin, m.r.hlc, m.r.origin) > 0)
 		m.r = now;
 	/* also creates the row when it is absent (a revive, or first seen) */
-	if (store_row_write(s, t, c->pk, mask, vals, &m) == -1)
+	if (merge_row_write(s, t, c->pk, mask, vals, &m) == -1)
 		return -1;
-	return store_row_save(s, t, c->pk, &m);
+	return merge_row_save(s, t, c->pk, &m);
 }
 
 /* Does the value fit a column of that affinity: a code. */
 static enum reason
-store_value_fits(enum affinity aff, const Labsync__Value *v)
+merge_value_fits(enum affinity aff, const Labsync__Value *v)
 {
 	switch (v->kind_case) {
 	case LABSYNC__VALUE__KIND_NULL:
@@ -653,7 +641,7 @@ store_value_fits(enum affinity aff, const Labsync__Value *v)
 }
 
 static const char *
-store_affinity_name(enum affinity aff)
+merge_affinity_name(enum affinity aff)
 {
 	static const char *const names[] = { "INTEGER", "REAL", "TEXT", "BLOB",
 	    "NUMERIC" };
@@ -662,7 +650,7 @@ store_affinity_name(enum affinity aff)
 }
 
 enum reason
-store_validate(struct store *s, const Labsync__Change *c, int allow_own,
+merge_validate(struct store *s, const Labsync__Change *c, int allow_own,
     char *why, size_t whylen)
 {
 	struct table	*t;
@@ -686,7 +674,7 @@ store_validate(struct store *s, const Labsync__Change *c, int allow_own,
 		    "this node (%s)", s->node_id);
 		return REASON_OWN_ORIGIN;
 	}
-	if (store_origin_find(s, c->origin) == NULL &&
+	if (vector_origin_find(s, c->origin) == NULL &&
 	    s->norigins >= STORE_MAX_ORIGINS) {
 		store_seterr(why, whylen, "too many origins (%d): %s refused",
 		    STORE_MAX_ORIGINS, c->origin);
@@ -701,7 +689,7 @@ store_validate(struct store *s, const Labsync__Change *c, int allow_own,
 		store_seterr(why, whylen, "bad hlc");
 		return REASON_BAD_CLOCK;
 	}
-	if (c->table == NULL || (t = store_table_find(s, c->table)) == NULL) {
+	if (c->table == NULL || (t = schema_table_find(s, c->table)) == NULL) {
 		store_seterr(why, whylen, "unknown table '%.64s'",
 		    c->table != NULL ? c->table : "");
 		return REASON_UNKNOWN_TABLE;
@@ -723,7 +711,7 @@ store_validate(struct store *s, const Labsync__Change *c, int allow_own,
 		const Labsync__Column *col = c->columns[j];
 
 		if (col->name == NULL ||
-		    (i = store_column_find(t, col->name, i + 1)) < 0) {
+		    (i = schema_column_find(t, col->name, i + 1)) < 0) {
 			store_seterr(why, whylen, "unknown column %s.%.64s",
 			    t->name, col->name != NULL ? col->name : "");
 			return REASON_UNKNOWN_COLUMN;
@@ -735,7 +723,7 @@ store_validate(struct store *s, const Labsync__Change *c, int allow_own,
 		}
 		seen |= 1ULL << i;
 		r = col->value == NULL ? REASON_WRONG_TYPE :
-		    store_value_fits(t->cols[i].aff, col->value);
+		    merge_value_fits(t->cols[i].aff, col->value);
 		if (r == REASON_VALUE_TOO_LARGE) {
 			store_seterr(why, whylen, "value of %s.%s above %d "
 			    "bytes", t->name, col->name, STORE_MAX_VALUE);
@@ -744,47 +732,20 @@ store_validate(struct store *s, const Labsync__Change *c, int allow_own,
 		if (r != REASON_OK) {
 			store_seterr(why, whylen, "wrong type for %s.%s "
 			    "(%s)", t->name, col->name,
-			    store_affinity_name(t->cols[i].aff));
+			    merge_affinity_name(t->cols[i].aff));
 			return r;
 		}
 	}
 	return REASON_OK;
 }
 
-int
-store_apply(struct store *s, Labsync__Change *const *changes, size_t n,
-    int catchup, struct store_apply_stats *st)
-{
-	return store_apply_raw(s, changes, NULL, n, catchup, st);
-}
-
-int
-store_apply_raw(struct store *s, Labsync__Change *const *changes,
-    const ProtobufCBinaryData *raw, size_t n, int catchup,
-    struct store_apply_stats *st)
-{
-	memset(st, 0, sizeof(*st));
-	if (store_apply_begin(s) == -1)
-		return -1;
-	if (store_apply_more(s, changes, raw, n, catchup, st) == -1) {
-		store_apply_end(s, 0);
-		memset(st, 0, sizeof(*st));
-		return -1;
-	}
-	if (store_apply_end(s, 1) == -1) {
-		memset(st, 0, sizeof(*st));
-		return -1;
-	}
-	return 0;
-}
-
 /* Open the transaction remote changes are applied in. */
 int
-store_apply_begin(struct store *s)
+merge_apply_begin(struct store *s)
 {
 	store_settle(s);
 	s->apply_mark = s->noutbox;
-	store_checkpointer_bound(s);
+	checkpoint_bound(s);
 	if (store_begin(s) == -1)
 		return -1;
 	/* with triggers on (not the daemon's connection), their WHEN
@@ -803,11 +764,11 @@ fail:
 	return -1;
 }
 
-/* Apply changes inside store_apply_begin's transaction; adds to *st. */
+/* Apply changes inside merge_apply_begin's transaction; adds to *st. */
 int
-store_apply_more(struct store *s, Labsync__Change *const *changes,
+merge_apply_more(struct store *s, Labsync__Change *const *changes,
     const ProtobufCBinaryData *raw, size_t n, int catchup,
-    struct store_apply_stats *st)
+    struct merge_stats *st)
 {
 	uint64_t	 limit = clock_physical_ms(s->clock) + s->max_skew_ms;
 	int		 relay = !s->no_relay && !catchup;
@@ -815,14 +776,14 @@ store_apply_more(struct store *s, Labsync__Change *const *changes,
 	for (size_t i = 0; i < n; i++) {
 		Labsync__Change *c = changes[i];
 		struct origin *o;
-		struct table *t = store_table_find(s, c->table);
+		struct table *t = schema_table_find(s, c->table);
 		int idx[STORE_MAX_COLUMNS];
 
 		if (t == NULL)
 			return -1;	/* validated: cannot happen */
 		if (!catchup && strcmp(c->origin, s->node_id) == 0)
 			return -1;
-		if ((o = store_origin_get(s, c->origin)) == NULL)
+		if ((o = vector_origin_get(s, c->origin)) == NULL)
 			return -1;
 		if (c->seq <= o->seq) {
 			st->duplicates++;
@@ -837,9 +798,9 @@ store_apply_more(struct store *s, Labsync__Change *const *changes,
 			continue;
 		}
 		clock_absorb(s->clock, c->hlc);
-		if (store_change_columns(t, c, idx) == -1 ||
-		    store_merge(s, t, o, c, idx) == -1 ||
-		    store_log_append(s, o, c, idx, raw != NULL ? &raw[i] : NULL,
+		if (merge_change_columns(t, c, idx) == -1 ||
+		    merge_change(s, t, o, c, idx) == -1 ||
+		    changelog_append(s, o, c, idx, raw != NULL ? &raw[i] : NULL,
 		    relay) == -1)
 			return -1;
 		o->seq = c->seq;
@@ -852,9 +813,9 @@ store_apply_more(struct store *s, Labsync__Change *const *changes,
 	return 0;
 }
 
-/* Commit (or with commit 0, roll back) store_apply_begin's transaction. */
+/* Commit (or with commit 0, roll back) merge_apply_begin's transaction. */
 int
-store_apply_end(struct store *s, int commit)
+merge_apply_end(struct store *s, int commit)
 {
 	if (commit) {
 		sqlite3_bind_int(s->st_applying, 1, 0);
@@ -865,14 +826,14 @@ store_apply_end(struct store *s, int commit)
 			return 0;
 		}
 	}
-	/* SQLite's last error, also when store_apply_more failed */
+	/* SQLite's last error, also when merge_apply_more failed */
 	log_warnx("apply failed, rolled back: %s", sqlite3_errmsg(s->db));
 	store_rollback(s, s->apply_mark);
 	return -1;
 }
 
 void
-store_apply_abort(struct store *s)
+merge_apply_abort(struct store *s)
 {
 	store_rollback(s, s->apply_mark);
 }

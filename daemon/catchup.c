@@ -1,0 +1,515 @@
+/*
+ * catchup.c: both halves of catch-up, the repair path under the live
+ * feed.
+ *
+ * Server (catchup_server_*): our ROUTER takes Hello and Ack, each with
+ * the asker's vector, and answers one bounded ChangeBatch of what the
+ * asker lacks (after Hello, our own Hello first). The sender is the user
+ * id ZAP gave its connection, never a field of the message.
+ *
+ * Client (struct catchup, one per peer session): pull-based. We send
+ * Hello, the peer answers with its Hello and a ChangeBatch of what we
+ * lack; each Ack carries a vector and asks for what lies beyond it. When
+ * a batch says more is waiting, we check it and ask for the next one at
+ * once, with the vector we will have once it is applied, so the peer
+ * reads the next batch while we apply this one. The peer only ever
+ * answers vectors, so after a crash we resume from what the database
+ * holds. Answers go into one apply transaction (sync.c), held open
+ * between them up to CATCHUP_HOLD_MS.
+ *
+ * The session (peer.c) owns the DEALER and hears back through the hooks
+ * of its struct catchup_session; this file calls no peer code.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <zmq.h>
+
+#include "bus.h"
+#include "catchup.h"
+#include "clock.h"
+#include "config.h"
+#include "labsyncd.h"
+#include "log.h"
+#include "store.h"
+#include "sync.h"
+#include "wire.h"
+
+#define CATCHUP_HOLD_MAX 100000	/* changes per held transaction, at most */
+#define CATCHUP_HOLD_MS	1000	/* ... held open at most so long */
+
+struct catchup {
+	struct labsyncd		*env;
+	struct catchup_session	 s;
+	struct bus		*dealer;	/* the session's, to the peer */
+	int			 syncing;	/* a request is in flight */
+	uint64_t		 sent_ms;
+	uint64_t		 refused_ms;	/* we refused an answer of its */
+	int			 settled;	/* answered fully once */
+	/* catch-up answers go into one transaction, held open between
+	   them up to CATCHUP_HOLD_MS: with random ids a change then dirties
+	   fewer pages (tests/bench/RESULTS.md) */
+	struct sync_txn		*txn;
+	struct event		*ev_hold;	/* commits it if nothing comes */
+	struct wire_arena	*arena;		/* the answer at hand */
+	struct wire_arena	*scratch;	/* a few changes, decoded */
+};
+
+struct catchup_server {
+	struct labsyncd		*env;
+	struct bus		*router;
+	catchup_find_fn		 find;
+};
+
+static void	catchup_settle(void *);
+static void	catchup_hold_cb(int, short, void *);
+
+struct catchup *
+catchup_new(struct labsyncd *env, const struct catchup_session *s, int ask)
+{
+	struct catchup	*c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn("peer %s: catch-up", s->src->name);
+		return NULL;
+	}
+	c->env = env;
+	c->s = *s;
+	if (!ask) {
+		c->settled = 1;		/* it connects to us */
+		return c;
+	}
+	if ((c->txn = sync_txn_new(env, s->src)) == NULL ||
+	    (c->arena = wire_arena_new()) == NULL ||
+	    (c->scratch = wire_arena_new()) == NULL ||
+	    (c->ev_hold = evtimer_new(env->base, catchup_hold_cb, c)) ==
+	    NULL) {
+		log_warnx("peer %s: catch-up: out of memory", s->src->name);
+		catchup_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+catchup_free(struct catchup *c)
+{
+	if (c == NULL)
+		return;
+	if (c->txn != NULL && sync_txn_open(c->txn))
+		store_settle(c->env->store);	/* catchup_settle commits */
+	if (c->ev_hold != NULL)
+		event_free(c->ev_hold);
+	sync_txn_free(c->txn);
+	wire_arena_free(c->arena);
+	wire_arena_free(c->scratch);
+	free(c);
+}
+
+void
+catchup_set_dealer(struct catchup *c, struct bus *dealer)
+{
+	c->dealer = dealer;
+}
+
+int
+catchup_settled(const struct catchup *c)
+{
+	return c->settled;
+}
+
+/*
+ * Send Hello (first contact) or Ack: our committed vector, or ahead (the
+ * vector we will have once the batch at hand is applied) if given.
+ */
+static int
+catchup_send_vector(struct catchup *c, int hello, Labsync__Vector *ahead)
+{
+	struct labsyncd		*env = c->env;
+	Labsync__Envelope	 e = LABSYNC__ENVELOPE__INIT;
+	Labsync__Ack		 ack = LABSYNC__ACK__INIT;
+	Labsync__Hello		*h = NULL;
+	Labsync__Vector		*own = NULL;
+	uint8_t			*buf;
+	size_t			 len;
+	int			 ret;
+
+	if (hello) {
+		if ((h = sync_hello_new(env)) == NULL)
+			return -1;
+		own = h->vector;
+		if (ahead != NULL)
+			h->vector = ahead;
+		e.body_case = LABSYNC__ENVELOPE__BODY_HELLO;
+		e.hello = h;
+	} else {
+		ack.vector = ahead != NULL ? ahead : vector_new(env->store);
+		if (ack.vector == NULL)
+			return -1;
+		e.body_case = LABSYNC__ENVELOPE__BODY_ACK;
+		e.ack = &ack;
+	}
+	buf = wire_pack(&e, env->conf->node_id, &len);
+	ret = buf != NULL ? bus_send1(c->dealer, buf, len) : -1;
+	free(buf);
+	if (hello) {
+		h->vector = own;
+		sync_hello_free(h);
+	} else if (ahead == NULL)
+		vector_free(ack.vector);
+	return ret;
+}
+
+static void
+catchup_request_ahead(struct catchup *c, Labsync__Vector *ahead)
+{
+	if (c->dealer == NULL || c->syncing)
+		return;
+	/* after a refused answer, whatever asks again (the answer to a
+	   request sent ahead, gaps) waits a heartbeat: no busy loop */
+	if (c->refused_ms != 0 && clock_system_ms() - c->refused_ms <
+	    (uint64_t)c->env->conf->heartbeat_interval_ms)
+		return;
+	/* not sent (no session left): like a lost one, reopened in cron */
+	if (catchup_send_vector(c, !c->settled, ahead) == -1)
+		log_debug("peer %s: request not sent: %s", c->s.src->name,
+		    zmq_strerror(zmq_errno()));
+	c->syncing = 1;
+	c->sent_ms = clock_system_ms();
+}
+
+void
+catchup_request(struct catchup *c)
+{
+	catchup_request_ahead(c, NULL);
+}
+
+/* A lost request or answer (peer restarted): forget it, to ask again. */
+int
+catchup_lost(struct catchup *c, uint64_t now)
+{
+	if (!c->syncing || now - c->sent_ms <=
+	    (uint64_t)c->env->conf->heartbeat_timeout_ms)
+		return 0;
+	c->syncing = 0;
+	return 1;
+}
+
+/* Commit the answers applied so far. */
+static int
+catchup_commit(struct catchup *c, int *gaps)
+{
+	int	 own = 0, ret;
+
+	evtimer_del(c->ev_hold);
+	ret = sync_end(c->txn, gaps, &own);
+	if (own > 0)
+		c->s.check_phase(c->s.arg);
+	return ret;
+}
+
+/* Another user of the connection, or the timer, ends the held answers. */
+static void
+catchup_settle(void *arg)
+{
+	struct catchup	*c = arg;
+	int		 gaps = 0;
+
+	if (catchup_commit(c, &gaps) == 0 && gaps > 0)
+		catchup_request(c);
+}
+
+static void
+catchup_hold_cb(int fd, short what, void *arg)
+{
+	struct catchup	*c = arg;
+
+	(void)fd;
+	(void)what;
+	if (sync_txn_open(c->txn))
+		store_settle(c->env->store);
+}
+
+/*
+ * Whether the transaction stays open for the next answer: not once it
+ * holds a gap (we ask again with what we hold), many changes, or has
+ * been open CATCHUP_HOLD_MS; local writers wait for it. (What it applies
+ * is not relayed, so nothing waits in the outbox meanwhile.)
+ */
+static int
+catchup_hold(struct catchup *c)
+{
+	struct timeval	 tv = { 0, CATCHUP_HOLD_MS * 1000 };
+
+	if (!sync_txn_may_hold(c->txn, CATCHUP_HOLD_MAX,
+	    CATCHUP_HOLD_MS * 1000))
+		return 0;
+	store_hold(c->env->store, catchup_settle, c);
+	if (!evtimer_pending(c->ev_hold, NULL))
+		evtimer_add(c->ev_hold, &tv);
+	return 1;
+}
+
+/* A ChangeBatch answering our request. */
+static void
+catchup_batch(struct catchup *c, const Labsync__ChangeBatch *batch,
+    const ProtobufCBinaryData *raw)
+{
+	struct labsyncd	*env = c->env;
+	Labsync__Vector	*ahead;
+	int		 gaps = 0;
+
+	c->syncing = 0;
+	if (c->s.observer) {
+		sync_reject(env, c->s.src, REASON_OBSERVER,
+		    "changes from an observer");
+		return;
+	}
+	/*
+	 * More to come: ask for it now, as if this batch were in, so the
+	 * peer reads the next one while we apply this one. A change we end
+	 * up not applying leaves a gap in the answer, and a gap makes us
+	 * ask again with what we hold.
+	 */
+	ahead = batch->more ? vector_new(env->store) : NULL;
+	if (ahead != NULL && sync_ahead(env, c->s.src, batch, raw, c->scratch,
+	    ahead) == -1) {
+		vector_free(ahead);
+		c->refused_ms = clock_system_ms();
+		return;
+	}
+	if (ahead != NULL)
+		catchup_request_ahead(c, ahead);
+	vector_free(ahead);
+	if (sync_take(c->txn, batch, raw, 1, c->scratch) == -1) {
+		evtimer_del(c->ev_hold);
+		c->refused_ms = clock_system_ms();
+		return;
+	}
+	if (batch->more && catchup_hold(c))
+		return;
+	if (catchup_commit(c, &gaps) == -1)
+		return;
+	if (batch->more || gaps > 0)
+		catchup_request(c);
+	else if (!c->settled) {
+		c->settled = 1;
+		log_info("peer %s: caught up", c->s.src->name);
+		c->s.check_phase(c->s.arg);
+	}
+}
+
+void
+catchup_dealer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
+{
+	struct catchup		*c = arg;
+	struct labsyncd		*env = c->env;
+	Labsync__Envelope	*e;
+	ProtobufCBinaryData	*raw;
+	char			 why[256];
+	enum reason		 r;
+
+	(void)b;
+	if (n != 1) {
+		sync_reject(env, c->s.src, REASON_MALFORMED,
+		    "multi-frame answer");
+		return;
+	}
+	e = wire_unpack_lazy(zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]),
+	    c->arena, &raw, &r, why, sizeof(why));
+	if (e == NULL) {
+		sync_reject(env, c->s.src, r, why);
+		wire_arena_reset(c->arena);
+		return;
+	}
+	switch (e->body_case) {
+	case LABSYNC__ENVELOPE__BODY_HELLO:
+		if (e->hello->protocol_version != WIRE_VERSION)
+			log_warnx("peer %s speaks protocol %u", c->s.src->name,
+			    e->hello->protocol_version);
+		if (e->hello->schema_fingerprint.len != 32 ||
+		    memcmp(e->hello->schema_fingerprint.data,
+		    env->fingerprint, 32) != 0)
+			log_warnx("peer %s: its synced tables differ from "
+			    "ours; changes for unknown columns will be "
+			    "refused", c->s.src->name);
+		c->s.heard(c->s.arg, e->hello->vector);
+		break;
+	case LABSYNC__ENVELOPE__BODY_BATCH:
+		c->s.heard(c->s.arg, NULL);
+		catchup_batch(c, e->batch, raw);
+		break;
+	default:
+		sync_reject(env, c->s.src, REASON_MALFORMED,
+		    "unexpected answer");
+		break;
+	}
+	wire_arena_reset(c->arena);
+}
+
+/* A refused request: counted for the peer called who, if it is one. */
+static void
+catchup_server_reject(struct catchup_server *srv, const char *who,
+    enum reason code, const char *why)
+{
+	struct catchup	*c = srv->find(srv->env, who);
+
+	if (c != NULL)
+		sync_reject(srv->env, c->s.src, code, why);
+	else
+		sync_reject_other(srv->env, who, code, why);
+}
+
+static int
+catchup_reply_add(void *arg, const char *origin, const uint8_t *data,
+    size_t len)
+{
+	(void)origin;
+	return wire_batch_add(arg, data, len);
+}
+
+/* Answer a catch-up request: what the requester lacks, one batch. */
+static void
+catchup_serve(struct catchup_server *srv, zmq_msg_t *id,
+    const Labsync__Vector *v, const Labsync__Hello *hello_back,
+    const char *who)
+{
+	struct labsyncd		*env = srv->env;
+	struct wire_batch	 b;
+	const void		*data[2];
+	size_t			 len[2];
+	uint8_t			*buf;
+	int			 more = 0;
+
+	data[0] = zmq_msg_data(id);
+	len[0] = zmq_msg_size(id);
+	if (hello_back != NULL) {
+		Labsync__Envelope e = LABSYNC__ENVELOPE__INIT;
+
+		e.body_case = LABSYNC__ENVELOPE__BODY_HELLO;
+		e.hello = UNCONST(hello_back);
+		if ((buf = wire_pack(&e, env->conf->node_id, &len[1])) != NULL) {
+			data[1] = buf;
+			bus_send(srv->router, data, len, 2);
+			free(buf);
+		}
+	}
+	wire_batch_init(&b);
+	if (changelog_read_missing(env->store, v, env->conf->catchup_changes,
+	    env->conf->max_message_size / 2, catchup_reply_add, &b,
+	    &more) == -1) {
+		log_warnx("catch-up for %s: could not read the log", who);
+		wire_batch_free(&b);
+		return;
+	}
+	if ((buf = wire_batch_pack(&b, env->conf->node_id, more, &len[1])) !=
+	    NULL) {
+		data[1] = buf;
+		if (bus_send(srv->router, data, len, 2) == 0)
+			env->stats.served += b.n;
+		free(buf);
+	}
+	if (b.n > 0)
+		log_debug("catch-up for %s: sent %zu changes%s", who, b.n,
+		    more ? ", more to come" : "");
+	wire_batch_free(&b);
+}
+
+static void
+catchup_router_cb(struct bus *bus, zmq_msg_t *frames, int n, void *arg)
+{
+	struct catchup_server	*srv = arg;
+	struct labsyncd		*env = srv->env;
+	Labsync__Envelope	*e;
+	Labsync__Hello		*h;
+	struct catchup		*c;
+	char			 why[256];
+	const char		*who;
+	enum reason		 r;
+
+	(void)bus;
+	/* with keys, ZAP's user id names the sender even of garbage */
+	if (!env->keys.enabled ||
+	    (who = zmq_msg_gets(&frames[n - 1], "User-Id")) == NULL)
+		who = "(sync socket)";
+	if (n != 2) {
+		catchup_server_reject(srv, who, REASON_MALFORMED,
+		    "malformed request frames");
+		return;
+	}
+	e = wire_unpack(zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]),
+	    NULL, &r, why, sizeof(why));
+	if (e == NULL) {
+		catchup_server_reject(srv, who, r, why);
+		return;
+	}
+	/*
+	 * Who sent it: with keys, the user id ZAP gave the connection (the
+	 * peer's name); never a field of the message. A peer removed by a
+	 * reload is unknown from then on. Without keys (loopback tests and
+	 * demos only) the sender field is all there is.
+	 */
+	if (env->keys.enabled) {
+		who = zmq_msg_gets(&frames[1], "User-Id");
+		if (who == NULL || (c = srv->find(env, who)) == NULL) {
+			sync_reject_other(env, who != NULL ? who :
+			    "(unknown key)", REASON_UNKNOWN_PEER,
+			    "not a configured peer (removed?): refused");
+			wire_free(e);
+			return;
+		}
+	} else {
+		who = e->sender != NULL && e->sender[0] != '\0' ? e->sender :
+		    "(unnamed)";
+		c = srv->find(env, who);
+	}
+	switch (e->body_case) {
+	case LABSYNC__ENVELOPE__BODY_HELLO:
+		if (c != NULL)
+			c->s.heard(c->s.arg, e->hello->vector);
+		h = sync_hello_new(env);
+		catchup_serve(srv, &frames[0], e->hello->vector, h, who);
+		sync_hello_free(h);
+		break;
+	case LABSYNC__ENVELOPE__BODY_ACK:
+		if (c != NULL)
+			c->s.heard(c->s.arg, e->ack->vector);
+		catchup_serve(srv, &frames[0], e->ack->vector, NULL, who);
+		break;
+	default:
+		catchup_server_reject(srv, who, REASON_MALFORMED,
+		    "unexpected request on the sync socket");
+		break;
+	}
+	wire_free(e);
+}
+
+struct catchup_server *
+catchup_server_new(struct labsyncd *env, void *zsock, catchup_find_fn find)
+{
+	struct catchup_server	*srv;
+
+	if ((srv = calloc(1, sizeof(*srv))) == NULL) {
+		log_warn("catch-up server");
+		zmq_close(zsock);
+		return NULL;
+	}
+	srv->env = env;
+	srv->find = find;
+	if ((srv->router = bus_new(env->base, zsock, "sync",
+	    catchup_router_cb, srv)) == NULL) {
+		free(srv);
+		return NULL;
+	}
+	return srv;
+}
+
+void
+catchup_server_free(struct catchup_server *srv)
+{
+	if (srv == NULL)
+		return;
+	bus_free(srv->router);
+	free(srv);
+}

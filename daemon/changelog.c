@@ -1,0 +1,395 @@
+/*
+ * changelog.c: the change log (labsync_log), one row per change of any
+ * origin, keyed by origin and sequence. Its value columns grow with the
+ * widest synced table; local changes are written by the capture triggers
+ * (capture.c), applied ones by changelog_append. Read back, an entry is
+ * packed as a change: our own new ones into the outbox, a peer's missing
+ * ones for catch-up.
+ *
+ * The log keeps a change as its columns, local or applied (SQL cannot
+ * pack protobuf, and packed changes repeat every column's name); it is
+ * packed when it is read.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "clock.h"
+#include "log.h"
+#include "store.h"
+#include "wire.h"
+
+#include "store_private.h"
+
+/* A log entry's packed change; stack holds most. */
+struct changelog_bytes {
+	const uint8_t	*data;
+	size_t		 len;
+	uint8_t		*heap;
+	uint8_t		 stack[4096];
+};
+
+static Labsync__Value *
+changelog_value(sqlite3_stmt *st, int col, Labsync__Value *v)
+{
+	labsync__value__init(v);
+	switch (sqlite3_column_type(st, col)) {
+	case SQLITE_INTEGER:
+		v->kind_case = LABSYNC__VALUE__KIND_INTEGER;
+		v->integer = sqlite3_column_int64(st, col);
+		break;
+	case SQLITE_FLOAT:
+		v->kind_case = LABSYNC__VALUE__KIND_REAL;
+		v->real = sqlite3_column_double(st, col);
+		break;
+	case SQLITE_TEXT:
+		v->kind_case = LABSYNC__VALUE__KIND_TEXT;
+		v->text = UNCONST(sqlite3_column_text(st, col));
+		break;
+	case SQLITE_BLOB:
+		v->kind_case = LABSYNC__VALUE__KIND_BLOB;
+		v->blob.data = UNCONST(sqlite3_column_blob(st, col));
+		v->blob.len = sqlite3_column_bytes(st, col);
+		break;
+	default:
+		v->kind_case = LABSYNC__VALUE__KIND_NULL;
+		v->null = 1;
+		break;
+	}
+	return v;
+}
+
+/*
+ * The packed change of the log row st is on (st_log_range's columns):
+ * the bytes as received, or a local change packed from its columns.
+ * Sets *o to its origin; release lb with changelog_bytes_free.
+ */
+static int
+changelog_bytes(struct store *s, sqlite3_stmt *st, struct origin **o,
+    struct changelog_bytes *lb)
+{
+	Labsync__Change	 c = LABSYNC__CHANGE__INIT;
+	Labsync__Column	 cols[STORE_MAX_COLUMNS], *colp[STORE_MAX_COLUMNS];
+	Labsync__Value	 vals[STORE_MAX_COLUMNS];
+	const struct table *t;
+	uint64_t	 key = (uint64_t)sqlite3_column_int64(st, LOG_KEY);
+	uint64_t	 mask;
+	size_t		 len, bound;
+
+	lb->heap = NULL;
+	if ((*o = vector_origin_byid(s, (int64_t)(key >> ORIGIN_SHIFT))) ==
+	    NULL) {
+		log_warnx("change log: entry %" PRIu64 " of an unknown origin",
+		    key);
+		return -1;
+	}
+	if (sqlite3_column_type(st, LOG_BODY) != SQLITE_NULL) {
+		lb->data = sqlite3_column_blob(st, LOG_BODY);
+		lb->len = sqlite3_column_bytes(st, LOG_BODY);
+		return 0;
+	}
+	c.origin = (*o)->name;
+	c.seq = key & ORIGIN_SEQ_MAX;
+	c.hlc = (uint64_t)sqlite3_column_int64(st, LOG_HLC);
+	c.table = UNCONST(sqlite3_column_text(st, LOG_TBL));
+	c.pk = UNCONST(sqlite3_column_text(st, LOG_PK));
+	c.op = sqlite3_column_int(st, LOG_OP) == 1 ? LABSYNC__OP__OP_DELETE :
+	    LABSYNC__OP__OP_UPSERT;
+	mask = (uint64_t)sqlite3_column_int64(st, LOG_MASK);
+	if (c.table == NULL || c.pk == NULL) {
+		log_warnx("change log: entry %s:%" PRIu64 " has no table or "
+		    "key", c.origin, c.seq);
+		return -1;
+	}
+	if ((t = schema_table_find(s, c.table)) == NULL && mask != 0)
+		log_warnx("change log: %s:%" PRIu64 " is of table %s, which "
+		    "is no longer synced: sent without its columns", c.origin,
+		    c.seq, c.table);
+	/* at most a tag and a 10-byte varint per field beside its bytes */
+	bound = 6 * 11 + strlen(c.origin) + strlen(c.table) + strlen(c.pk);
+	c.columns = colp;
+	for (int i = 0; t != NULL && c.op == LABSYNC__OP__OP_UPSERT &&
+	    i < t->ncols; i++) {
+		if (!(mask & (1ULL << i)))
+			continue;
+		labsync__column__init(&cols[c.n_columns]);
+		cols[c.n_columns].name = t->cols[i].name;
+		cols[c.n_columns].value = changelog_value(st,
+		    LOG_V0 + i, &vals[i]);
+		colp[c.n_columns] = &cols[c.n_columns];
+		c.n_columns++;
+		bound += 5 * 11 + strlen(t->cols[i].name);
+		if (vals[i].kind_case == LABSYNC__VALUE__KIND_TEXT)
+			bound += (size_t)sqlite3_column_bytes(st, LOG_V0 + i);
+		else if (vals[i].kind_case == LABSYNC__VALUE__KIND_BLOB)
+			bound += vals[i].blob.len;
+	}
+	/* protobuf-c's size pass walks the whole change: skip it when the
+	   bound shows that the stack holds it */
+	len = bound <= sizeof(lb->stack) ? 0 :
+	    labsync__change__get_packed_size(&c);
+	if (len > sizeof(lb->stack) && (lb->heap = malloc(len)) == NULL)
+		return -1;
+	lb->len = labsync__change__pack(&c, lb->heap != NULL ? lb->heap :
+	    lb->stack);
+	lb->data = lb->heap != NULL ? lb->heap : lb->stack;
+	return 0;
+}
+
+static void
+changelog_bytes_free(struct changelog_bytes *lb)
+{
+	free(lb->heap);
+	lb->heap = NULL;
+}
+
+/* How many value columns (v0, v1, ...) the log has. */
+static int
+changelog_width(struct store *s)
+{
+	int64_t	 n = store_pragma_int(s, "SELECT count(*) FROM"
+	    " pragma_table_info('labsync_log') WHERE name GLOB 'v[0-9]*'");
+
+	return n > 0 ? (int)n : 0;
+}
+
+/* Value columns for the widest synced table, before triggers use them. */
+int
+changelog_widen(struct store *s)
+{
+	for (int i = changelog_width(s); i < schema_widest(s); i++) {
+		char	*sql = store_sql("ALTER TABLE labsync_log "
+		    "ADD COLUMN v%d", i);
+		int	 ret = store_exec(s, sql);
+
+		sqlite3_free(sql);
+		if (ret == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Reads the log in order, and writes an applied change to it, with the
+ * value columns synced tables use.
+ */
+int
+changelog_prepare(struct store *s)
+{
+	char	*sql, *cols = NULL, *args = NULL;
+	int	 ncols = schema_widest(s), have = changelog_width(s), ret;
+
+	s->log_width = ncols < have ? ncols : have;
+	cols = store_append(cols, "%s", "");
+	args = store_append(args, "%s", "");
+	for (int i = 0; i < s->log_width; i++) {
+		cols = store_append(cols, ", v%d", i);
+		args = store_append(args, ", ?");
+	}
+	sql = store_sql("SELECT key, hlc, body, tbl, pk, op, mask%s"
+	    " FROM labsync_log WHERE key > ? AND key <= ? ORDER BY key"
+	    " LIMIT ?", cols);
+	ret = store_prepare(s, &s->st_log_range, sql);
+	sqlite3_free(sql);
+	sql = store_sql("INSERT INTO labsync_log(key, hlc, body, tbl,"
+	    " pk, op, mask%s) VALUES (?, ?, ?, ?, ?, ?, ?%s)", cols, args);
+	if (ret == 0)
+		ret = store_prepare(s, &s->st_log_put, sql);
+	sqlite3_free(cols);
+	sqlite3_free(args);
+	sqlite3_free(sql);
+	return ret;
+}
+
+/*
+ * Read the changes a peer with vector have lacks, origin by origin in
+ * sequence order, packed, to cb.
+ */
+int
+changelog_read_missing(struct store *s, const Labsync__Vector *have,
+    size_t max_changes, size_t max_bytes, store_change_cb cb, void *arg,
+    int *more)
+{
+	size_t	 count = 0, bytes = 0;
+	int	 rc;
+
+	*more = 0;
+	for (size_t i = 0; i < s->norigins; i++) {
+		struct origin *o = &s->origins[i];
+		uint64_t from = vector_entry_seq(have, o->name);
+		uint64_t base = (uint64_t)o->id << ORIGIN_SHIFT;
+		uint64_t got = 0;
+
+		if (o->committed <= from)
+			continue;
+		if (count >= max_changes || bytes >= max_bytes) {
+			*more = 1;
+			break;
+		}
+		sqlite3_bind_int64(s->st_log_range, 1, (int64_t)(base + from));
+		sqlite3_bind_int64(s->st_log_range, 2,
+		    (int64_t)(base + o->committed));
+		sqlite3_bind_int64(s->st_log_range, 3,
+		    (int64_t)(max_changes - count));
+		while ((rc = sqlite3_step(s->st_log_range)) == SQLITE_ROW) {
+			struct changelog_bytes lb;
+			struct origin *lo;
+			int fail;
+
+			if (changelog_bytes(s, s->st_log_range, &lo, &lb) == -1) {
+				sqlite3_reset(s->st_log_range);
+				return -1;
+			}
+			if (count > 0 && bytes + lb.len > max_bytes) {
+				changelog_bytes_free(&lb);
+				break;
+			}
+			fail = cb(arg, o->name, lb.data, lb.len) == -1;
+			bytes += lb.len;
+			changelog_bytes_free(&lb);
+			if (fail) {
+				sqlite3_reset(s->st_log_range);
+				return -1;
+			}
+			count++;
+			got++;
+		}
+		sqlite3_reset(s->st_log_range);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return -1;
+		if (from + got < o->committed) {
+			*more = 1;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* Entries the log holds: every origin's sequence, summed. */
+int64_t
+changelog_count(struct store *s)
+{
+	int64_t	 n = 0;
+
+	for (size_t i = 0; i < s->norigins; i++)
+		n += (int64_t)s->origins[i].seq;
+	return n;
+}
+
+/*
+ * Our own changes committed since the last call (the triggers wrote them
+ * to the log), up to max, into the outbox: a read, no transaction.
+ */
+int
+changelog_take_local(struct store *s, int max, int *n)
+{
+	uint64_t	 base, seq;
+	int		 rc, ret = 0;
+
+	*n = 0;
+	if (s->observer || s->hold_local || s->self == NULL)
+		return 0;
+	base = (uint64_t)s->self->id << ORIGIN_SHIFT;
+	sqlite3_bind_int64(s->st_log_range, 1, (int64_t)(base | s->published));
+	sqlite3_bind_int64(s->st_log_range, 2, (int64_t)(base | ORIGIN_SEQ_MAX));
+	sqlite3_bind_int64(s->st_log_range, 3, max);
+	while ((rc = sqlite3_step(s->st_log_range)) == SQLITE_ROW) {
+		struct changelog_bytes lb;
+		struct origin *o;
+
+		seq = (uint64_t)sqlite3_column_int64(s->st_log_range, LOG_KEY) &
+		    ORIGIN_SEQ_MAX;
+		if (changelog_bytes(s, s->st_log_range, &o, &lb) == -1) {
+			ret = -1;
+			break;
+		}
+		if (outbox_add(s, o->id, lb.data, lb.len) == -1)
+			ret = -1;
+		changelog_bytes_free(&lb);
+		if (ret == -1)
+			break;
+		clock_absorb(s->clock, (uint64_t)sqlite3_column_int64(
+		    s->st_log_range, LOG_HLC));
+		s->published = seq;
+		(*n)++;
+	}
+	sqlite3_reset(s->st_log_range);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		log_warnx("sqlite: %s", sqlite3_errmsg(s->db));
+		ret = -1;
+	}
+	if (s->published > s->self->seq)
+		s->self->seq = s->self->committed = s->published;
+	if (*n > 0)
+		checkpoint_nudge(s);
+	return ret;
+}
+
+/* Local changes committed but not read into the outbox yet. */
+int
+changelog_pending(struct store *s)
+{
+	sqlite3_stmt	*st;
+	int64_t		 seq = -1;
+
+	if (s->self == NULL || sqlite3_prepare_v2(s->db, "SELECT seq FROM "
+	    "labsync_state", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		seq = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (seq < 0)
+		return -1;
+	return (uint64_t)seq > s->published ? (int)(seq - s->published) : 0;
+}
+
+/*
+ * An applied change goes into the log as its values, as a local one does
+ * (changelog_bytes packs it again when it is read): its column names, in
+ * every packed change, made the entry twice the size of its row. The
+ * relay sends the bytes as received.
+ */
+int
+changelog_append(struct store *s, struct origin *o, Labsync__Change *c,
+    const int *idx, const ProtobufCBinaryData *raw, int relay)
+{
+	sqlite3_stmt	*st = s->st_log_put;
+	uint8_t		 stackbuf[4096], *buf = stackbuf;
+	size_t		 len;
+	uint64_t	 mask = 0;
+	int		 del = c->op == LABSYNC__OP__OP_DELETE, ret = -1;
+
+	sqlite3_clear_bindings(st);
+	sqlite3_bind_int64(st, 1,
+	    (int64_t)((uint64_t)o->id << ORIGIN_SHIFT | c->seq));
+	sqlite3_bind_int64(st, 2, (int64_t)c->hlc);
+	sqlite3_bind_text(st, 4, c->table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, c->pk, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 6, del);
+	for (size_t j = 0; !del && j < c->n_columns; j++) {
+		if (idx[j] >= s->log_width)
+			return -1;	/* widened at start: cannot be */
+		mask |= 1ULL << idx[j];
+		store_bind_value(st, LOG_PUT_V0 + idx[j], c->columns[j]->value);
+	}
+	sqlite3_bind_int64(st, 7, (int64_t)mask);
+	if (store_step_done(s, st) == -1)
+		return -1;
+	if (!relay)
+		return 0;
+	if (raw != NULL && raw->data != NULL) {
+		buf = raw->data;	/* as the origin packed it */
+		len = raw->len;
+	} else {
+		len = labsync__change__get_packed_size(c);
+		if (len > sizeof(stackbuf) && (buf = malloc(len)) == NULL)
+			return -1;
+		labsync__change__pack(c, buf);
+	}
+	ret = outbox_add(s, o->id, buf, len);
+	if (buf != stackbuf && (raw == NULL || buf != raw->data))
+		free(buf);
+	return ret;
+}
