@@ -89,7 +89,7 @@ control_status_json(struct labsyncd *env)
 	    "served", (json_int_t)env->stats.served,
 	    "refused_keys", (json_int_t)env->stats.refused_keys,
 	    "disconnects", (json_int_t)env->stats.disconnects);
-	o = json_pack("{s:s, s:s, s:s, s:o, s:I, s:o, s:o, s:o}",
+	o = json_pack("{s:s, s:o, s:s, s:s, s:o, s:I, s:o, s:o}",
 	    "node", env->conf->node_id,
 	    "fingerprint", control_hex(env->fingerprint),
 	    "role", config_role_name(env->conf->role),
