@@ -402,6 +402,7 @@ schema_plan_free(struct schema_plan *p)
 	}
 	free(p->sql);
 	free(p->what);
+	sqlite3_free(p->seen);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -413,13 +414,22 @@ schema_plan_free(struct schema_plan *p)
 static int
 schema_plan_table(struct schema_plan *p, const char *path, const char *tbl,
     const struct schema_col *fc, int nf, const struct schema_col *dc,
-    int nd, char *err, size_t errlen)
+    int nd, const char *before, char *err, size_t errlen)
 {
 	const struct schema_col *c;
-	char	*sql;
+	char	*sql, *key;
+	int	 was;
 
+	for (int i = 0; i < nf; i++)
+		p->seen = store_append(p->seen, "%s.%s\n", tbl, fc[i].name);
 	for (int i = 0; i < nd; i++) {
 		if ((c = schema_cols_find(fc, nf, dc[i].name)) == NULL) {
+			/* a column added by hand, never in the file, stays */
+			key = store_sql("\n%s.%s\n", tbl, dc[i].name);
+			was = before != NULL && strstr(before, key) != NULL;
+			sqlite3_free(key);
+			if (!was)
+				continue;
 			store_seterr(err, errlen, "schema %s: table %s, column "
 			    "%s: in the database but not in the file; labsync "
 			    "never drops a column (put it back)", path, tbl,
@@ -482,12 +492,23 @@ schema_plan_file(sqlite3 *db, const char *path, struct schema_plan *p,
 	sqlite3		*mem = NULL;
 	sqlite3_stmt	*st = NULL;
 	struct schema_col *fc = NULL, *dc = NULL;
-	char		*buf, *msg = NULL;
+	char		*buf, *msg = NULL, *before = NULL;
 	int		 nf = 0, nd = 0, rc, ret = -1;
 
 	memset(p, 0, sizeof(*p));
+	p->seen = store_sql("\n");
 	if ((buf = schema_read_file(path, err, errlen)) == NULL)
 		return -1;
+	/* the columns of the file applied last (none: a new database, or
+	   one of an older labsync) */
+	if (sqlite3_prepare_v2(db, "SELECT value FROM labsync_meta WHERE "
+	    "key = 'schema_columns'", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) !=
+	    NULL && (before = strdup((const char *)sqlite3_column_text(st,
+	    0))) == NULL)
+		goto nomem;
+	sqlite3_finalize(st);
+	st = NULL;
 	if (sqlite3_open_v2(":memory:", &mem, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
 		goto nomem;
@@ -510,11 +531,14 @@ schema_plan_file(sqlite3 *db, const char *path, struct schema_plan *p,
 			goto done;
 		}
 		if (nd == 0) {
+			for (int i = 0; i < nf; i++)
+				p->seen = store_append(p->seen, "%s.%s\n",
+				    tbl, fc[i].name);
 			if (schema_plan_add(p, NULL, store_sql("table %s", tbl))
 			    == -1)
 				goto nomem;
-		} else if (schema_plan_table(p, path, tbl, fc, nf, dc, nd, err,
-		    errlen) == -1)
+		} else if (schema_plan_table(p, path, tbl, fc, nf, dc, nd,
+		    before, err, errlen) == -1)
 			goto done;
 		schema_cols_free(fc, nf);
 		schema_cols_free(dc, nd);
@@ -537,6 +561,7 @@ done:
 	sqlite3_free(msg);
 	sqlite3_close(mem);
 	free(buf);
+	free(before);
 	if (ret == -1)
 		schema_plan_free(p);
 	return ret;
@@ -551,8 +576,19 @@ int
 schema_plan_run(struct store *s, const struct schema_plan *p,
     const char *path, char *err, size_t errlen)
 {
-	char	*msg = NULL;
+	char	*msg = NULL, *sql;
+	int	 rc;
 
+	sql = store_sql("INSERT INTO labsync_meta(key, value) VALUES "
+	    "('schema_columns', %Q) ON CONFLICT(key) DO UPDATE SET "
+	    "value = excluded.value", p->seen != NULL ? p->seen : "\n");
+	rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+	sqlite3_free(sql);
+	if (rc != SQLITE_OK) {
+		store_seterr(err, errlen, "schema %s: %s", path, msg);
+		sqlite3_free(msg);
+		return -1;
+	}
 	for (size_t i = 0; i < p->n; i++) {
 		if (p->sql[i] == NULL)
 			continue;

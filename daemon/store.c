@@ -306,7 +306,7 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 	struct store	*s;
 	char		*owner = NULL, *sql;
 	struct origin	*me;
-	struct schema_plan plan = { NULL, NULL, 0 };
+	struct schema_plan plan = { NULL, NULL, 0, NULL };
 	int64_t		 v, from;
 	int		 flags, setup = opt->mode != STORE_CLIENT, fresh = 0;
 
@@ -725,7 +725,7 @@ int
 store_schema_reload(struct store *s, const char *path, char *const *names,
     size_t n, char *err, size_t errlen)
 {
-	struct schema_plan plan = { NULL, NULL, 0 };
+	struct schema_plan plan = { NULL, NULL, 0, NULL };
 	struct table	*old = NULL;
 	size_t		 nold = 0;
 	int		 ret = -1, stale;

@@ -163,6 +163,9 @@ struct schema_plan {
 	char		**sql;
 	char		**what;
 	size_t		  n;
+	char		 *seen;		/* "\ntable.column\n..." of the file,
+					   kept in labsync_meta: a column
+					   that was in it may not go */
 };
 
 /* schema.c */

@@ -27,6 +27,15 @@ wait_for 10 "funding reaches b" \
 wait_for 10 "a new row's funding reaches b" \
     sh -c "[ \"\$('$LABSYNCCTL' -c '$T/b.conf' get activities act-2 | jq -r .funding)\" = City ]"
 converge 20 a b
+
+# The schema file never had the column: a reload keeps it (labsync drops
+# nothing), and it still replicates.
+kill -HUP "${PID[a]}"
+wait_for 10 "a reloads" grep -q 'configuration reloaded' "$T/a.log"
+grep -q 'reload refused' "$T/a.log" && fail "a refused a reload"
+ctl a put activities act-2 funding="Foundation" || fail "put on a"
+wait_for 10 "funding after the reload reaches b" \
+    sh -c "[ \"\$('$LABSYNCCTL' -c '$T/b.conf' get activities act-2 | jq -r .funding)\" = Foundation ]"
 assert_eq "$(ctl a status --json | jq -r .fingerprint)" \
     "$(ctl b status --json | jq -r .fingerprint)" "fingerprints"
 pass
