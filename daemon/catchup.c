@@ -328,12 +328,7 @@ catchup_dealer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 		if (e->hello->protocol_version != WIRE_VERSION)
 			log_warnx("peer %s speaks protocol %u", c->s.src->name,
 			    e->hello->protocol_version);
-		if (e->hello->schema_fingerprint.len != 32 ||
-		    memcmp(e->hello->schema_fingerprint.data,
-		    env->fingerprint, 32) != 0)
-			log_warnx("peer %s: its synced tables differ from "
-			    "ours; changes for unknown columns will be "
-			    "refused", c->s.src->name);
+		sync_heard_hello(env, c->s.src, e->hello);
 		c->s.heard(c->s.arg, e->hello->vector);
 		break;
 	case LABSYNC__ENVELOPE__BODY_BATCH:
@@ -466,8 +461,10 @@ catchup_router_cb(struct bus *bus, zmq_msg_t *frames, int n, void *arg)
 	}
 	switch (e->body_case) {
 	case LABSYNC__ENVELOPE__BODY_HELLO:
-		if (c != NULL)
+		if (c != NULL) {
+			sync_heard_hello(env, c->s.src, e->hello);
 			c->s.heard(c->s.arg, e->hello->vector);
+		}
 		h = sync_hello_new(env);
 		catchup_serve(srv, &frames[0], e->hello->vector, h, who);
 		sync_hello_free(h);

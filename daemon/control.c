@@ -4,6 +4,7 @@
  * its peers now, and tells it that it has just committed a write. Local
  * file permissions guard it; it never listens on the network.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,6 +36,19 @@ control_phase_name(enum labsyncd_phase phase)
 	return "?";
 }
 
+/* A fingerprint as hex: a JSON string, or null if fp is NULL. */
+static json_t *
+control_hex(const uint8_t *fp)
+{
+	char	 hex[65];
+
+	if (fp == NULL)
+		return json_null();
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", fp[i]);
+	return json_string(hex);
+}
+
 char *
 control_status_json(struct labsyncd *env)
 {
@@ -54,14 +68,15 @@ control_status_json(struct labsyncd *env)
 		uint64_t last = peer_last_contact_ms(p);
 
 		json_array_append_new(peers, json_pack(
-		    "{s:s, s:s, s:s, s:I, s:o, s:s}",
+		    "{s:s, s:s, s:s, s:I, s:o, s:s, s:o}",
 		    "name", peer_name(p),
 		    "role", config_role_name(peer_conf(p)->role),
 		    "state", peer_state_name(peer_state(p)),
 		    "lag", (json_int_t)peer_lag(p),
 		    "last_contact_s", last ? json_real((now - last) / 1000.0) :
 		    json_null(),
-		    "last_error", peer_last_error(p)));
+		    "last_error", peer_last_error(p),
+		    "fingerprint", control_hex(peer_fingerprint(p))));
 	}
 	stats = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 	    "captured", (json_int_t)env->stats.captured,
@@ -74,8 +89,9 @@ control_status_json(struct labsyncd *env)
 	    "served", (json_int_t)env->stats.served,
 	    "refused_keys", (json_int_t)env->stats.refused_keys,
 	    "disconnects", (json_int_t)env->stats.disconnects);
-	o = json_pack("{s:s, s:s, s:s, s:o, s:I, s:o, s:o}",
+	o = json_pack("{s:s, s:o, s:s, s:s, s:o, s:I, s:o, s:o}",
 	    "node", env->conf->node_id,
+	    "fingerprint", control_hex(env->fingerprint),
 	    "role", config_role_name(env->conf->role),
 	    "phase", control_phase_name(env->phase),
 	    "vector", vec,

@@ -81,6 +81,7 @@ static int	ctl_list(struct ctl *, int, char **);
 static int	ctl_dump(struct ctl *, int, char **);
 static int	ctl_checksum(struct ctl *, int, char **);
 static int	ctl_status(struct ctl *, int, char **);
+static int	ctl_schema(struct ctl *, int, char **);
 static int	ctl_help(struct ctl *, int, char **);
 
 static const struct ctl_cmd ctl_cmds[] = {
@@ -106,6 +107,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "SHA-256 of the dump" },
 	{ "status", "[--json]", "--json", 0, 0, CTL_DAEMON, ctl_status,
 	    "the running daemon's view of the node" },
+	{ "schema", "[--json]", "--json", 0, 0, CTL_DB, ctl_schema,
+	    "the synced tables' columns as the node replicates them" },
 	{ "help", "[COMMAND]", NULL, 0, 1, 0, ctl_help,
 	    "list the commands, or show one's usage" },
 };
@@ -485,7 +488,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 {
 	json_t		*o, *v, *p;
 	json_error_t	 jerr;
-	const char	*k;
+	const char	*k, *fp, *pf;
 	size_t		 i;
 	char		*reply;
 
@@ -504,11 +507,13 @@ ctl_status(struct ctl *c, int argc, char **argv)
 		return 1;
 	}
 	free(reply);
-	printf("node %s (%s), %s, %lld pending\n",
+	fp = json_string_value(json_object_get(o, "fingerprint"));
+	printf("node %s (%s), %s, %lld pending, schema %.12s\n",
 	    json_string_value(json_object_get(o, "node")),
 	    json_string_value(json_object_get(o, "role")),
 	    json_string_value(json_object_get(o, "phase")),
-	    (long long)json_integer_value(json_object_get(o, "pending")));
+	    (long long)json_integer_value(json_object_get(o, "pending")),
+	    fp != NULL ? fp : "?");
 	printf("vector:");
 	json_object_foreach(json_object_get(o, "vector"), k, v)
 		printf(" %s=%lld", k, (long long)json_integer_value(v));
@@ -526,11 +531,51 @@ ctl_status(struct ctl *c, int argc, char **argv)
 		if (json_is_real(lc))
 			printf(", last contact %.1f s ago",
 			    json_real_value(lc));
+		if ((pf = json_string_value(json_object_get(p,
+		    "fingerprint"))) != NULL)
+			printf(", schema %.12s%s", pf, fp != NULL &&
+			    strcmp(pf, fp) != 0 ? " (differs)" : "");
 		if (e != NULL && e[0] != '\0')
 			printf(", last error: %s", e);
 		printf("\n");
 	}
 	json_decref(o);
+	return 0;
+}
+
+/* One synced column: a line of text, or into a JSON array (arg). */
+static void
+ctl_schema_column(void *arg, const char *table, const char *column,
+    const char *decl, int pk)
+{
+	if (arg != NULL) {
+		json_array_append_new(arg, json_pack("{s:s, s:s, s:s, s:b}",
+		    "table", table, "column", column, "type", decl,
+		    "primary_key", pk));
+		return;
+	}
+	printf("%s\t%s\t%s%s\n", table, column, decl, pk ?
+	    "\tprimary key" : "");
+}
+
+/* schema [--json]: the synced tables' columns, read from the database. */
+static int
+ctl_schema(struct ctl *c, int argc, char **argv)
+{
+	json_t	*a = NULL;
+
+	(void)argc;
+	(void)argv;
+	if (c->flag && (a = json_array()) == NULL) {
+		fprintf(stderr, "labsyncctl: out of memory\n");
+		return 1;
+	}
+	schema_columns(c->store, ctl_schema_column, a);
+	if (a != NULL) {
+		json_dumpf(a, stdout, JSON_COMPACT);
+		printf("\n");
+		json_decref(a);
+	}
 	return 0;
 }
 

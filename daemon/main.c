@@ -30,6 +30,7 @@
 #include "http.h"
 #include "labsyncd.h"
 #include "log.h"
+#include "main.h"
 #include "monitor.h"
 #include "peer.h"
 #include "store.h"
@@ -88,6 +89,40 @@ main_bind(struct labsyncd *env, int type, const char *endpoint)
 	return z;
 }
 
+/*
+ * The database's schema or the synced tables' layout changed (a reload,
+ * an ALTER TABLE by another writer): the store has its new layout and
+ * triggers; what the daemon derives from it follows.
+ */
+void
+main_schema_changed(struct labsyncd *env)
+{
+	uint8_t	 fp[32];
+
+	schema_fingerprint(env->store, fp);
+	if (memcmp(fp, env->fingerprint, sizeof(fp)) != 0)
+		log_info("schema: fingerprint %02x%02x%02x%02x%02x%02x "
+		    "(was %02x%02x%02x%02x%02x%02x)", fp[0], fp[1], fp[2],
+		    fp[3], fp[4], fp[5], env->fingerprint[0],
+		    env->fingerprint[1], env->fingerprint[2],
+		    env->fingerprint[3], env->fingerprint[4],
+		    env->fingerprint[5]);
+	memcpy(env->fingerprint, fp, sizeof(fp));
+}
+
+/* Another connection committed? Then follow a changed schema first, and
+   publish what it wrote: 1; 0 if nothing changed. */
+static int
+main_changed_elsewhere(struct labsyncd *env)
+{
+	if (!store_changed_elsewhere(env->store))
+		return 0;
+	if (store_schema_check(env->store) == 1)
+		main_schema_changed(env);
+	sync_local(env);
+	return 1;
+}
+
 /* Any commit to the database, by anybody, writes the WAL file. */
 static void
 main_inotify_cb(evutil_socket_t fd, short what, void *arg)
@@ -98,8 +133,7 @@ main_inotify_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
-	if (store_changed_elsewhere(env->store))
-		sync_local(env);
+	main_changed_elsewhere(env);
 	/*
 	 * The WAL is written before the commit is published in the
 	 * wal-index (shared memory: no event; a writer may also fsync in
@@ -123,10 +157,8 @@ main_recheck_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (store_changed_elsewhere(env->store)) {
-		sync_local(env);
+	if (main_changed_elsewhere(env))
 		return;
-	}
 	if ((env->recheck_us *= 2) > MAIN_RECHECK_LAST_US)
 		return;
 	later.tv_sec = env->recheck_us / 1000000;
@@ -178,8 +210,7 @@ main_cron_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	/* without inotify this is how other writers are noticed; with it,
 	   a last safety net */
-	if (store_changed_elsewhere(env->store))
-		sync_local(env);
+	main_changed_elsewhere(env);
 	if (now - env->last_heartbeat_ms >=
 	    (uint64_t)env->conf->heartbeat_interval_ms) {
 		env->last_heartbeat_ms = now;
@@ -254,11 +285,10 @@ main_reload_fixed(const struct config *a, const struct config *b)
 	    (a->secret_key_file != NULL &&
 	    strcmp(a->secret_key_file, b->secret_key_file) != 0))
 		return "[security]";
-	if (a->ntables != b->ntables)
-		return "[sync] tables";
+	/* tables may be added, not removed */
 	for (size_t i = 0; i < a->ntables; i++)
-		if (strcmp(a->tables[i], b->tables[i]) != 0)
-			return "[sync] tables";
+		if (!config_table_synced(b, a->tables[i]))
+			return "[sync] tables (a table removed)";
 	return NULL;
 }
 
@@ -273,9 +303,6 @@ main_streq(const char *a, const char *b)
 static void
 main_reload_later(const struct config *a, const struct config *b)
 {
-	if (!main_streq(a->schema, b->schema))
-		log_warnx("reload: [node] schema takes effect at the next "
-		    "restart");
 	if (a->max_clock_skew_ms != b->max_clock_skew_ms ||
 	    a->cache_size_mib != b->cache_size_mib)
 		log_warnx("reload: [sync] max_clock_skew and cache_size take "
@@ -308,7 +335,8 @@ main_hup_cb(evutil_socket_t sig, short what, void *arg)
 	struct peer	**peers;
 	size_t		 npeers = 0;
 	const char	*fixed;
-	char		*errors = NULL;
+	char		*errors = NULL, err[512];
+	int		 changed;
 
 	(void)sig;
 	(void)what;
@@ -333,6 +361,17 @@ main_hup_cb(evutil_socket_t sig, short what, void *arg)
 		config_free(conf);
 		return;
 	}
+	/* the schema first: refused, the whole reload is */
+	if ((changed = store_schema_reload(env->store, conf->schema,
+	    conf->tables, conf->ntables, err, sizeof(err))) == -1) {
+		log_warnx("reload refused, keeping the running configuration "
+		    "and schema: %s", err);
+		free(peers);
+		config_free(conf);
+		return;
+	}
+	if (changed)
+		main_schema_changed(env);
 	main_reload_later(old, conf);
 	env->conf = conf;
 	for (size_t i = 0; i < conf->npeers; i++) {
@@ -444,6 +483,12 @@ main(int argc, char *argv[])
 		return EX_CONFIG;
 	}
 	if (check) {
+		if (schema_check_file(env.conf->database, env.conf->schema,
+		    stdout, err, sizeof(err)) == -1) {
+			fprintf(stderr, "%s: %s\n", path, err);
+			config_free(env.conf);
+			return EX_CONFIG;
+		}
 		printf("configuration OK\n");
 		config_free(env.conf);
 		return 0;

@@ -299,6 +299,12 @@ peer_last_contact_ms(const struct peer *p)
 	return p->last_heard_ms;
 }
 
+const uint8_t *
+peer_fingerprint(const struct peer *p)
+{
+	return p->src.has_fingerprint ? p->src.fingerprint : NULL;
+}
+
 const char *
 peer_last_error(const struct peer *p)
 {

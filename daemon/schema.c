@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <sqlite3.h>
@@ -62,6 +63,7 @@ schema_table_free(struct table *t)
 	free(t->cols);
 	free(t->name);
 	free(t->pk);
+	free(t->pk_decl);
 	sqlite3_finalize(t->delete_row);
 	sqlite3_finalize(t->find_row);
 	sqlite3_finalize(t->insert_new);
@@ -164,7 +166,9 @@ schema_table_load(struct store *s, struct table *t, const char *name,
 				goto done;
 			}
 			free(t->pk);
-			if ((t->pk = strdup(cname)) == NULL)
+			free(t->pk_decl);
+			if ((t->pk = strdup(cname)) == NULL ||
+			    (t->pk_decl = strdup(decl)) == NULL)
 				goto nomem;
 			continue;
 		}
@@ -238,28 +242,41 @@ schema_column_find(const struct table *t, const char *name, int hint)
 	return -1;
 }
 
-/* Run the domain schema file (CREATE TABLE IF NOT EXISTS ...). */
-int
-schema_run_file(struct store *s, const char *path, char *err, size_t errlen)
+/* The whole schema file in a buffer (free it); NULL with err if not. */
+static char *
+schema_read_file(const char *path, char *err, size_t errlen)
 {
 	FILE	*f;
-	char	*buf = NULL, *msg = NULL;
+	char	*buf = NULL;
 	long	 len;
-	int	 ret = -1;
 
 	if ((f = fopen(path, "r")) == NULL) {
 		store_seterr(err, errlen, "schema %s: %s", path,
 		    strerror(errno));
-		return -1;
+		return NULL;
 	}
 	if (fseek(f, 0, SEEK_END) == -1 || (len = ftell(f)) < 0 ||
 	    fseek(f, 0, SEEK_SET) == -1 ||
 	    (buf = malloc(len + 1)) == NULL ||
 	    fread(buf, 1, len, f) != (size_t)len) {
 		store_seterr(err, errlen, "schema %s: cannot read", path);
-		goto done;
-	}
-	buf[len] = '\0';
+		free(buf);
+		buf = NULL;
+	} else
+		buf[len] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* Run the domain schema file (CREATE TABLE IF NOT EXISTS ...). */
+int
+schema_run_file(struct store *s, const char *path, char *err, size_t errlen)
+{
+	char	*buf, *msg = NULL;
+	int	 ret = -1;
+
+	if ((buf = schema_read_file(path, err, errlen)) == NULL)
+		return -1;
 	if (sqlite3_exec(s->db, buf, NULL, NULL, &msg) != SQLITE_OK) {
 		store_seterr(err, errlen, "schema %s: %s", path, msg);
 		goto done;
@@ -268,7 +285,355 @@ schema_run_file(struct store *s, const char *path, char *err, size_t errlen)
 done:
 	sqlite3_free(msg);
 	free(buf);
-	fclose(f);
+	return ret;
+}
+
+/* One column as pragma table_info has it. */
+struct schema_col {
+	char	*name;
+	char	*type;
+	char	*dflt;		/* SQL of its default, or NULL */
+	int	 notnull;
+	int	 pk;
+};
+
+static void
+schema_cols_free(struct schema_col *c, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(c[i].name);
+		free(c[i].type);
+		free(c[i].dflt);
+	}
+	free(c);
+}
+
+static char *
+schema_dup_col(sqlite3_stmt *st, int i)
+{
+	const char *v = (const char *)sqlite3_column_text(st, i);
+
+	return strdup(v != NULL ? v : "");
+}
+
+/* The columns of table name in db (none: it does not exist); -1 if the
+   database fails or memory runs out. */
+static int
+schema_cols_read(sqlite3 *db, const char *name, struct schema_col **out,
+    int *n)
+{
+	sqlite3_stmt	*st;
+	struct schema_col *cols = NULL, *c;
+	int		 rc, ncols = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(db, "SELECT name, type, \"notnull\", "
+	    "dflt_value, pk FROM pragma_table_info(?) ORDER BY cid", -1, &st,
+	    NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((c = reallocarray(cols, ncols + 1, sizeof(*cols))) ==
+		    NULL)
+			break;
+		cols = c;
+		c = &cols[ncols++];
+		memset(c, 0, sizeof(*c));
+		c->name = schema_dup_col(st, 0);
+		c->type = schema_dup_col(st, 1);
+		if (sqlite3_column_type(st, 3) != SQLITE_NULL)
+			c->dflt = schema_dup_col(st, 3);
+		c->notnull = sqlite3_column_int(st, 2);
+		c->pk = sqlite3_column_int(st, 4);
+		if (c->name == NULL || c->type == NULL ||
+		    (sqlite3_column_type(st, 3) != SQLITE_NULL &&
+		    c->dflt == NULL))
+			break;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		schema_cols_free(cols, ncols);
+		return -1;
+	}
+	*out = cols;
+	*n = ncols;
+	return 0;
+}
+
+static const struct schema_col *
+schema_cols_find(const struct schema_col *c, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (strcasecmp(c[i].name, name) == 0)
+			return &c[i];
+	return NULL;
+}
+
+static int
+schema_plan_add(struct schema_plan *p, char *sql, char *what)
+{
+	char	**a, **b;
+
+	if (what == NULL ||
+	    (a = reallocarray(p->sql, p->n + 1, sizeof(*a))) == NULL) {
+		sqlite3_free(sql);
+		sqlite3_free(what);
+		return -1;
+	}
+	p->sql = a;
+	if ((b = reallocarray(p->what, p->n + 1, sizeof(*b))) == NULL) {
+		sqlite3_free(sql);
+		sqlite3_free(what);
+		return -1;
+	}
+	p->what = b;
+	p->sql[p->n] = sql;
+	p->what[p->n++] = what;
+	return 0;
+}
+
+void
+schema_plan_free(struct schema_plan *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		sqlite3_free(p->sql[i]);
+		sqlite3_free(p->what[i]);
+	}
+	free(p->sql);
+	free(p->what);
+	sqlite3_free(p->seen);
+	memset(p, 0, sizeof(*p));
+}
+
+/*
+ * One table the file and the database both have: the file may add
+ * columns, never take one away or change its declared type or the
+ * primary key.
+ */
+static int
+schema_plan_table(struct schema_plan *p, const char *path, const char *tbl,
+    const struct schema_col *fc, int nf, const struct schema_col *dc,
+    int nd, const char *before, char *err, size_t errlen)
+{
+	const struct schema_col *c;
+	char	*sql, *key;
+	int	 was;
+
+	for (int i = 0; i < nf; i++)
+		p->seen = store_append(p->seen, "%s.%s\n", tbl, fc[i].name);
+	for (int i = 0; i < nd; i++) {
+		if ((c = schema_cols_find(fc, nf, dc[i].name)) == NULL) {
+			/* a column added by hand, never in the file, stays */
+			key = store_sql("\n%s.%s\n", tbl, dc[i].name);
+			was = before != NULL && strstr(before, key) != NULL;
+			sqlite3_free(key);
+			if (!was)
+				continue;
+			store_seterr(err, errlen, "schema %s: table %s, column "
+			    "%s: in the database but not in the file; labsync "
+			    "never drops a column (put it back)", path, tbl,
+			    dc[i].name);
+			return -1;
+		}
+		if (strcasecmp(c->type, dc[i].type) != 0) {
+			store_seterr(err, errlen, "schema %s: table %s, column "
+			    "%s: declared %s in the database, %s in the file; "
+			    "labsync never changes a column's type", path, tbl,
+			    dc[i].name, dc[i].type[0] ? dc[i].type : "(none)",
+			    c->type[0] ? c->type : "(none)");
+			return -1;
+		}
+		if ((c->pk != 0) != (dc[i].pk != 0)) {
+			store_seterr(err, errlen, "schema %s: table %s, column "
+			    "%s: %s the primary key in the file; labsync never "
+			    "changes a table's primary key", path, tbl,
+			    dc[i].name, c->pk ? "made" : "no longer");
+			return -1;
+		}
+	}
+	for (int i = 0; i < nf; i++) {
+		if (schema_cols_find(dc, nd, fc[i].name) != NULL)
+			continue;
+		if (fc[i].pk) {
+			store_seterr(err, errlen, "schema %s: table %s, column "
+			    "%s: a new primary key column; labsync never "
+			    "changes a table's primary key", path, tbl,
+			    fc[i].name);
+			return -1;
+		}
+		sql = store_sql("ALTER TABLE \"%w\" ADD COLUMN \"%w\" %s%s%s%s",
+		    tbl, fc[i].name, fc[i].type,
+		    fc[i].notnull ? " NOT NULL" : "",
+		    fc[i].dflt != NULL ? " DEFAULT " : "",
+		    fc[i].dflt != NULL ? fc[i].dflt : "");
+		if (schema_plan_add(p, sql, store_sql("column %s.%s (%s)", tbl,
+		    fc[i].name, fc[i].type[0] ? fc[i].type : "no type")) == -1)
+			goto nomem;
+	}
+	return 0;
+nomem:
+	store_seterr(err, errlen, "out of memory");
+	return -1;
+}
+
+/*
+ * Compare the schema file with the database db: the file is run in a
+ * database of its own in memory and both are read by pragma table_info
+ * (no SQL parsed here). What the database lacks goes into p: a column
+ * as its ALTER TABLE, a table with no SQL (running the file creates it).
+ * Anything else, a column dropped or retyped, a primary key changed, is
+ * refused: -1, err names the table and the column.
+ */
+int
+schema_plan_file(sqlite3 *db, const char *path, struct schema_plan *p,
+    char *err, size_t errlen)
+{
+	sqlite3		*mem = NULL;
+	sqlite3_stmt	*st = NULL;
+	struct schema_col *fc = NULL, *dc = NULL;
+	char		*buf, *msg = NULL, *before = NULL;
+	int		 nf = 0, nd = 0, rc, ret = -1;
+
+	memset(p, 0, sizeof(*p));
+	p->seen = store_sql("\n");
+	if ((buf = schema_read_file(path, err, errlen)) == NULL)
+		return -1;
+	/* the columns of the file applied last (none: a new database, or
+	   one of an older labsync) */
+	if (sqlite3_prepare_v2(db, "SELECT value FROM labsync_meta WHERE "
+	    "key = 'schema_columns'", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) !=
+	    NULL && (before = strdup((const char *)sqlite3_column_text(st,
+	    0))) == NULL)
+		goto nomem;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_open_v2(":memory:", &mem, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
+		goto nomem;
+	if (sqlite3_exec(mem, buf, NULL, NULL, &msg) != SQLITE_OK) {
+		store_seterr(err, errlen, "schema %s: %s", path,
+		    msg != NULL ? msg : sqlite3_errmsg(mem));
+		goto done;
+	}
+	if (sqlite3_prepare_v2(mem, "SELECT name FROM sqlite_schema WHERE "
+	    "type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+	    "ORDER BY rowid", -1, &st, NULL) != SQLITE_OK)
+		goto sqlerr;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *tbl = (const char *)sqlite3_column_text(st, 0);
+
+		if (schema_cols_read(mem, tbl, &fc, &nf) == -1 ||
+		    schema_cols_read(db, tbl, &dc, &nd) == -1) {
+			store_seterr(err, errlen, "schema %s: table %s: %s",
+			    path, tbl, sqlite3_errmsg(db));
+			goto done;
+		}
+		if (nd == 0) {
+			for (int i = 0; i < nf; i++)
+				p->seen = store_append(p->seen, "%s.%s\n",
+				    tbl, fc[i].name);
+			if (schema_plan_add(p, NULL, store_sql("table %s", tbl))
+			    == -1)
+				goto nomem;
+		} else if (schema_plan_table(p, path, tbl, fc, nf, dc, nd,
+		    before, err, errlen) == -1)
+			goto done;
+		schema_cols_free(fc, nf);
+		schema_cols_free(dc, nd);
+		fc = dc = NULL;
+		nf = nd = 0;
+	}
+	if (rc != SQLITE_DONE)
+		goto sqlerr;
+	ret = 0;
+	goto done;
+nomem:
+	store_seterr(err, errlen, "schema %s: out of memory", path);
+	goto done;
+sqlerr:
+	store_seterr(err, errlen, "schema %s: %s", path, sqlite3_errmsg(mem));
+done:
+	schema_cols_free(fc, nf);
+	schema_cols_free(dc, nd);
+	sqlite3_finalize(st);
+	sqlite3_free(msg);
+	sqlite3_close(mem);
+	free(buf);
+	free(before);
+	if (ret == -1)
+		schema_plan_free(p);
+	return ret;
+}
+
+/*
+ * Carry out a plan inside the caller's transaction: the columns added
+ * (ALTER TABLE only appends, so the columns a table had keep their
+ * places, and their clocks), then the file run (new tables, indexes).
+ */
+int
+schema_plan_run(struct store *s, const struct schema_plan *p,
+    const char *path, char *err, size_t errlen)
+{
+	char	*msg = NULL, *sql;
+	int	 rc;
+
+	sql = store_sql("INSERT INTO labsync_meta(key, value) VALUES "
+	    "('schema_columns', %Q) ON CONFLICT(key) DO UPDATE SET "
+	    "value = excluded.value", p->seen != NULL ? p->seen : "\n");
+	rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+	sqlite3_free(sql);
+	if (rc != SQLITE_OK) {
+		store_seterr(err, errlen, "schema %s: %s", path, msg);
+		sqlite3_free(msg);
+		return -1;
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		if (p->sql[i] == NULL)
+			continue;
+		if (sqlite3_exec(s->db, p->sql[i], NULL, NULL, &msg) !=
+		    SQLITE_OK) {
+			store_seterr(err, errlen, "schema %s: adding %s: %s",
+			    path, p->what[i], msg != NULL ? msg :
+			    sqlite3_errmsg(s->db));
+			sqlite3_free(msg);
+			return -1;
+		}
+	}
+	return schema_run_file(s, path, err, errlen);
+}
+
+/*
+ * labsyncd -n: compare the schema file with the database at dbpath, if
+ * there is one, opened read-only; what a start or reload would add goes
+ * to out. -1: refused, err says why.
+ */
+int
+schema_check_file(const char *dbpath, const char *path, FILE *out,
+    char *err, size_t errlen)
+{
+	struct schema_plan p;
+	sqlite3	*db = NULL;
+	int	 ret = -1;
+
+	if (access(dbpath, F_OK) == -1)
+		return 0;	/* a new database gets the file as it is */
+	if (sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		store_seterr(err, errlen, "database %s: %s", dbpath,
+		    db != NULL ? sqlite3_errmsg(db) : "out of memory");
+		goto done;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	if (schema_plan_file(db, path, &p, err, errlen) == -1)
+		goto done;
+	for (size_t i = 0; i < p.n; i++)
+		fprintf(out, "schema %s: would add %s\n", path, p.what[i]);
+	schema_plan_free(&p);
+	ret = 0;
+done:
+	sqlite3_close(db);
 	return ret;
 }
 
@@ -284,24 +649,57 @@ schema_widest(const struct store *s)
 	return ncols;
 }
 
-/* SHA-256 of the synced tables' names and columns, in order. */
+static int
+schema_strcmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * SHA-256 of the synced tables' names and their columns' names, each
+ * sorted by name: two nodes that replicate the same columns have the
+ * same fingerprint, however they got them (a column added by ALTER TABLE
+ * comes last, one in a new file's CREATE TABLE anywhere).
+ */
 void
 schema_fingerprint(struct store *s, uint8_t out[32])
 {
 	crypto_hash_sha256_state h;
+	const char	**tn, *cn[STORE_MAX_COLUMNS + 1];
 
 	crypto_hash_sha256_init(&h);
+	if ((tn = calloc(s->ntables + 1, sizeof(*tn))) == NULL)
+		fatal("%s", __func__);
+	for (size_t i = 0; i < s->ntables; i++)
+		tn[i] = s->tables[i].name;
+	qsort(tn, s->ntables, sizeof(*tn), schema_strcmp);
 	for (size_t i = 0; i < s->ntables; i++) {
-		struct table *t = &s->tables[i];
+		struct table *t = schema_table_find(s, tn[i]);
 
 		crypto_hash_sha256_update(&h, (const uint8_t *)t->name,
 		    strlen(t->name) + 1);
 		for (int j = 0; j < t->ncols; j++)
-			crypto_hash_sha256_update(&h,
-			    (const uint8_t *)t->cols[j].name,
-			    strlen(t->cols[j].name) + 1);
+			cn[j] = t->cols[j].name;
+		qsort(cn, t->ncols, sizeof(*cn), schema_strcmp);
+		for (int j = 0; j < t->ncols; j++)
+			crypto_hash_sha256_update(&h, (const uint8_t *)cn[j],
+			    strlen(cn[j]) + 1);
 	}
+	free(tn);
 	crypto_hash_sha256_final(&h, out);
+}
+
+/* Each synced column as the layout has it, the key first. */
+void
+schema_columns(struct store *s, schema_column_fn fn, void *arg)
+{
+	for (size_t i = 0; i < s->ntables; i++) {
+		struct table *t = &s->tables[i];
+
+		fn(arg, t->name, t->pk, t->pk_decl, 1);
+		for (int j = 0; j < t->ncols; j++)
+			fn(arg, t->name, t->cols[j].name, t->cols[j].decl, 0);
+	}
 }
 
 /* Load the layout of the synced tables named; err says why not. */
@@ -322,13 +720,20 @@ schema_load(struct store *s, char *const *names, size_t n, char *err,
 	return 0;
 }
 
+/* Forget a layout: n tables (schema_free, a layout replaced). */
+void
+schema_tables_free(struct table *tables, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		schema_table_free(&tables[i]);
+	free(tables);
+}
+
 /* Forget the synced tables' layout (store_free). */
 void
 schema_free(struct store *s)
 {
-	for (size_t i = 0; i < s->ntables; i++)
-		schema_table_free(&s->tables[i]);
-	free(s->tables);
+	schema_tables_free(s->tables, s->ntables);
 	s->tables = NULL;
 	s->ntables = 0;
 }

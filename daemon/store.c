@@ -92,6 +92,8 @@ static const char *const store_upgrades[STORE_FORMAT] = {
 	[3] = "",
 };
 
+static void	store_schema_log(const struct schema_plan *, const char *);
+
 /* err, if given, says why (printf's fmt). */
 void
 store_seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -304,8 +306,9 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 	struct store	*s;
 	char		*owner = NULL, *sql;
 	struct origin	*me;
+	struct schema_plan plan = { NULL, NULL, 0, NULL };
 	int64_t		 v, from;
-	int		 flags, setup = opt->mode != STORE_CLIENT;
+	int		 flags, setup = opt->mode != STORE_CLIENT, fresh = 0;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
@@ -348,15 +351,25 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 	sqlite3_free(sql);
 
 	if (setup) {
+		fresh = store_pragma_int(s, "SELECT count(*) FROM "
+		    "sqlite_schema") == 0;
 		if (store_exec(s, "BEGIN IMMEDIATE") == -1 ||
 		    store_exec(s, store_ddl) == -1) {
 			store_seterr(err, errlen, "database %s: %s", opt->path,
 			    sqlite3_errmsg(s->db));
 			goto fail;
 		}
-		if (opt->schema_path != NULL &&
-		    schema_run_file(s, opt->schema_path, err, errlen) == -1)
-			goto fail;
+		if (opt->schema_path != NULL) {
+			if (schema_plan_file(s->db, opt->schema_path, &plan,
+			    err, errlen) == -1) {
+				if (opt->refused != NULL)
+					*opt->refused = 1;
+				goto fail;
+			}
+			if (schema_plan_run(s, &plan, opt->schema_path, err,
+			    errlen) == -1)
+				goto fail;
+		}
 	}
 	if ((v = store_format(s)) == -1) {
 		store_seterr(err, errlen, "database %s: not a labsync "
@@ -456,13 +469,19 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 	/* what was written while no daemon ran reaches peers by catch-up */
 	s->published = s->self != NULL ? s->self->seq : 0;
 	store_changed_elsewhere(s);
+	s->schema_version = store_pragma_int(s, "PRAGMA schema_version");
 	free(owner);
+	/* a new database has every table of the file: not news */
+	if (!fresh)
+		store_schema_log(&plan, opt->schema_path);
+	schema_plan_free(&plan);
 	return s;
 sqlfail:
 	store_seterr(err, errlen, "database %s: %s", opt->path,
 	    sqlite3_errmsg(s->db));
 fail:
 	free(owner);
+	schema_plan_free(&plan);
 	store_free(s);
 	return NULL;
 }
@@ -554,6 +573,247 @@ store_changed_elsewhere(struct store *s)
 		return 0;
 	s->data_version = v;
 	return 1;
+}
+
+/* --- the schema as it grows ------------------------------------------ */
+
+/* One info line for each table and column a schema file added. */
+static void
+store_schema_log(const struct schema_plan *p, const char *path)
+{
+	for (size_t i = 0; i < p->n; i++)
+		log_info("schema %s: added %s", path, p->what[i]);
+}
+
+/* The non-key columns of table tbl in the database, comma-separated. */
+static char *
+store_column_list(struct store *s, const char *tbl)
+{
+	sqlite3_stmt	*st;
+	char		*list = NULL;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT group_concat(name, ',') FROM "
+	    "(SELECT name FROM pragma_table_info(?) WHERE pk = 0 ORDER BY "
+	    "cid)", -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		list = store_sql("%s", sqlite3_column_text(st, 0) != NULL ?
+		    (const char *)sqlite3_column_text(st, 0) : "");
+	sqlite3_finalize(st);
+	return list;
+}
+
+/* Whether a synced table's columns differ from the layout, or one of its
+   capture triggers is gone (a table rebuilt by hand): 1, 0, -1. */
+static int
+store_layout_stale(struct store *s)
+{
+	for (size_t i = 0; i < s->ntables; i++) {
+		struct table *t = &s->tables[i];
+		char *have, *want = store_sql("%s", "");
+		int64_t trig;
+		int same;
+
+		for (int j = 0; j < t->ncols; j++)
+			want = store_append(want, "%s%s", j ? "," : "",
+			    t->cols[j].name);
+		have = store_column_list(s, t->name);
+		same = have != NULL && strcmp(have, want) == 0;
+		sqlite3_free(have);
+		sqlite3_free(want);
+		if (!same)
+			return 1;
+		want = store_sql("SELECT count(*) FROM sqlite_schema WHERE "
+		    "type = 'trigger' AND tbl_name = %Q AND name GLOB "
+		    "'labsync_*'", t->name);
+		trig = store_pragma_int(s, want);
+		sqlite3_free(want);
+		if (trig < 4)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Inside a transaction: load the layout of the synced tables names
+ * again, widen the log and rebuild every capture trigger. A column's
+ * clock is kept by its place (labsync_row.clocks), so the columns a
+ * table had must still come first, in their order: ALTER TABLE ADD
+ * COLUMN appends. On success the old layout is in *old (free it after
+ * the commit); on failure it is back in place.
+ */
+static int
+store_relayout(struct store *s, char *const *names, size_t n,
+    struct table **old, size_t *nold, char *err, size_t errlen)
+{
+	*old = s->tables;
+	*nold = s->ntables;
+	s->tables = NULL;
+	s->ntables = 0;
+	if (schema_load(s, names, n, err, errlen) == -1)
+		goto fail;
+	for (size_t i = 0; i < *nold; i++) {
+		struct table *o = &(*old)[i];
+		struct table *t = schema_table_find(s, o->name);
+
+		for (int j = 0; t != NULL && j < o->ncols; j++)
+			if (j >= t->ncols ||
+			    strcmp(t->cols[j].name, o->cols[j].name) != 0) {
+				store_seterr(err, errlen, "table %s, column %s: "
+				    "dropped, renamed or moved; labsync keeps "
+				    "a column's place (new columns come last)",
+				    o->name, o->cols[j].name);
+				goto fail;
+			}
+	}
+	if (changelog_widen(s) == -1)
+		goto sqlfail;
+	for (size_t i = 0; i < s->ntables; i++)
+		if (capture_triggers(s, &s->tables[i]) == -1)
+			goto sqlfail;
+	return 0;
+sqlfail:
+	store_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+fail:
+	schema_free(s);
+	s->tables = *old;
+	s->ntables = *nold;
+	*old = NULL;
+	*nold = 0;
+	return -1;
+}
+
+/* Columns that came with a new layout and already hold values: written
+   between an ALTER TABLE by hand and the triggers' rebuild, not captured. */
+static void
+store_warn_uncaptured(struct store *s, const struct table *old, size_t nold)
+{
+	for (size_t i = 0; i < nold; i++) {
+		struct table *t = schema_table_find(s, old[i].name);
+
+		for (int j = old[i].ncols; t != NULL && j < t->ncols; j++) {
+			char *sql = store_sql("SELECT count(*) FROM \"%w\" "
+			    "WHERE \"%w\" IS NOT NULL AND \"%w\" IS NOT (SELECT "
+			    "dflt_value FROM pragma_table_info(%Q) WHERE name = "
+			    "%Q)", t->name, t->cols[j].name, t->cols[j].name,
+			    t->name, t->cols[j].name);
+			int64_t n = store_pragma_int(s, sql);
+
+			sqlite3_free(sql);
+			log_info("schema: table %s has a new column %s (added "
+			    "outside labsync); its writes are captured from "
+			    "now on", t->name, t->cols[j].name);
+			if (n > 0)
+				log_warnx("schema: table %s, column %s: %lld "
+				    "rows got a value before labsync saw the "
+				    "column; those values are not replicated "
+				    "until they are written again", t->name,
+				    t->cols[j].name, (long long)n);
+		}
+	}
+}
+
+/*
+ * Bring the database and the layout up to the schema file at path (NULL:
+ * only what changed in the database) and the synced tables names: add
+ * what the file has and the database lacks, in one transaction with the
+ * new layout and triggers. 1 if the layout changed, 0 if nothing did,
+ * -1 refused or failed (err says why; nothing changed).
+ */
+int
+store_schema_reload(struct store *s, const char *path, char *const *names,
+    size_t n, char *err, size_t errlen)
+{
+	struct schema_plan plan = { NULL, NULL, 0, NULL };
+	struct table	*old = NULL;
+	size_t		 nold = 0;
+	int		 ret = -1, stale;
+
+	store_settle(s);
+	if (path != NULL &&
+	    schema_plan_file(s->db, path, &plan, err, errlen) == -1)
+		return -1;
+	if ((stale = store_layout_stale(s)) == -1)
+		goto sqlfail;
+	if (plan.n == 0 && n == s->ntables && !stale) {
+		ret = 0;
+		goto done;
+	}
+	if (store_begin(s) == -1)
+		goto sqlfail;
+	if (path != NULL && schema_plan_run(s, &plan, path, err, errlen) == -1)
+		goto rollback;
+	if (store_relayout(s, names, n, &old, &nold, err, errlen) == -1)
+		goto rollback;
+	if (store_exec(s, "COMMIT") == -1) {
+		schema_free(s);
+		s->tables = old;
+		s->ntables = nold;
+		old = NULL;
+		goto sqlfail;
+	}
+	sqlite3_finalize(s->st_log_put);
+	sqlite3_finalize(s->st_log_range);
+	s->st_log_put = s->st_log_range = NULL;
+	if (changelog_prepare(s) == -1)
+		fatalx("schema: cannot prepare the change log's statements");
+	if (path != NULL)
+		store_schema_log(&plan, path);
+	if (path == NULL)
+		store_warn_uncaptured(s, old, nold);
+	for (size_t i = 0; i < s->ntables; i++) {
+		size_t j;
+
+		for (j = 0; j < nold && strcmp(old[j].name,
+		    s->tables[i].name) != 0; j++)
+			;
+		if (j == nold)
+			log_info("schema: table %s is synced from now on",
+			    s->tables[i].name);
+	}
+	schema_tables_free(old, nold);
+	ret = 1;
+	goto done;
+sqlfail:
+	store_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+rollback:
+	if (sqlite3_get_autocommit(s->db) == 0)
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+done:
+	s->schema_version = store_pragma_int(s, "PRAGMA schema_version");
+	schema_plan_free(&plan);
+	return ret;
+}
+
+/*
+ * After another connection committed: has the schema changed (an ALTER
+ * TABLE in the sqlite3 shell)? One read of the header when it has not.
+ * If the synced tables' columns or triggers changed, the layout and the
+ * triggers follow: 1; 0 if nothing did, -1 if that failed (logged; the
+ * old layout stays).
+ */
+int
+store_schema_check(struct store *s)
+{
+	char	**names, err[512];
+	int	 ret;
+
+	if (store_pragma_int(s, "PRAGMA schema_version") == s->schema_version)
+		return 0;
+	if ((names = calloc(s->ntables + 1, sizeof(*names))) == NULL) {
+		log_warn("schema");
+		return -1;
+	}
+	for (size_t i = 0; i < s->ntables; i++)
+		names[i] = s->tables[i].name;
+	ret = store_schema_reload(s, NULL, names, s->ntables, err,
+	    sizeof(err));
+	free(names);
+	if (ret == -1)
+		log_warnx("schema changed by another writer, keeping the "
+		    "layout labsync had: %s", err);
+	return ret;
 }
 
 /* --- transactions ---------------------------------------------------- */

@@ -108,9 +108,28 @@ struct sqlite3	*store_db(struct store *);
 /* Triggers of store_db on (1) or off (0); off in STORE_DAEMON mode. */
 void		 store_capture(struct store *, int on);
 
+/*
+ * Bring the database up to the schema file at path (NULL: none) and the
+ * layout to the synced tables names: adds what the file has and the
+ * database lacks, never drops or retypes (refused, err names the column).
+ * 1 if the layout changed, 0 if not, -1 refused or failed.
+ */
+int		 store_schema_reload(struct store *, const char *path,
+		    char *const *names, size_t n, char *err, size_t errlen);
+/* After another writer's commit: follow a schema changed by hand (1). */
+int		 store_schema_check(struct store *);
+
 /* --- schema.c: the synced tables' layout ------------------------------- */
 
 void		 schema_fingerprint(struct store *, uint8_t out[32]);
+/* A synced column: its table, name, declared type, whether it is the key. */
+typedef void	(*schema_column_fn)(void *arg, const char *table,
+		    const char *column, const char *decl, int pk);
+void		 schema_columns(struct store *, schema_column_fn, void *arg);
+/* labsyncd -n: the schema file against the database, read-only; what it
+   would add goes to out; -1 if refused (err). */
+int		 schema_check_file(const char *dbpath, const char *schema_path,
+		    FILE *out, char *err, size_t errlen);
 
 /* --- vector.c: origins and the version vector -------------------------- */
 

@@ -35,6 +35,7 @@ struct upsert_stmt {
 struct table {
 	char		*name;
 	char		*pk;		/* its one TEXT primary key column */
+	char		*pk_decl;	/* its declared type */
 	struct column	*cols;		/* non-key columns, table order */
 	int		 ncols;
 	char		*rowid;		/* how SQL names its rowid; NULL:
@@ -118,6 +119,7 @@ struct store {
 	int		 log_width;	/* value columns st_log_put and
 					   st_log_range have */
 	int		 capture_off;	/* triggers off (store_capture) */
+	int64_t		 schema_version;	/* as the layout was loaded */
 	void		(*held)(void *);	/* ends a held transaction */
 	void		*held_arg;
 };
@@ -154,7 +156,25 @@ int		 store_begin(struct store *);
 int		 store_commit(struct store *);
 void		 store_rollback(struct store *, size_t outbox_mark);
 
+/* What a schema file adds to the database (schema_plan_file): for each
+   item its SQL (NULL: a table, which running the file creates) and what
+   it is, for the log. */
+struct schema_plan {
+	char		**sql;
+	char		**what;
+	size_t		  n;
+	char		 *seen;		/* "\ntable.column\n..." of the file,
+					   kept in labsync_meta: a column
+					   that was in it may not go */
+};
+
 /* schema.c */
+int		 schema_plan_file(sqlite3 *, const char *path,
+		    struct schema_plan *, char *err, size_t errlen);
+int		 schema_plan_run(struct store *, const struct schema_plan *,
+		    const char *path, char *err, size_t errlen);
+void		 schema_plan_free(struct schema_plan *);
+void		 schema_tables_free(struct table *, size_t);
 int		 schema_load(struct store *, char *const *names, size_t n,
 		    char *err, size_t errlen);
 void		 schema_free(struct store *);

@@ -87,6 +87,29 @@ sync_reject_other(struct labsyncd *env, const char *who, enum reason code,
 	sync_reject_from(env, who, NULL, code, why);
 }
 
+void
+sync_heard_hello(struct labsyncd *env, struct sync_source *src,
+    const Labsync__Hello *h)
+{
+	int	 known = src->has_fingerprint;
+	uint8_t	 was[32];
+
+	if (h->schema_fingerprint.len != sizeof(src->fingerprint))
+		return;
+	memcpy(was, src->fingerprint, sizeof(was));
+	memcpy(src->fingerprint, h->schema_fingerprint.data,
+	    sizeof(src->fingerprint));
+	src->has_fingerprint = 1;
+	if (known && memcmp(was, src->fingerprint, sizeof(was)) == 0)
+		return;
+	if (memcmp(src->fingerprint, env->fingerprint, 32) != 0)
+		log_warnx("peer %s: its synced tables differ from ours "
+		    "(labsyncctl status shows both fingerprints)", src->name);
+	else if (known)
+		log_info("peer %s: its synced tables are the same as ours "
+		    "again", src->name);
+}
+
 Labsync__Hello *
 sync_hello_new(struct labsyncd *env)
 {

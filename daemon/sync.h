@@ -28,7 +28,15 @@ struct sync_source {
 	const char		*name;
 	char			 last_error[160];	/* last refusal */
 	struct ratelimit	 limit;		/* its refusal log lines */
+	uint8_t			 fingerprint[32];	/* of its schema, as
+							   its Hello said */
+	int			 has_fingerprint;
 };
+
+/* Keep what a peer's Hello says of its schema; warn once when it
+   differs from ours. */
+void	sync_heard_hello(struct labsyncd *, struct sync_source *,
+	    const Labsync__Hello *);
 
 /*
  * The apply transaction: received changes, taken over one or more
