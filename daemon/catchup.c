@@ -185,6 +185,20 @@ catchup_request(struct catchup *c)
 	catchup_request_ahead(c, NULL);
 }
 
+/*
+ * Nothing asked for heartbeat_interval. A peer we connect to may know us
+ * only as one that connects in (no endpoint of ours to listen to): then
+ * our requests are all it hears of us, and it would show us down after
+ * heartbeat_timeout of quiet. So an idle client asks (an Ack, answered
+ * by an empty batch) every heartbeat_interval.
+ */
+int
+catchup_quiet(const struct catchup *c, uint64_t now)
+{
+	return c->dealer != NULL && !c->syncing && now - c->sent_ms >=
+	    (uint64_t)c->env->conf->heartbeat_interval_ms;
+}
+
 /* A lost request or answer (peer restarted): forget it, to ask again. */
 int
 catchup_lost(struct catchup *c, uint64_t now)

@@ -501,6 +501,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 	printf("\n");
 	json_array_foreach(json_object_get(o, "peers"), i, p) {
 		json_t *lc = json_object_get(p, "last_contact_s");
+		json_t *ea = json_object_get(p, "last_error_age_s");
 		const char *e = json_string_value(json_object_get(p,
 		    "last_error"));
 
@@ -512,7 +513,10 @@ ctl_status(struct ctl *c, int argc, char **argv)
 		if (json_is_real(lc))
 			printf(", last contact %.1f s ago",
 			    json_real_value(lc));
-		if (e != NULL && e[0] != '\0')
+		if (e != NULL && e[0] != '\0' && json_is_real(ea))
+			printf(", last error %.0f s ago: %s",
+			    json_real_value(ea), e);
+		else if (e != NULL && e[0] != '\0')
 			printf(", last error: %s", e);
 		printf("\n");
 	}

@@ -94,6 +94,7 @@ sync_reject_from(struct labsyncd *env, const char *peer,
 	env->stats.rejected_by[sync_reject_reason(why)]++;
 	if (src != NULL) {
 		snprintf(src->last_error, sizeof(src->last_error), "%s", why);
+		src->last_error_ms = now;
 		rl = &src->limit;
 	}
 	if (now - rl->window_ms > 60000) {
