@@ -7,6 +7,7 @@
  */
 #include <sys/file.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <malloc.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <sodium.h>
 #include <systemd/sd-daemon.h>
 #include <zmq.h>
 
@@ -28,6 +30,7 @@
 #include "config.h"
 #include "control.h"
 #include "http.h"
+#include "keys.h"
 #include "labsyncd.h"
 #include "log.h"
 #include "monitor.h"
@@ -371,6 +374,53 @@ main_hup_cb(evutil_socket_t sig, short what, void *arg)
 	    log_level_name(log_getlevel()));
 }
 
+/*
+ * What the start reads besides the configuration, checked before
+ * anything is created, by the start and by -n alike: the secret key (its
+ * mode, or systemd's credential), the HTTP token, and the schema when
+ * the database is still to be made. The keys stay in *k.
+ */
+static int
+main_check_files(const struct config *conf, struct keys *k)
+{
+	char		 err[600], token[512];
+	struct stat	 sb;
+
+	if (keys_load(conf, k, err, sizeof(err)) == -1) {
+		log_error("%s: %s", conf->path, err);
+		return -1;
+	}
+	if (conf->http_host != NULL && conf->http_token_file != NULL) {
+		if (keys_read_private(conf->http_token_file, token,
+		    sizeof(token), NULL, err, sizeof(err)) == -1) {
+			log_error("%s: token_file %s", conf->path, err);
+			keys_clear(k);
+			return -1;
+		}
+		sodium_memzero(token, sizeof(token));
+	}
+	if (stat(conf->database, &sb) == -1 && errno == ENOENT &&
+	    access(conf->schema, R_OK) == -1) {
+		log_error("%s: schema %s: %s (needed to create %s)",
+		    conf->path, conf->schema, strerror(errno),
+		    conf->database);
+		keys_clear(k);
+		return -1;
+	}
+	return 0;
+}
+
+/* The control socket we bound, removed on every exit (fatal ones too). */
+static char	*main_control_path;
+
+static void
+main_unlink_control(void)
+{
+	if (main_control_path != NULL)
+		unlink(main_control_path);
+	main_control_path = NULL;
+}
+
 static int
 main_lock(const char *database)
 {
@@ -444,6 +494,12 @@ main(int argc, char *argv[])
 		return EX_CONFIG;
 	}
 	if (check) {
+		log_init("labsyncd", LOG_LEVEL_ERROR);
+		if (main_check_files(env.conf, &env.keys) == -1) {
+			config_free(env.conf);
+			return EX_CONFIG;
+		}
+		keys_clear(&env.keys);
 		printf("configuration OK\n");
 		config_free(env.conf);
 		return 0;
@@ -458,9 +514,7 @@ main(int argc, char *argv[])
 		    "authentication; loopback only, for tests and demos");
 	signal(SIGPIPE, SIG_IGN);
 
-	if (keys_load(env.conf, &env.keys, err, sizeof(err)) == -1) {
-		log_error("%s: %s", path, err);
-		keys_clear(&env.keys);
+	if (main_check_files(env.conf, &env.keys) == -1) {
 		config_free(env.conf);
 		return EX_CONFIG;
 	}
@@ -512,6 +566,9 @@ main(int argc, char *argv[])
 		log_warnx("socket monitor: %s", zmq_strerror(zmq_errno()));
 	if (control_open(&env) == -1)
 		fatalx("cannot open control socket %s", env.conf->control);
+	/* ours now (the lock says no other daemon runs on this database) */
+	main_control_path = env.conf->control;
+	atexit(main_unlink_control);
 	if (http_open(&env) == -1)
 		return EX_CONFIG;
 	log_info("listening: live feed %s, sync %s", env.conf->listen_publish,
@@ -592,7 +649,7 @@ main(int argc, char *argv[])
 	for (int i = 0; i < env.nmonitors; i++)
 		bus_free(env.monitors[i]);
 	bus_free(env.zap);
-	unlink(env.conf->control);
+	main_unlink_control();
 	keys_clear(&env.keys);
 	zmq_ctx_term(env.zctx);
 	if (env.ev_inotify != NULL)
