@@ -7,7 +7,6 @@
  */
 #include <sys/file.h>
 #include <sys/inotify.h>
-#include <sys/stat.h>
 
 #include <errno.h>
 #include <malloc.h>
@@ -377,14 +376,13 @@ main_hup_cb(evutil_socket_t sig, short what, void *arg)
 /*
  * What the start reads besides the configuration, checked before
  * anything is created, by the start and by -n alike: the secret key (its
- * mode, or systemd's credential), the HTTP token, and the schema when
- * the database is still to be made. The keys stay in *k.
+ * mode, or systemd's credential) and the HTTP token (peers' public key
+ * files are read with the configuration). The keys stay in *k.
  */
 static int
 main_check_files(const struct config *conf, struct keys *k)
 {
 	char		 err[600], token[512];
-	struct stat	 sb;
 
 	if (keys_load(conf, k, err, sizeof(err)) == -1) {
 		log_error("%s: %s", conf->path, err);
@@ -398,14 +396,6 @@ main_check_files(const struct config *conf, struct keys *k)
 			return -1;
 		}
 		sodium_memzero(token, sizeof(token));
-	}
-	if (stat(conf->database, &sb) == -1 && errno == ENOENT &&
-	    access(conf->schema, R_OK) == -1) {
-		log_error("%s: schema %s: %s (needed to create %s)",
-		    conf->path, conf->schema, strerror(errno),
-		    conf->database);
-		keys_clear(k);
-		return -1;
 	}
 	return 0;
 }
