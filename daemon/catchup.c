@@ -190,13 +190,20 @@ catchup_request(struct catchup *c)
  * only as one that connects in (no endpoint of ours to listen to): then
  * our requests are all it hears of us, and it would show us down after
  * heartbeat_timeout of quiet. So an idle client asks (an Ack, answered
- * by an empty batch) every heartbeat_interval.
+ * by an empty batch) every heartbeat_interval. After we refused an
+ * answer it would only bring the same one again: then half a
+ * heartbeat_timeout, still within the time the peer waits for us.
  */
 int
 catchup_quiet(const struct catchup *c, uint64_t now)
 {
+	const struct config *conf = c->env->conf;
+
+	if (c->refused_ms != 0 && now - c->refused_ms <
+	    (uint64_t)conf->heartbeat_timeout_ms / 2)
+		return 0;
 	return c->dealer != NULL && !c->syncing && now - c->sent_ms >=
-	    (uint64_t)c->env->conf->heartbeat_interval_ms;
+	    (uint64_t)conf->heartbeat_interval_ms;
 }
 
 /* A lost request or answer (peer restarted): forget it, to ask again. */
