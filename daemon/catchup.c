@@ -47,6 +47,7 @@ struct catchup {
 	uint64_t		 sent_ms;
 	uint64_t		 refused_ms;	/* we refused an answer of its */
 	int			 settled;	/* answered fully once */
+	uint8_t			 said_fp[32];	/* fingerprint of our last Hello */
 	/* catch-up answers go into one transaction, held open between
 	   them up to CATCHUP_HOLD_MS: with random ids a change then dirties
 	   fewer pages (tests/bench/RESULTS.md) */
@@ -143,6 +144,7 @@ catchup_send_vector(struct catchup *c, int hello, Labsync__Vector *ahead)
 			h->vector = ahead;
 		e.body_case = LABSYNC__ENVELOPE__BODY_HELLO;
 		e.hello = h;
+		memcpy(c->said_fp, env->fingerprint, sizeof(c->said_fp));
 	} else {
 		ack.vector = ahead != NULL ? ahead : vector_new(env->store);
 		if (ack.vector == NULL)
@@ -164,6 +166,8 @@ catchup_send_vector(struct catchup *c, int hello, Labsync__Vector *ahead)
 static void
 catchup_request_ahead(struct catchup *c, Labsync__Vector *ahead)
 {
+	int	 hello;
+
 	if (c->dealer == NULL || c->syncing)
 		return;
 	/* after a refused answer, whatever asks again (the answer to a
@@ -171,8 +175,12 @@ catchup_request_ahead(struct catchup *c, Labsync__Vector *ahead)
 	if (c->refused_ms != 0 && clock_system_ms() - c->refused_ms <
 	    (uint64_t)c->env->conf->heartbeat_interval_ms)
 		return;
+	/* a Hello until answered fully, and again once our schema changed
+	   (the peer learns the new fingerprint from it) */
+	hello = !c->settled || memcmp(c->said_fp, c->env->fingerprint,
+	    sizeof(c->said_fp)) != 0;
 	/* not sent (no session left): like a lost one, reopened in cron */
-	if (catchup_send_vector(c, !c->settled, ahead) == -1)
+	if (catchup_send_vector(c, hello, ahead) == -1)
 		log_debug("peer %s: request not sent: %s", c->s.src->name,
 		    zmq_strerror(zmq_errno()));
 	c->syncing = 1;
@@ -183,6 +191,27 @@ void
 catchup_request(struct catchup *c)
 {
 	catchup_request_ahead(c, NULL);
+}
+
+/*
+ * Nothing asked for heartbeat_interval. A peer we connect to may know us
+ * only as one that connects in (no endpoint of ours to listen to): then
+ * our requests are all it hears of us, and it would show us down after
+ * heartbeat_timeout of quiet. So an idle client asks (an Ack, answered
+ * by an empty batch) every heartbeat_interval. After we refused an
+ * answer it would only bring the same one again: then half a
+ * heartbeat_timeout, still within the time the peer waits for us.
+ */
+int
+catchup_quiet(const struct catchup *c, uint64_t now)
+{
+	const struct config *conf = c->env->conf;
+
+	if (c->refused_ms != 0 && now - c->refused_ms <
+	    (uint64_t)conf->heartbeat_timeout_ms / 2)
+		return 0;
+	return c->dealer != NULL && !c->syncing && now - c->sent_ms >=
+	    (uint64_t)conf->heartbeat_interval_ms;
 }
 
 /* A lost request or answer (peer restarted): forget it, to ask again. */

@@ -50,6 +50,9 @@ void		 catchup_dealer_cb(struct bus *, zmq_msg_t *, int, void *);
 void		 catchup_request(struct catchup *);
 /* Has it answered our first request fully? */
 int		 catchup_settled(const struct catchup *);
+/* Nothing asked for heartbeat_interval: ask, so that a peer we are
+   known to only as connecting in hears from us (see catchup.c). */
+int		 catchup_quiet(const struct catchup *, uint64_t now_ms);
 /* A request unanswered for heartbeat_timeout is forgotten: 1 if so
    (the caller gives the DEALER a fresh socket). */
 int		 catchup_lost(struct catchup *, uint64_t now_ms);

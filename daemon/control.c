@@ -66,9 +66,10 @@ control_status_json(struct labsyncd *env)
 	for (size_t i = 0; i < env->npeers; i++) {
 		struct peer *p = env->peers[i];
 		uint64_t last = peer_last_contact_ms(p);
+		uint64_t err = peer_last_error_ms(p);
 
 		json_array_append_new(peers, json_pack(
-		    "{s:s, s:s, s:s, s:I, s:o, s:s, s:o}",
+		    "{s:s, s:s, s:s, s:I, s:o, s:s, s:o, s:o}",
 		    "name", peer_name(p),
 		    "role", config_role_name(peer_conf(p)->role),
 		    "state", peer_state_name(peer_state(p)),
@@ -76,7 +77,9 @@ control_status_json(struct labsyncd *env)
 		    "last_contact_s", last ? json_real((now - last) / 1000.0) :
 		    json_null(),
 		    "last_error", peer_last_error(p),
-		    "fingerprint", control_hex(peer_fingerprint(p))));
+		    "fingerprint", control_hex(peer_fingerprint(p)),
+		    "last_error_age_s", err ? json_real((now - err) / 1000.0) :
+		    json_null()));
 	}
 	stats = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 	    "captured", (json_int_t)env->stats.captured,

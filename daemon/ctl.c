@@ -215,6 +215,14 @@ ctl_open(struct ctl *c, enum store_mode mode)
 		fprintf(stderr, "labsyncctl: out of memory\n");
 		return -1;
 	}
+	/* SQLite only says "unable to open database file" */
+	if (mode != STORE_INIT && access(c->conf->database, F_OK) == -1 &&
+	    errno == ENOENT) {
+		fprintf(stderr, "labsyncctl: %s: no database here; run "
+		    "'labsyncctl -c %s init' first\n", c->conf->database,
+		    c->path);
+		return -1;
+	}
 	if ((c->store = store_open(&so, c->clock, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "labsyncctl: %s\n", err);
 		return -1;
@@ -234,10 +242,17 @@ ctl_table_ok(struct ctl *c, const char *table)
 	return 0;
 }
 
-/* The daemon does not answer: say so; the exit status. */
+/* The daemon does not answer, or we may not ask it: say so; the exit
+   status. */
 static int
 ctl_not_running(struct ctl *c)
 {
+	if (access(c->conf->control, R_OK | W_OK) == -1 && errno == EACCES) {
+		fprintf(stderr, "labsyncctl: %s: permission denied: the "
+		    "control socket of node %s is for the labsync user and "
+		    "its group\n", c->conf->control, c->conf->node_id);
+		return 1;
+	}
 	fprintf(stderr, "labsyncctl: labsyncd for node %s is not running (no "
 	    "answer on %s)\n", c->conf->node_id, c->conf->control);
 	return 1;
@@ -253,7 +268,8 @@ ctl_request(struct ctl *c, const char *req, int timeout_ms)
 	zmq_msg_t	 msg;
 	struct stat	 sb;
 
-	if (stat(c->conf->control, &sb) == -1)
+	if (stat(c->conf->control, &sb) == -1 ||
+	    access(c->conf->control, R_OK | W_OK) == -1)
 		return NULL;
 	if ((ctx = zmq_ctx_new()) == NULL ||
 	    (z = zmq_socket(ctx, ZMQ_REQ)) == NULL) {
@@ -302,6 +318,9 @@ ctl_rows_exit(enum reason r, const char *err)
 {
 	if (r == REASON_OK)
 		return 0;
+	/* a trigger's message starts with "labsync: " for other clients */
+	if (strncmp(err, "labsync: ", 9) == 0)
+		err += 9;
 	fprintf(stderr, "labsyncctl: %s\n", err);
 	switch (r) {
 	case REASON_UNKNOWN_TABLE:
@@ -378,6 +397,11 @@ ctl_write(struct ctl *c, int argc, char **argv, int del)
 	if (!del && strcmp(pk, "-") == 0) {
 		uuid_v7(id);
 		pk = id;
+	}
+	if (pk[0] == '\0') {
+		fprintf(stderr, "labsyncctl: %s: the id must not be empty\n",
+		    argv[0]);
+		return 2;
 	}
 	for (;;) {
 		if (del)
@@ -520,6 +544,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 	printf("\n");
 	json_array_foreach(json_object_get(o, "peers"), i, p) {
 		json_t *lc = json_object_get(p, "last_contact_s");
+		json_t *ea = json_object_get(p, "last_error_age_s");
 		const char *e = json_string_value(json_object_get(p,
 		    "last_error"));
 
@@ -535,7 +560,10 @@ ctl_status(struct ctl *c, int argc, char **argv)
 		    "fingerprint"))) != NULL)
 			printf(", schema %.12s%s", pf, fp != NULL &&
 			    strcmp(pf, fp) != 0 ? " (differs)" : "");
-		if (e != NULL && e[0] != '\0')
+		if (e != NULL && e[0] != '\0' && json_is_real(ea))
+			printf(", last error %.0f s ago: %s",
+			    json_real_value(ea), e);
+		else if (e != NULL && e[0] != '\0')
 			printf(", last error: %s", e);
 		printf("\n");
 	}

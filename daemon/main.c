@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <sodium.h>
 #include <systemd/sd-daemon.h>
 #include <zmq.h>
 
@@ -28,6 +29,7 @@
 #include "config.h"
 #include "control.h"
 #include "http.h"
+#include "keys.h"
 #include "labsyncd.h"
 #include "log.h"
 #include "main.h"
@@ -410,6 +412,44 @@ main_hup_cb(evutil_socket_t sig, short what, void *arg)
 	    log_level_name(log_getlevel()));
 }
 
+/*
+ * What the start reads besides the configuration, checked before
+ * anything is created, by the start and by -n alike: the secret key (its
+ * mode, or systemd's credential) and the HTTP token (peers' public key
+ * files are read with the configuration). The keys stay in *k.
+ */
+static int
+main_check_files(const struct config *conf, struct keys *k)
+{
+	char		 err[600], token[512];
+
+	if (keys_load(conf, k, err, sizeof(err)) == -1) {
+		log_error("%s: %s", conf->path, err);
+		return -1;
+	}
+	if (conf->http_host != NULL && conf->http_token_file != NULL) {
+		if (keys_read_private(conf->http_token_file, token,
+		    sizeof(token), NULL, err, sizeof(err)) == -1) {
+			log_error("%s: token_file %s", conf->path, err);
+			keys_clear(k);
+			return -1;
+		}
+		sodium_memzero(token, sizeof(token));
+	}
+	return 0;
+}
+
+/* The control socket we bound, removed on every exit (fatal ones too). */
+static char	*main_control_path;
+
+static void
+main_unlink_control(void)
+{
+	if (main_control_path != NULL)
+		unlink(main_control_path);
+	main_control_path = NULL;
+}
+
 static int
 main_lock(const char *database)
 {
@@ -483,6 +523,12 @@ main(int argc, char *argv[])
 		return EX_CONFIG;
 	}
 	if (check) {
+		log_init("labsyncd", LOG_LEVEL_ERROR);
+		if (main_check_files(env.conf, &env.keys) == -1) {
+			config_free(env.conf);
+			return EX_CONFIG;
+		}
+		keys_clear(&env.keys);
 		if (schema_check_file(env.conf->database, env.conf->schema,
 		    stdout, err, sizeof(err)) == -1) {
 			fprintf(stderr, "%s: %s\n", path, err);
@@ -503,9 +549,7 @@ main(int argc, char *argv[])
 		    "authentication; loopback only, for tests and demos");
 	signal(SIGPIPE, SIG_IGN);
 
-	if (keys_load(env.conf, &env.keys, err, sizeof(err)) == -1) {
-		log_error("%s: %s", path, err);
-		keys_clear(&env.keys);
+	if (main_check_files(env.conf, &env.keys) == -1) {
 		config_free(env.conf);
 		return EX_CONFIG;
 	}
@@ -557,6 +601,9 @@ main(int argc, char *argv[])
 		log_warnx("socket monitor: %s", zmq_strerror(zmq_errno()));
 	if (control_open(&env) == -1)
 		fatalx("cannot open control socket %s", env.conf->control);
+	/* ours now (the lock says no other daemon runs on this database) */
+	main_control_path = env.conf->control;
+	atexit(main_unlink_control);
 	if (http_open(&env) == -1)
 		return EX_CONFIG;
 	log_info("listening: live feed %s, sync %s", env.conf->listen_publish,
@@ -637,7 +684,7 @@ main(int argc, char *argv[])
 	for (int i = 0; i < env.nmonitors; i++)
 		bus_free(env.monitors[i]);
 	bus_free(env.zap);
-	unlink(env.conf->control);
+	main_unlink_control();
 	keys_clear(&env.keys);
 	zmq_ctx_term(env.zctx);
 	if (env.ev_inotify != NULL)

@@ -67,6 +67,11 @@ peer_set_state(struct peer *p, enum peer_state state, const char *why)
 {
 	if (p->state == state)
 		return;
+	/* up again: what went wrong before is over (the log keeps it) */
+	if (state == PEER_UP) {
+		p->src.last_error[0] = '\0';
+		p->src.last_error_ms = 0;
+	}
 	log_info("peer %s: %s -> %s (%s)", p->conf.name,
 	    peer_state_name(p->state), peer_state_name(state), why);
 	p->state = state;
@@ -311,6 +316,12 @@ peer_last_error(const struct peer *p)
 	return p->src.last_error;
 }
 
+uint64_t
+peer_last_error_ms(const struct peer *p)
+{
+	return p->src.last_error_ms;
+}
+
 /*
  * A handshake that failed is logged once, and kept as the peer's last
  * error, until one succeeds: ZeroMQ retries every few seconds.
@@ -340,6 +351,7 @@ peer_handshake_cb(void *arg, enum monitor_hs what, uint64_t cause,
 	}
 	p->handshaking = 0;
 	snprintf(p->src.last_error, sizeof(p->src.last_error), "%s", why);
+	p->src.last_error_ms = clock_system_ms();
 	if (p->hs_cause == cause)
 		return;
 	p->hs_cause = cause;
@@ -404,9 +416,10 @@ peer_cron(struct peer *p, uint64_t now, int anti_entropy)
 
 	if (now - last > (uint64_t)conf->heartbeat_timeout_ms &&
 	    p->state != PEER_DOWN) {
-		peer_set_state(p, PEER_DOWN, p->last_heard_ms ?
+		peer_set_state(p, PEER_DOWN, p->last_heard_ms == 0 ?
+		    "no answer within heartbeat_timeout" : p->dealer != NULL ?
 		    "no heartbeat within heartbeat_timeout" :
-		    "no answer within heartbeat_timeout");
+		    "no request from it within heartbeat_timeout");
 		if (!catchup_settled(p->catchup))
 			peer_check_phase(p->env);
 	}
@@ -425,7 +438,8 @@ peer_cron(struct peer *p, uint64_t now, int anti_entropy)
 	/* a lost request or answer (peer restarted): ask again */
 	if (catchup_lost(p->catchup, now))
 		peer_reopen(p, ZMQ_DEALER);
-	if (anti_entropy || peer_lagging(p, now))
+	if (anti_entropy || peer_lagging(p, now) ||
+	    catchup_quiet(p->catchup, now))
 		catchup_request(p->catchup);
 }
 

@@ -31,9 +31,11 @@ const char	*peer_state_name(enum peer_state);
 int		 peer_has_endpoints(const struct peer *);
 uint64_t	 peer_lag(const struct peer *);
 uint64_t	 peer_last_contact_ms(const struct peer *);
+/* Its last error ("" if none) and when (0): cleared when it comes up. */
 const char	*peer_last_error(const struct peer *);
 /* Its schema fingerprint (32 bytes) from its Hello; NULL: not heard. */
 const uint8_t	*peer_fingerprint(const struct peer *);
+uint64_t	 peer_last_error_ms(const struct peer *);
 
 /* Let the node take local writes once every peer we connect to has
    answered our first catch-up request or is down (sync_check_phase). */

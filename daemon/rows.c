@@ -498,6 +498,40 @@ rows_print(json_t *o, FILE *out, const char *prefix, char *err,
 	return r;
 }
 
+/*
+ * The start of a dump line, "TABLE\tKEY\t", with tab, newline, carriage
+ * return and backslash in the key written \t, \n, \r and \\: a row stays
+ * one line whatever its key. NULL if out of memory.
+ */
+static char *
+rows_dump_prefix(const char *table, const unsigned char *key)
+{
+	sqlite3_str	*s = sqlite3_str_new(NULL);
+
+	sqlite3_str_appendf(s, "%s\t", table);
+	for (; key != NULL && *key != '\0'; key++) {
+		switch (*key) {
+		case '\t':
+			sqlite3_str_appendall(s, "\\t");
+			break;
+		case '\n':
+			sqlite3_str_appendall(s, "\\n");
+			break;
+		case '\r':
+			sqlite3_str_appendall(s, "\\r");
+			break;
+		case '\\':
+			sqlite3_str_appendall(s, "\\\\");
+			break;
+		default:
+			sqlite3_str_appendchar(s, 1, (char)*key);
+			break;
+		}
+	}
+	sqlite3_str_appendchar(s, 1, '\t');
+	return sqlite3_str_finish(s);
+}
+
 /* Walk rows of a table in key order; pk NULL means all rows. */
 static enum reason
 rows_select(sqlite3 *db, const char *table, const char *pk, FILE *out,
@@ -531,7 +565,7 @@ rows_select(sqlite3 *db, const char *table, const char *pk, FILE *out,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		found = 1;
 		if (dump) {
-			prefix = sqlite3_mprintf("%s\t%s\t", table,
+			prefix = rows_dump_prefix(table,
 			    sqlite3_column_text(st, pkidx));
 			r = rows_print(rows_json_row(st, pkidx), out, prefix,
 			    err, errlen);

@@ -57,6 +57,7 @@ sync_reject_from(struct labsyncd *env, const char *peer,
 	env->stats.rejected_by[reason_counted(code) ? code : REASON_OTHER]++;
 	if (src != NULL) {
 		snprintf(src->last_error, sizeof(src->last_error), "%s", why);
+		src->last_error_ms = now;
 		rl = &src->limit;
 	}
 	if (now - rl->window_ms > 60000) {

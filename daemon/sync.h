@@ -27,6 +27,7 @@ extern const double apply_bucket_le[APPLY_BUCKETS];
 struct sync_source {
 	const char		*name;
 	char			 last_error[160];	/* last refusal */
+	uint64_t		 last_error_ms;	/* ... when */
 	struct ratelimit	 limit;		/* its refusal log lines */
 	uint8_t			 fingerprint[32];	/* of its schema, as
 							   its Hello said */

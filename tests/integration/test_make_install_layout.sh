@@ -45,7 +45,11 @@ done
 # The installed programs run, check the installed config, and look for the
 # schema where PREFIX put it.
 assert_eq "$("$R/usr/sbin/labsyncd" -V)" "labsyncd 0.1" "labsyncd -V"
-assert_eq "$("$R/usr/sbin/labsyncd" -n -c "$R/etc/labsync/labsync.conf")" \
+# The secret key is not installed: handed over as systemd would.
+mkdir "$T/creds"
+"$LABSYNCCTL" keygen "$T/creds/labsync" >/dev/null || fail keygen
+assert_eq "$(CREDENTIALS_DIRECTORY=$T/creds "$R/usr/sbin/labsyncd" -n \
+    -c "$R/etc/labsync/labsync.conf")" \
     "configuration OK" "labsyncd -n on the installed config"
 grep -aq /usr/share/labsync/schema.sql "$R/usr/sbin/labsyncd" ||
     fail "labsyncd does not look for /usr/share/labsync/schema.sql"
