@@ -41,12 +41,20 @@ bus_new(struct event_base *base, void *zsock, const char *name,
 
 	if (zmq_getsockopt(zsock, ZMQ_FD, &fd, &fdlen) == -1) {
 		log_warnx("%s: ZMQ_FD: %s", name, zmq_strerror(errno));
+		zmq_close(zsock);
 		return NULL;
 	}
-	if ((b = calloc(1, sizeof(*b))) == NULL)
+	if ((b = calloc(1, sizeof(*b))) == NULL) {
+		log_warn("%s", name);
+		zmq_close(zsock);
 		return NULL;
-	b->zsock = zsock;
-	b->name = strdup(name);
+	}
+	b->zsock = zsock;	/* bus_free closes it from here on */
+	if ((b->name = strdup(name)) == NULL) {
+		log_warn("%s", name);
+		bus_free(b);
+		return NULL;
+	}
 	b->cb = cb;
 	b->arg = arg;
 	b->ev = event_new(base, fd, EV_READ | EV_PERSIST, bus_read_cb, b);

@@ -20,7 +20,8 @@ typedef void	(*bus_msg_cb)(struct bus *, zmq_msg_t *frames, int nframes,
 /* Called after a burst of received messages: work batched across them. */
 typedef void	(*bus_flush_cb)(struct bus *, void *arg);
 
-/* Takes ownership of the socket; it is closed by bus_free. */
+/* Takes ownership of the socket: bus_free closes it, or bus_new itself
+   when it fails. */
 struct bus	*bus_new(struct event_base *, void *zsock, const char *name,
 		    bus_msg_cb, void *arg);
 void		 bus_free(struct bus *);
