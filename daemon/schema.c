@@ -332,3 +332,103 @@ schema_free(struct store *s)
 	s->tables = NULL;
 	s->ntables = 0;
 }
+
+/* NULL clocks of table name's rows as text of its first n columns. */
+static int
+schema_clocks_spell(struct store *s, const char *name, int n)
+{
+	char	*sql;
+	int	 ret;
+
+	sql = store_sql("UPDATE labsync_rowid SET clocks ="
+	    " replace(hex(zeroblob(%d)), '00', printf('%%016x%%08x', r_hlc,"
+	    " r_origin)) WHERE tbl = %Q AND clocks IS NULL;"
+	    " UPDATE labsync_row SET clocks ="
+	    " replace(hex(zeroblob(%d)), '00', printf('%%016x%%08x', r_hlc,"
+	    " r_origin)) WHERE tbl = %Q AND clocks IS NULL;",
+	    n, name, n, name);
+	ret = store_exec(s, sql);
+	sqlite3_free(sql);
+	return ret;
+}
+
+/*
+ * Read the synced tables' layout again, in one transaction: a table an
+ * operator rebuilt (another column type) or altered (a column added) by
+ * hand. Their triggers are made again (a rebuilt table lost them), the
+ * log gains value columns if a table grew, and the rows' clocks follow
+ * rows that got other rowids. On failure the old layout stays.
+ */
+int
+store_reload_layout(struct store *s, char *err, size_t errlen)
+{
+	struct table	*old = s->tables, *nw;
+	size_t		 nold = s->ntables, nnew;
+	char		**names;
+	int		 ret = -1;
+
+	store_settle(s);
+	if ((names = calloc(nold + 1, sizeof(*names))) == NULL) {
+		store_seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < nold; i++)
+		names[i] = old[i].name;
+	if (store_begin(s) == -1) {
+		store_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		free(names);
+		return -1;
+	}
+	s->tables = NULL;
+	s->ntables = 0;
+	if (schema_load(s, names, nold, err, errlen) == -1) {
+		schema_free(s);
+		s->tables = old;
+		s->ntables = nold;
+		goto fail;
+	}
+	/* a row whose columns all have its newest upsert's clock keeps no
+	   clocks (NULL): spelt out for the old columns of a table that
+	   grew, or the new ones would seem written by that upsert */
+	for (size_t i = 0; i < s->ntables; i++) {
+		struct table *t = &s->tables[i];
+		int was = -1;
+
+		for (size_t k = 0; k < nold; k++)
+			if (strcmp(old[k].name, t->name) == 0)
+				was = old[k].ncols;
+		if (was >= 0 && t->ncols > was &&
+		    schema_clocks_spell(s, t->name, was) == -1)
+			goto sqlfail;
+	}
+	/* the old layout goes; names pointed into it */
+	nw = s->tables;
+	nnew = s->ntables;
+	s->tables = old;
+	s->ntables = nold;
+	free(names);
+	names = NULL;
+	schema_free(s);
+	s->tables = nw;
+	s->ntables = nnew;
+	if (changelog_widen(s) == -1)
+		goto sqlfail;
+	for (size_t i = 0; i < s->ntables; i++)
+		if (capture_triggers(s, &s->tables[i]) == -1)
+			goto sqlfail;
+	sqlite3_finalize(s->st_log_put);
+	sqlite3_finalize(s->st_log_range);
+	s->st_log_put = s->st_log_range = NULL;
+	if (changelog_prepare(s) == -1 || merge_rows_check(s) == -1)
+		goto sqlfail;
+	if (store_commit(s) == -1)
+		goto sqlfail;
+	log_info("layout of the synced tables read again");
+	return 0;
+sqlfail:
+	store_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+fail:
+	free(names);
+	store_rollback(s, s->noutbox);
+	return ret;
+}

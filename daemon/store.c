@@ -56,7 +56,8 @@ static const char store_ddl[] =
     "  tbl TEXT NOT NULL, rid INTEGER NOT NULL, pk TEXT NOT NULL,"
     "  r_hlc INTEGER NOT NULL, r_origin INTEGER NOT NULL,"
     "  d_hlc INTEGER NOT NULL, d_origin INTEGER NOT NULL,"
-    "  clocks TEXT, PRIMARY KEY (tbl, rid)) WITHOUT ROWID;";
+    "  clocks TEXT, PRIMARY KEY (tbl, rid)) WITHOUT ROWID;"
+    ASIDE_DDL;
 
 /*
  * store_upgrades[N] turns format N into N + 1 (run in order, in one
@@ -90,6 +91,9 @@ static const char *const store_upgrades[STORE_FORMAT] = {
 	   labsync_rowid (created above; merge_rows_check moves them once
 	   the synced tables are known) */
 	[3] = "",
+	/* 4 -> 5: changes kept aside (labsync_aside, created above); an
+	   older labsync would not know them, and lose them */
+	[4] = "",
 };
 
 /* err, if given, says why (printf's fmt). */
@@ -252,7 +256,8 @@ store_prepare_all(struct store *s)
 	    store_prepare(s, &s->st_begin, "BEGIN IMMEDIATE") == -1 ||
 	    store_prepare(s, &s->st_commit, "COMMIT") == -1 ||
 	    store_prepare(s, &s->st_data_version, "PRAGMA data_version") == -1 ||
-	    merge_prepare(s) == -1 || vector_prepare(s) == -1)
+	    merge_prepare(s) == -1 || vector_prepare(s) == -1 ||
+	    aside_prepare(s) == -1)
 		goto done;
 	ret = 0;
 done:
@@ -489,6 +494,7 @@ store_free(struct store *s)
 	sqlite3_finalize(s->st_row_any);
 	sqlite3_finalize(s->st_log_put);
 	sqlite3_finalize(s->st_log_range);
+	sqlite3_finalize(s->st_aside_put);
 	sqlite3_finalize(s->st_origin_new);
 	sqlite3_finalize(s->st_origin_seq);
 	sqlite3_finalize(s->st_state_hlc);

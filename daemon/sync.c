@@ -313,8 +313,10 @@ sync_check_change(struct labsyncd *env, struct sync_source *src,
 	 * restore); anywhere else they are forged.
 	 */
 	allow_own = from_catchup && env->recover_to >= c->seq;
+	/* a content fault (reason_keep) refuses nothing: the change is
+	   applied as far as it fits, the rest kept aside */
 	if ((r = merge_validate(env->store, c, allow_own, why,
-	    sizeof(why))) != REASON_OK) {
+	    sizeof(why))) != REASON_OK && reason_keep(r) == KEEP_NO) {
 		snprintf(msg, sizeof(msg), "change %zu of %zu (%.32s #%llu): "
 		    "%s; batch refused", i + 1, n, c->origin ? c->origin : "?",
 		    (unsigned long long)c->seq, why);
@@ -562,6 +564,7 @@ sync_end(struct sync_txn *tx, int *gaps, int *own)
 	env->stats.applied += st->applied;
 	env->stats.duplicates += st->duplicates;
 	env->stats.held += st->held;
+	env->stats.kept += st->kept;
 	env->stats.batches++;
 	tx->busy_us += clock_mono_us() - t0;
 	sync_observe_latency(env, tx->busy_us);
@@ -573,6 +576,9 @@ sync_end(struct sync_txn *tx, int *gaps, int *own)
 	if (st->own > 0)
 		log_info("fetched back %d of our own changes from %s", st->own,
 		    peer);
+	if (st->kept > 0)
+		log_warnx("%d changes from %s could not be applied in full: "
+		    "kept aside (labsyncctl refused)", st->kept, peer);
 	log_debug("applied %d of %zu changes from %s in %llu us (%llu us "
 	    "open)", st->applied, tx->n, peer,
 	    (unsigned long long)tx->busy_us,
