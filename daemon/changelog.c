@@ -267,6 +267,23 @@ changelog_read_missing(struct store *s, const Labsync__Vector *have,
 	return 0;
 }
 
+/* The HLC of our own change seq; 0 if the log lacks it. */
+uint64_t
+changelog_own_hlc(struct store *s, uint64_t seq)
+{
+	char	*sql;
+	int64_t	 v;
+
+	if (s->self == NULL || seq == 0 || seq > ORIGIN_SEQ_MAX)
+		return 0;
+	sql = store_sql("SELECT coalesce((SELECT hlc FROM labsync_log WHERE"
+	    " key = %lld), 0)", (long long)((uint64_t)s->self->id <<
+	    ORIGIN_SHIFT | seq));
+	v = store_pragma_int(s, sql);
+	sqlite3_free(sql);
+	return v > 0 ? (uint64_t)v : 0;
+}
+
 /* Entries the log holds: every origin's sequence, summed. */
 int64_t
 changelog_count(struct store *s)

@@ -146,6 +146,8 @@ int		 changelog_read_missing(struct store *,
 		    const Labsync__Vector *have, size_t max_changes,
 		    size_t max_bytes, store_change_cb, void *arg, int *more);
 int64_t		 changelog_count(struct store *);
+/* The HLC of our own change seq; 0 if the log lacks it. */
+uint64_t	 changelog_own_hlc(struct store *, uint64_t seq);
 
 /* --- outbox.c: committed changes for our live feed --------------------- */
 

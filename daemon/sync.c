@@ -232,6 +232,8 @@ sync_heartbeat(struct labsyncd *env)
 	hb.node_id = env->conf->node_id;
 	hb.hlc = clock_last(env->clock);
 	hb.vector = vector_new(env->store);
+	/* what we keep aside, per origin: its sender shows it */
+	hb.kept = aside_summary(env->store, WIRE_MAX_KEPT, &hb.n_kept);
 	e.body_case = LABSYNC__ENVELOPE__BODY_HEARTBEAT;
 	e.heartbeat = &hb;
 	if ((buf = wire_pack(&e, env->conf->node_id, &len)) != NULL) {
@@ -242,6 +244,7 @@ sync_heartbeat(struct labsyncd *env)
 	}
 	free(buf);
 	vector_free(hb.vector);
+	aside_summary_free(hb.kept, hb.n_kept);
 }
 
 /* Publish new local changes, a bounded chunk per loop turn. */
@@ -586,4 +589,32 @@ sync_end(struct sync_txn *tx, int *gaps, int *own)
 	sync_publish(env);
 	*own = st->own;
 	return 0;
+}
+
+/*
+ * Try the changes kept aside again (labsyncctl retry; after the layout
+ * changed): with reload, the synced tables' layout is read from the
+ * database first (a table rebuilt or altered by hand). -1 on failure.
+ */
+int
+sync_release_kept(struct labsyncd *env, int reload, int *released,
+    int *kept)
+{
+	char	 err[256];
+
+	*released = *kept = 0;
+	if (reload) {
+		if (store_reload_layout(env->store, err, sizeof(err)) == -1) {
+			log_warnx("reading the tables' layout again: %s", err);
+			return -1;
+		}
+		schema_fingerprint(env->store, env->fingerprint);
+	}
+	if (merge_apply_begin(env->store) == -1)
+		return -1;
+	if (aside_release(env->store, released, kept) == -1) {
+		merge_apply_end(env->store, 0);
+		return -1;
+	}
+	return merge_apply_end(env->store, 1);
 }
