@@ -332,8 +332,8 @@ catchup_dealer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 		    memcmp(e->hello->schema_fingerprint.data,
 		    env->fingerprint, 32) != 0)
 			log_warnx("peer %s: its synced tables differ from "
-			    "ours; changes for unknown columns will be "
-			    "refused", c->s.src->name);
+			    "ours; what we cannot apply of its changes is "
+			    "kept aside", c->s.src->name);
 		c->s.heard(c->s.arg, e->hello->vector);
 		break;
 	case LABSYNC__ENVELOPE__BODY_BATCH:
