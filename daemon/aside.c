@@ -144,11 +144,18 @@ aside_part_load(sqlite3_stmt *st, int64_t id, struct aside_part *p)
 	len = sqlite3_column_bytes(st, 7);
 	p->since = (uint64_t)sqlite3_column_int64(st, 8);
 	if (sqlite3_column_type(st, 6) == SQLITE_NULL) {
-		if ((p->whole = labsync__change__unpack(NULL, (size_t)len,
-		    body)) == NULL)
-			log_warnx("kept change %" PRId64 " does not decode",
-			    id);
-		ret = p->whole != NULL ? 0 : -1;
+		p->whole = len > 0 ? labsync__change__unpack(NULL,
+		    (size_t)len, body) : NULL;
+		/* it was checked when it came: it names its origin */
+		if (p->whole == NULL || p->whole->origin == NULL ||
+		    strcmp(p->whole->origin, (const char *)
+		    sqlite3_column_text(st, 0)) != 0 ||
+		    p->whole->table == NULL) {
+			log_warnx("kept change %" PRId64 " does not decode: "
+			    "dropped", id);
+			goto done;
+		}
+		ret = 0;
 		goto done;
 	}
 	labsync__change__init(&p->c);
