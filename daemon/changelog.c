@@ -267,6 +267,23 @@ changelog_read_missing(struct store *s, const Labsync__Vector *have,
 	return 0;
 }
 
+/* The HLC of our own change seq; 0 if the log lacks it. */
+uint64_t
+changelog_own_hlc(struct store *s, uint64_t seq)
+{
+	char	*sql;
+	int64_t	 v;
+
+	if (s->self == NULL || seq == 0 || seq > ORIGIN_SEQ_MAX)
+		return 0;
+	sql = store_sql("SELECT coalesce((SELECT hlc FROM labsync_log WHERE"
+	    " key = %lld), 0)", (long long)((uint64_t)s->self->id <<
+	    ORIGIN_SHIFT | seq));
+	v = store_pragma_int(s, sql);
+	sqlite3_free(sql);
+	return v > 0 ? (uint64_t)v : 0;
+}
+
 /* Entries the log holds: every origin's sequence, summed. */
 int64_t
 changelog_count(struct store *s)
@@ -348,19 +365,33 @@ changelog_pending(struct store *s)
 /*
  * An applied change goes into the log as its values, as a local one does
  * (changelog_bytes packs it again when it is read): its column names, in
- * every packed change, made the entry twice the size of its row. The
- * relay sends the bytes as received.
+ * every packed change, made the entry twice the size of its row. One
+ * that was kept aside in part (as_values 0) is kept packed, whole, as
+ * received: relays and catch-up forward what this node could not apply.
+ * The relay sends the bytes as received.
  */
 int
 changelog_append(struct store *s, struct origin *o, Labsync__Change *c,
-    const int *idx, const ProtobufCBinaryData *raw, int relay)
+    int as_values, const ProtobufCBinaryData *raw, int relay)
 {
 	sqlite3_stmt	*st = s->st_log_put;
+	struct table	*t = as_values ? schema_table_find(s, c->table) : NULL;
 	uint8_t		 stackbuf[4096], *buf = stackbuf;
 	size_t		 len;
 	uint64_t	 mask = 0;
-	int		 del = c->op == LABSYNC__OP__OP_DELETE, ret = -1;
+	int		 del = c->op == LABSYNC__OP__OP_DELETE, ret = -1, i = -1;
 
+	if (raw != NULL && raw->data != NULL) {
+		buf = raw->data;	/* as the origin packed it */
+		len = raw->len;
+	} else if (t != NULL && !relay) {
+		len = 0;		/* not needed */
+	} else {
+		len = labsync__change__get_packed_size(c);
+		if (len > sizeof(stackbuf) && (buf = malloc(len)) == NULL)
+			return -1;
+		labsync__change__pack(c, buf);
+	}
 	sqlite3_clear_bindings(st);
 	sqlite3_bind_int64(st, 1,
 	    (int64_t)((uint64_t)o->id << ORIGIN_SHIFT | c->seq));
@@ -368,27 +399,20 @@ changelog_append(struct store *s, struct origin *o, Labsync__Change *c,
 	sqlite3_bind_text(st, 4, c->table, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, c->pk, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 6, del);
-	for (size_t j = 0; !del && j < c->n_columns; j++) {
-		if (idx[j] >= s->log_width)
-			return -1;	/* widened at start: cannot be */
-		mask |= 1ULL << idx[j];
-		store_bind_value(st, LOG_PUT_V0 + idx[j], c->columns[j]->value);
+	if (t == NULL)
+		sqlite3_bind_blob(st, 3, buf, (int)len, SQLITE_STATIC);
+	for (size_t j = 0; t != NULL && !del && j < c->n_columns; j++) {
+		i = schema_column_find(t, c->columns[j]->name, i + 1);
+		if (i < 0 || i >= s->log_width)
+			goto done;	/* merged: cannot be */
+		mask |= 1ULL << i;
+		store_bind_value(st, LOG_PUT_V0 + i, c->columns[j]->value);
 	}
 	sqlite3_bind_int64(st, 7, (int64_t)mask);
 	if (store_step_done(s, st) == -1)
-		return -1;
-	if (!relay)
-		return 0;
-	if (raw != NULL && raw->data != NULL) {
-		buf = raw->data;	/* as the origin packed it */
-		len = raw->len;
-	} else {
-		len = labsync__change__get_packed_size(c);
-		if (len > sizeof(stackbuf) && (buf = malloc(len)) == NULL)
-			return -1;
-		labsync__change__pack(c, buf);
-	}
-	ret = outbox_add(s, o->id, buf, len);
+		goto done;
+	ret = relay ? outbox_add(s, o->id, buf, len) : 0;
+done:
 	if (buf != stackbuf && (raw == NULL || buf != raw->data))
 		free(buf);
 	return ret;

@@ -49,12 +49,42 @@ control_hex(const uint8_t *fp)
 	return json_string(hex);
 }
 
+/*
+ * The other direction: what the peer has not confirmed of our changes,
+ * and what it keeps aside of them (kept: "waiting", "refused" or null).
+ */
+static void
+control_delivery_json(json_t *po, const struct peer *p, uint64_t now)
+{
+	const struct peer_delivery *d = peer_delivery(p);
+	uint64_t	 oldest, n = peer_unconfirmed(p, &oldest);
+	const char	*kept = d->refused > 0 ? "refused" :
+	    d->waiting > 0 ? "waiting" : NULL;
+
+	json_object_set_new(po, "unconfirmed", d->known ?
+	    json_integer((json_int_t)n) : json_null());
+	json_object_set_new(po, "unconfirmed_oldest_s", oldest > 0 &&
+	    now > oldest ? json_real((now - oldest) / 1000.0) : json_null());
+	json_object_set_new(po, "kept", kept != NULL ? json_string(kept) :
+	    json_null());
+	json_object_set_new(po, "kept_waiting", json_integer(d->waiting));
+	json_object_set_new(po, "kept_refused", json_integer(d->refused));
+	json_object_set_new(po, "kept_reason", kept != NULL ?
+	    json_string(reason_name(d->reason)) : json_null());
+	json_object_set_new(po, "kept_what", kept != NULL ?
+	    json_string(d->what) : json_null());
+	json_object_set_new(po, "kept_since_s", kept != NULL &&
+	    d->since_ms > 0 && now > d->since_ms ?
+	    json_real((now - d->since_ms) / 1000.0) : json_null());
+}
+
 char *
 control_status_json(struct labsyncd *env)
 {
 	Labsync__Vector	*v = vector_new(env->store);
 	json_t		*o, *vec, *peers, *stats;
 	uint64_t	 now = clock_system_ms();
+	int64_t		 waiting, refused;
 	char		*s;
 
 	vec = json_object();
@@ -67,9 +97,7 @@ control_status_json(struct labsyncd *env)
 		struct peer *p = env->peers[i];
 		uint64_t last = peer_last_contact_ms(p);
 		uint64_t err = peer_last_error_ms(p);
-
-		json_array_append_new(peers, json_pack(
-		    "{s:s, s:s, s:s, s:I, s:o, s:s, s:o, s:o}",
+		json_t *po = json_pack("{s:s, s:s, s:s, s:I, s:o, s:s, s:o, s:o}",
 		    "name", peer_name(p),
 		    "role", config_role_name(peer_conf(p)->role),
 		    "state", peer_state_name(peer_state(p)),
@@ -79,7 +107,10 @@ control_status_json(struct labsyncd *env)
 		    "last_error", peer_last_error(p),
 		    "fingerprint", control_hex(peer_fingerprint(p)),
 		    "last_error_age_s", err ? json_real((now - err) / 1000.0) :
-		    json_null()));
+		    json_null());
+
+		control_delivery_json(po, p, now);
+		json_array_append_new(peers, po);
 	}
 	stats = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 	    "captured", (json_int_t)env->stats.captured,
@@ -92,6 +123,10 @@ control_status_json(struct labsyncd *env)
 	    "served", (json_int_t)env->stats.served,
 	    "refused_keys", (json_int_t)env->stats.refused_keys,
 	    "disconnects", (json_int_t)env->stats.disconnects);
+	if (aside_counts(env->store, &waiting, &refused) == 0)
+		json_object_set_new(stats, "kept_aside", json_pack(
+		    "{s:I, s:I}", "waiting", (json_int_t)waiting,
+		    "refused", (json_int_t)refused));
 	o = json_pack("{s:s, s:o, s:s, s:s, s:o, s:I, s:o, s:o}",
 	    "node", env->conf->node_id,
 	    "fingerprint", control_hex(env->fingerprint),
@@ -102,6 +137,50 @@ control_status_json(struct labsyncd *env)
 	    "peers", peers,
 	    "stats", stats);
 	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return s;
+}
+
+/* labsyncctl retry: the layout read again, every kept change tried. */
+static char *
+control_retry(struct labsyncd *env)
+{
+	json_t	*o;
+	char	*s;
+	int	 released, kept;
+
+	if (sync_release_kept(env, 1, &released, &kept) == -1)
+		o = json_pack("{s:s}", "error", "retry failed (see the log)");
+	else
+		o = json_pack("{s:b, s:i, s:i}", "ok", 1, "released", released,
+		    "kept", kept);
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+/* labsyncctl discard: "ORIGIN SEQ" */
+static char *
+control_discard(struct labsyncd *env, const char *arg, size_t len)
+{
+	char	 origin[64], buf[128];
+	unsigned long long seq;
+	json_t	*o;
+	char	*s;
+	int	 n;
+
+	if (len >= sizeof(buf))
+		return strdup("{\"error\":\"bad request\"}");
+	memcpy(buf, arg, len);
+	buf[len] = '\0';
+	if (sscanf(buf, "%63s %llu", origin, &seq) != 2)
+		return strdup("{\"error\":\"bad request\"}");
+	store_settle(env->store);
+	if ((n = aside_discard(env->store, origin, seq)) == -1)
+		o = json_pack("{s:s}", "error", "discard failed (see the log)");
+	else
+		o = json_pack("{s:b, s:i}", "ok", 1, "discarded", n);
+	s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return s;
 }
@@ -126,7 +205,11 @@ control_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 	else if (reqlen == 4 && memcmp(req, "wake", 4) == 0) {
 		sync_local(env);
 		reply = strdup("{\"ok\":true}");
-	} else
+	} else if (reqlen == 5 && memcmp(req, "retry", 5) == 0)
+		reply = control_retry(env);
+	else if (reqlen > 8 && memcmp(req, "discard ", 8) == 0)
+		reply = control_discard(env, req + 8, reqlen - 8);
+	else
 		reply = strdup("{\"error\":\"unknown request\"}");
 	for (int i = 0; i < 2; i++) {
 		data[i] = zmq_msg_data(&frames[i]);

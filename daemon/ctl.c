@@ -82,6 +82,9 @@ static int	ctl_dump(struct ctl *, int, char **);
 static int	ctl_checksum(struct ctl *, int, char **);
 static int	ctl_status(struct ctl *, int, char **);
 static int	ctl_schema(struct ctl *, int, char **);
+static int	ctl_refused(struct ctl *, int, char **);
+static int	ctl_retry(struct ctl *, int, char **);
+static int	ctl_discard(struct ctl *, int, char **);
 static int	ctl_help(struct ctl *, int, char **);
 
 static const struct ctl_cmd ctl_cmds[] = {
@@ -109,6 +112,12 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "the running daemon's view of the node" },
 	{ "schema", "[--json]", "--json", 0, 0, CTL_DB, ctl_schema,
 	    "the synced tables' columns as the node replicates them" },
+	{ "refused", "[--json]", "--json", 0, 0, CTL_DB, ctl_refused,
+	    "list received changes kept aside (waiting or refused)" },
+	{ "retry", "", NULL, 0, 0, CTL_DAEMON, ctl_retry,
+	    "read the tables' layout again and retry the kept changes" },
+	{ "discard", "ORIGIN SEQ", NULL, 2, 2, CTL_CONFIG, ctl_discard,
+	    "give up a kept change on this node" },
 	{ "help", "[COMMAND]", NULL, 0, 1, 0, ctl_help,
 	    "list the commands, or show one's usage" },
 };
@@ -507,6 +516,113 @@ ctl_checksum(struct ctl *c, int argc, char **argv)
 }
 
 /* status [--json]: the running daemon's view of the node. */
+/* On a peer's line: what it has not confirmed of ours, what it keeps. */
+static void
+ctl_status_delivery(json_t *p)
+{
+	json_t		*u = json_object_get(p, "unconfirmed");
+	json_t		*age = json_object_get(p, "unconfirmed_oldest_s");
+	const char	*kept = json_string_value(json_object_get(p, "kept"));
+
+	if (json_is_integer(u)) {
+		printf(", unconfirmed %lld", (long long)json_integer_value(u));
+		if (json_is_real(age))
+			printf(" (oldest %.1f s)", json_real_value(age));
+	}
+	if (kept == NULL)
+		return;
+	printf(", %s %lld (%s: %s)", kept, (long long)json_integer_value(
+	    json_object_get(p, strcmp(kept, "refused") == 0 ?
+	    "kept_refused" : "kept_waiting")),
+	    json_string_value(json_object_get(p, "kept_reason")),
+	    json_string_value(json_object_get(p, "kept_what")));
+}
+
+/* refused [--json]: the kept-aside changes, from the database. */
+static int
+ctl_refused(struct ctl *c, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	if (!c->flag)
+		printf("# origin\tseq\ttable\tid\tcolumn\treason\tstate"
+		    "\tsince_ms\n");
+	return aside_list(c->store, c->flag, stdout) == -1 ? 1 : 0;
+}
+
+/* retry: the daemon reads the layout again and tries every kept change. */
+static int
+ctl_retry(struct ctl *c, int argc, char **argv)
+{
+	json_t		*o;
+	json_error_t	 jerr;
+	char		*reply;
+	int		 ret = 1;
+
+	(void)argc;
+	(void)argv;
+	if ((reply = ctl_request(c, "retry", 30000)) == NULL)
+		return ctl_not_running(c);
+	if ((o = json_loads(reply, 0, &jerr)) == NULL ||
+	    !json_is_true(json_object_get(o, "ok")))
+		fprintf(stderr, "labsyncctl: %s\n", o != NULL ?
+		    json_string_value(json_object_get(o, "error")) : reply);
+	else {
+		printf("applied %lld kept changes, %lld still kept\n",
+		    (long long)json_integer_value(json_object_get(o,
+		    "released")), (long long)json_integer_value(
+		    json_object_get(o, "kept")));
+		ret = 0;
+	}
+	json_decref(o);
+	free(reply);
+	return ret;
+}
+
+/*
+ * discard ORIGIN SEQ: through the daemon if it runs (its state stays
+ * coherent, the journal has it), else on the database.
+ */
+static int
+ctl_discard(struct ctl *c, int argc, char **argv)
+{
+	json_t		*o = NULL;
+	json_error_t	 jerr;
+	char		*reply, *end, req[128];
+	unsigned long long seq;
+	int		 n = -1;
+
+	(void)argc;
+	seq = strtoull(argv[1], &end, 10);
+	if (*argv[1] == '\0' || *end != '\0' || seq == 0 ||
+	    strlen(argv[0]) > 32) {
+		fprintf(stderr, "labsyncctl: discard ORIGIN SEQ: bad origin "
+		    "or sequence\n");
+		return 2;
+	}
+	snprintf(req, sizeof(req), "discard %s %llu", argv[0], seq);
+	if ((reply = ctl_request(c, req, 10000)) != NULL) {
+		if ((o = json_loads(reply, 0, &jerr)) != NULL &&
+		    json_is_true(json_object_get(o, "ok")))
+			n = (int)json_integer_value(json_object_get(o,
+			    "discarded"));
+		json_decref(o);
+		free(reply);
+	} else if (ctl_open(c, STORE_CLIENT) == 0)
+		n = aside_discard(c->store, argv[0], seq);
+	if (n == -1) {
+		fprintf(stderr, "labsyncctl: discard failed\n");
+		return 1;
+	}
+	if (n == 0) {
+		fprintf(stderr, "labsyncctl: no kept change %s #%llu\n",
+		    argv[0], seq);
+		return 1;
+	}
+	printf("discarded %d kept parts of %s #%llu\n", n, argv[0], seq);
+	return 0;
+}
+
 static int
 ctl_status(struct ctl *c, int argc, char **argv)
 {
@@ -560,6 +676,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 		    "fingerprint"))) != NULL)
 			printf(", schema %.12s%s", pf, fp != NULL &&
 			    strcmp(pf, fp) != 0 ? " (differs)" : "");
+		ctl_status_delivery(p);
 		if (e != NULL && e[0] != '\0' && json_is_real(ea))
 			printf(", last error %.0f s ago: %s",
 			    json_real_value(ea), e);

@@ -22,6 +22,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "config.h"
 #include "control.h"
 #include "http.h"
@@ -29,6 +30,7 @@
 #include "labsyncd.h"
 #include "log.h"
 #include "metrics.h"
+#include "peer.h"
 #include "rows.h"
 #include "store.h"
 #include "sync.h"
@@ -91,6 +93,35 @@ http_authorized(struct labsyncd *env, struct evhttp_request *req)
 	return sodium_memcmp(hash, env->token_hash, sizeof(hash)) == 0;
 }
 
+/*
+ * Delivery: a peer that refuses our changes, or has not confirmed them
+ * for longer than heartbeat_timeout while up, makes the node unhealthy;
+ * changes a peer keeps waiting (a column it does not know yet) do not.
+ */
+static void
+http_healthz_peers(struct labsyncd *env, struct evhttp_request *req)
+{
+	json_t		*problems = json_array();
+	uint64_t	 now = clock_system_ms();
+	char		 detail[256];
+	const char	*r;
+
+	for (size_t i = 0; i < env->npeers; i++)
+		if ((r = peer_delivery_problem(env->peers[i], now, detail,
+		    sizeof(detail))) != NULL)
+			json_array_append_new(problems, json_pack(
+			    "{s:s, s:s, s:s}", "peer",
+			    peer_name(env->peers[i]), "reason", r,
+			    "detail", detail));
+	if (json_array_size(problems) > 0)
+		http_json(req, 503, json_pack("{s:s, s:o}", "status",
+		    "unhealthy", "problems", problems));
+	else {
+		json_decref(problems);
+		http_json(req, 200, json_pack("{s:s}", "status", "ok"));
+	}
+}
+
 static void
 http_healthz(struct labsyncd *env, struct evhttp_request *req)
 {
@@ -102,7 +133,7 @@ http_healthz(struct labsyncd *env, struct evhttp_request *req)
 	else if (env->phase == PHASE_STARTING)
 		http_error(req, 503, "starting: asking peers for lost changes");
 	else
-		http_json(req, 200, json_pack("{s:s}", "status", "ok"));
+		http_healthz_peers(env, req);
 }
 
 static void

@@ -47,6 +47,7 @@ struct labsyncd_stats {
 	uint64_t	 applied;	/* remote changes committed */
 	uint64_t	 duplicates;
 	uint64_t	 held;		/* too far in the future, for now */
+	uint64_t	 kept;		/* applied in part, the rest kept aside */
 	uint64_t	 rejected;	/* messages refused */
 	uint64_t	 batches;	/* batches committed */
 	uint64_t	 served;	/* changes sent in catch-up */

@@ -100,6 +100,7 @@ void
 main_schema_changed(struct labsyncd *env)
 {
 	uint8_t	 fp[32];
+	int	 released, kept;
 
 	schema_fingerprint(env->store, fp);
 	if (memcmp(fp, env->fingerprint, sizeof(fp)) != 0)
@@ -110,6 +111,13 @@ main_schema_changed(struct labsyncd *env)
 		    env->fingerprint[3], env->fingerprint[4],
 		    env->fingerprint[5]);
 	memcpy(env->fingerprint, fp, sizeof(fp));
+	/* what was kept aside for a table or column we lacked may fit now */
+	if (sync_release_kept(env, 0, &released, &kept) == -1)
+		log_warnx("schema: kept-aside changes not tried again; "
+		    "labsyncctl retry tries them");
+	else if (released > 0 || kept > 0)
+		log_info("schema: %d kept-aside changes applied, %d still "
+		    "kept", released, kept);
 }
 
 /* Another connection committed? Then follow a changed schema first, and

@@ -499,29 +499,6 @@ merge_row_insert_new(struct store *s, struct table *t, const char *pk,
 	return merge_row_save(s, t, pk, &m) == -1 ? -1 : 1;
 }
 
-/* Where each column of c is in t: found once, for the merge and the log
-   (validated: every column there, none twice). */
-static int
-merge_change_columns(const struct table *t, const Labsync__Change *c,
-    int *idx)
-{
-	uint64_t seen = 0;
-	int	 hint = -1;
-
-	if (c->n_columns > (size_t)t->ncols)
-		return -1;
-	for (size_t j = 0; j < c->n_columns; j++) {
-		hint = schema_column_find(t, c->columns[j]->name, hint + 1);
-		if (hint < 0 || (seen & (1ULL << hint)))
-			return -1;
-		seen |= 1ULL << hint;
-		idx[j] = hint;
-	}
-	return 0;
-}
-
-
-
 /*
  * The merge. An upsert sets a column if its (hlc, origin) beats both the
  * column's clock and the row's newest delete. A delete at D wins over
@@ -649,14 +626,68 @@ merge_affinity_name(enum affinity aff)
 	return names[aff];
 }
 
+/* Columns a change may list, known here or not (a newer peer's table
+   may be wider); more is malformed. */
+#define MERGE_WIRE_COLUMNS	(2 * STORE_MAX_COLUMNS)
+
+/* How much of a change fits this node's schema. */
+struct merge_fit {
+	struct table	*t;		/* NULL: unknown table */
+	enum reason	 whole;		/* the whole change cannot be taken */
+	int		 idx[MERGE_WIRE_COLUMNS];	/* column in t, or -1 */
+	enum reason	 why[MERGE_WIRE_COLUMNS];	/* REASON_OK: fits */
+	int		 nkept;		/* columns that do not fit */
+};
+
+/*
+ * The content of a protocol-valid change against this node's tables:
+ * what a receiver keeps aside rather than refusing the batch. The value
+ * checks (key, size, type) are calls of their own.
+ */
+static void
+merge_fit(struct store *s, const Labsync__Change *c, struct merge_fit *f)
+{
+	int	 hint = -1;
+
+	f->whole = REASON_OK;
+	f->nkept = 0;
+	if ((f->t = schema_table_find(s, c->table)) == NULL) {
+		f->whole = REASON_UNKNOWN_TABLE;
+		return;
+	}
+	if (c->pk == NULL || c->pk[0] == '\0' ||
+	    strlen(c->pk) > STORE_MAX_PK) {
+		f->whole = REASON_BAD_KEY;
+		return;
+	}
+	for (size_t j = 0; j < c->n_columns; j++) {
+		const Labsync__Column *col = c->columns[j];
+		int i = schema_column_find(f->t, col->name, hint + 1);
+
+		f->idx[j] = i;
+		if (i < 0)
+			f->why[j] = REASON_UNKNOWN_COLUMN;
+		else {
+			hint = i;
+			f->why[j] = col->value == NULL ? REASON_WRONG_TYPE :
+			    merge_value_fits(f->t->cols[i].aff, col->value);
+		}
+		if (f->why[j] != REASON_OK)
+			f->nkept++;
+	}
+}
+
+/*
+ * Check one change. Protocol faults (origin, sequence, clock, operation,
+ * duplicate columns) come first: the caller refuses the batch for them.
+ * Then its content (reason_keep says which codes): a receiver applies
+ * such a change as far as it fits and keeps the rest aside.
+ */
 enum reason
 merge_validate(struct store *s, const Labsync__Change *c, int allow_own,
     char *why, size_t whylen)
 {
-	struct table	*t;
-	uint64_t	 seen = 0;
-	int		 i = -1;	/* the last column found */
-	enum reason	 r;
+	struct merge_fit f;
 
 	if (c->origin == NULL || c->origin[0] == '\0' ||
 	    strlen(c->origin) > 32) {
@@ -689,15 +720,9 @@ merge_validate(struct store *s, const Labsync__Change *c, int allow_own,
 		store_seterr(why, whylen, "bad hlc");
 		return REASON_BAD_CLOCK;
 	}
-	if (c->table == NULL || (t = schema_table_find(s, c->table)) == NULL) {
-		store_seterr(why, whylen, "unknown table '%.64s'",
-		    c->table != NULL ? c->table : "");
-		return REASON_UNKNOWN_TABLE;
-	}
-	if (c->pk == NULL || c->pk[0] == '\0' ||
-	    strlen(c->pk) > STORE_MAX_PK) {
-		store_seterr(why, whylen, "bad primary key for %s", t->name);
-		return REASON_BAD_KEY;
+	if (c->table == NULL) {
+		store_seterr(why, whylen, "change without a table");
+		return REASON_MALFORMED;
 	}
 	if (c->op != LABSYNC__OP__OP_UPSERT && c->op != LABSYNC__OP__OP_DELETE) {
 		store_seterr(why, whylen, "unknown operation %d", (int)c->op);
@@ -707,36 +732,95 @@ merge_validate(struct store *s, const Labsync__Change *c, int allow_own,
 		store_seterr(why, whylen, "delete with columns");
 		return REASON_BAD_OPERATION;
 	}
+	if (c->n_columns > MERGE_WIRE_COLUMNS) {
+		store_seterr(why, whylen, "%zu columns", c->n_columns);
+		return REASON_MALFORMED;
+	}
 	for (size_t j = 0; j < c->n_columns; j++) {
-		const Labsync__Column *col = c->columns[j];
+		if (c->columns[j]->name == NULL) {
+			store_seterr(why, whylen, "column without a name");
+			return REASON_MALFORMED;
+		}
+		for (size_t k = 0; k < j; k++)
+			if (strcmp(c->columns[k]->name,
+			    c->columns[j]->name) == 0) {
+				store_seterr(why, whylen, "column %.64s.%.64s "
+				    "twice", c->table, c->columns[j]->name);
+				return REASON_DUPLICATE_COLUMN;
+			}
+	}
+	merge_fit(s, c, &f);
+	if (f.whole == REASON_UNKNOWN_TABLE) {
+		store_seterr(why, whylen, "unknown table '%.64s'", c->table);
+		return f.whole;
+	}
+	if (f.whole == REASON_BAD_KEY) {
+		store_seterr(why, whylen, "bad primary key for %s", f.t->name);
+		return f.whole;
+	}
+	for (size_t j = 0; j < c->n_columns; j++) {
+		const char *name = c->columns[j]->name;
 
-		if (col->name == NULL ||
-		    (i = schema_column_find(t, col->name, i + 1)) < 0) {
+		switch (f.why[j]) {
+		case REASON_OK:
+			continue;
+		case REASON_UNKNOWN_COLUMN:
 			store_seterr(why, whylen, "unknown column %s.%.64s",
-			    t->name, col->name != NULL ? col->name : "");
-			return REASON_UNKNOWN_COLUMN;
-		}
-		if (seen & (1ULL << i)) {
-			store_seterr(why, whylen, "column %s.%s twice",
-			    t->name, col->name);
-			return REASON_DUPLICATE_COLUMN;
-		}
-		seen |= 1ULL << i;
-		r = col->value == NULL ? REASON_WRONG_TYPE :
-		    merge_value_fits(t->cols[i].aff, col->value);
-		if (r == REASON_VALUE_TOO_LARGE) {
+			    f.t->name, name);
+			break;
+		case REASON_VALUE_TOO_LARGE:
 			store_seterr(why, whylen, "value of %s.%s above %d "
-			    "bytes", t->name, col->name, STORE_MAX_VALUE);
-			return r;
+			    "bytes", f.t->name, name, STORE_MAX_VALUE);
+			break;
+		default:
+			store_seterr(why, whylen, "wrong type for %s.%s (%s)",
+			    f.t->name, name,
+			    merge_affinity_name(f.t->cols[f.idx[j]].aff));
+			break;
 		}
-		if (r != REASON_OK) {
-			store_seterr(why, whylen, "wrong type for %s.%s "
-			    "(%s)", t->name, col->name,
-			    merge_affinity_name(t->cols[i].aff));
-			return r;
-		}
+		return f.why[j];
 	}
 	return REASON_OK;
+}
+
+/*
+ * Merge what of c fits this node's tables; keep the rest aside (aside.c)
+ * with since (0: now). *kept: parts kept. A change with nothing that
+ * fits changes no row (the row appears once its parts are released).
+ */
+int
+merge_fitting(struct store *s, struct origin *o, Labsync__Change *c,
+    const ProtobufCBinaryData *raw, uint64_t since, int *kept)
+{
+	struct merge_fit	 f;
+	Labsync__Change		 sub;
+	Labsync__Column		*cols[STORE_MAX_COLUMNS];
+	int			 idx[STORE_MAX_COLUMNS];
+
+	*kept = 0;
+	merge_fit(s, c, &f);
+	if (f.whole != REASON_OK) {
+		*kept = 1;
+		return aside_keep(s, c, -1, raw, f.whole, since);
+	}
+	if (f.nkept == 0)
+		return merge_change(s, f.t, o, c, f.idx);
+	sub = *c;
+	sub.columns = cols;
+	sub.n_columns = 0;
+	for (size_t j = 0; j < c->n_columns; j++) {
+		if (f.why[j] != REASON_OK) {
+			if (aside_keep(s, c, (int)j, NULL, f.why[j], since) == -1)
+				return -1;
+			(*kept)++;
+			continue;
+		}
+		idx[sub.n_columns] = f.idx[j];
+		cols[sub.n_columns++] = c->columns[j];
+	}
+	if (sub.n_columns == 0)
+		return 0;
+	return merge_change(s, f.t, o, &sub, idx);
 }
 
 /* Open the transaction remote changes are applied in. */
@@ -776,11 +860,8 @@ merge_apply_more(struct store *s, Labsync__Change *const *changes,
 	for (size_t i = 0; i < n; i++) {
 		Labsync__Change *c = changes[i];
 		struct origin *o;
-		struct table *t = schema_table_find(s, c->table);
-		int idx[STORE_MAX_COLUMNS];
+		int kept;
 
-		if (t == NULL)
-			return -1;	/* validated: cannot happen */
 		if (!catchup && strcmp(c->origin, s->node_id) == 0)
 			return -1;
 		if ((o = vector_origin_get(s, c->origin)) == NULL)
@@ -798,11 +879,14 @@ merge_apply_more(struct store *s, Labsync__Change *const *changes,
 			continue;
 		}
 		clock_absorb(s->clock, c->hlc);
-		if (merge_change_columns(t, c, idx) == -1 ||
-		    merge_change(s, t, o, c, idx) == -1 ||
-		    changelog_append(s, o, c, idx, raw != NULL ? &raw[i] : NULL,
-		    relay) == -1)
+		/* a change kept aside in part stays whole in the log */
+		if (merge_fitting(s, o, c, raw != NULL ? &raw[i] : NULL, 0,
+		    &kept) == -1 ||
+		    changelog_append(s, o, c, kept == 0,
+		    raw != NULL ? &raw[i] : NULL, relay) == -1)
 			return -1;
+		if (kept > 0)
+			st->kept++;
 		o->seq = c->seq;
 		st->applied++;
 		if (o == s->self) {

@@ -45,6 +45,7 @@ metrics_render(struct labsyncd *env, struct evbuffer *b)
 {
 	const struct labsyncd_stats *st = &env->stats;
 	uint64_t	 now = clock_system_ms();
+	int64_t		 waiting, refused;
 
 	metrics_counter(b, "labsync_changes_captured_total",
 	    "Changes of this node read from the log to publish.", st->captured);
@@ -111,6 +112,36 @@ metrics_render(struct labsyncd *env, struct evbuffer *b)
 		    "{peer=\"%s\"} %.3f\n", peer_name(env->peers[i]),
 		    last ? (now - last) / 1000.0 : -1.0);
 	}
+
+	metrics_family(b, "labsync_peer_unconfirmed_changes", "gauge",
+	    "Changes of this node the peer has not confirmed holding.");
+	for (size_t i = 0; i < env->npeers; i++) {
+		uint64_t oldest;
+
+		evbuffer_add_printf(b, "labsync_peer_unconfirmed_changes"
+		    "{peer=\"%s\"} %llu\n", peer_name(env->peers[i]),
+		    (unsigned long long)peer_unconfirmed(env->peers[i],
+		    &oldest));
+	}
+	metrics_family(b, "labsync_peer_refused_changes_total", "counter",
+	    "Changes of this node the peer reported refused (kept aside "
+	    "until an operator acts), counted as they appear.");
+	for (size_t i = 0; i < env->npeers; i++)
+		evbuffer_add_printf(b, "labsync_peer_refused_changes_total"
+		    "{peer=\"%s\"} %llu\n", peer_name(env->peers[i]),
+		    (unsigned long long)
+		    peer_delivery(env->peers[i])->refused_total);
+	metrics_family(b, "labsync_peer_waiting_changes", "gauge",
+	    "Changes of this node the peer keeps aside, waiting for a table "
+	    "or column it lacks.");
+	for (size_t i = 0; i < env->npeers; i++)
+		evbuffer_add_printf(b, "labsync_peer_waiting_changes"
+		    "{peer=\"%s\"} %u\n", peer_name(env->peers[i]),
+		    peer_delivery(env->peers[i])->waiting);
+	if (aside_counts(env->store, &waiting, &refused) == 0)
+		metrics_gauge(b, "labsync_changes_kept_aside",
+		    "Received changes this node keeps aside in part (waiting "
+		    "and refused).", (double)(waiting + refused));
 
 	metrics_gauge(b, "labsync_changelog_changes",
 	    "Changes held in the change log (all origins).",

@@ -49,6 +49,7 @@ struct peer {
 	struct sync_txn		*live;
 	struct wire_arena	*live_arena;	/* the live message at hand */
 	struct wire_arena	*scratch;	/* a few changes, decoded */
+	struct peer_delivery	 delivery;	/* of our own changes */
 };
 
 #define PEER_LIVE_MAX	10000	/* changes per transaction, at most */
@@ -322,6 +323,74 @@ peer_last_error_ms(const struct peer *p)
 	return p->src.last_error_ms;
 }
 
+const struct peer_delivery *
+peer_delivery(const struct peer *p)
+{
+	return &p->delivery;
+}
+
+uint64_t
+peer_unconfirmed(const struct peer *p, uint64_t *oldest_ms)
+{
+	uint64_t	 own = vector_own_seq(p->env->store);
+	uint64_t	 n;
+
+	*oldest_ms = 0;
+	if (!p->delivery.known || own <= p->delivery.confirmed)
+		return 0;
+	n = own - p->delivery.confirmed;
+	*oldest_ms = CLOCK_MS(changelog_own_hlc(p->env->store,
+	    p->delivery.confirmed + 1));
+	return n;
+}
+
+const char *
+peer_delivery_problem(const struct peer *p, uint64_t now_ms, char *detail,
+    size_t len)
+{
+	const struct peer_delivery *d = &p->delivery;
+	uint64_t	 oldest, n = peer_unconfirmed(p, &oldest);
+
+	if (d->refused > 0) {
+		snprintf(detail, len, "refuses %u of our changes (%s: %s)",
+		    d->refused, reason_name(d->reason), d->what);
+		return reason_name(d->reason);
+	}
+	if (p->state == PEER_UP && n > 0 && oldest > 0 && now_ms > oldest &&
+	    now_ms - oldest > (uint64_t)p->env->conf->heartbeat_timeout_ms) {
+		snprintf(detail, len, "has not confirmed %llu of our changes "
+		    "for %.1f s", (unsigned long long)n,
+		    (now_ms - oldest) / 1000.0);
+		return "unconfirmed";
+	}
+	return NULL;
+}
+
+/* What its heartbeat says it keeps aside of our changes. */
+static void
+peer_heard_kept(struct peer *p, const Labsync__Heartbeat *hb)
+{
+	struct peer_delivery *d = &p->delivery;
+	const Labsync__Kept *k = NULL;
+
+	for (size_t i = 0; i < hb->n_kept; i++)
+		if (hb->kept[i]->origin != NULL &&
+		    strcmp(hb->kept[i]->origin, p->env->conf->node_id) == 0)
+			k = hb->kept[i];
+	if (k != NULL && k->refused > d->refused) {
+		d->refused_total += k->refused - d->refused;
+		log_warnx("peer %s refuses %u of our changes (%s, %s): "
+		    "an operator must act there", p->conf.name, k->refused,
+		    reason_name(k->reason), k->what);
+	}
+	d->waiting = k != NULL ? k->waiting : 0;
+	d->refused = k != NULL ? k->refused : 0;
+	d->reason = k != NULL ? (enum reason)k->reason : REASON_OK;
+	d->since_ms = k != NULL ? k->since_ms : 0;
+	snprintf(d->what, sizeof(d->what), "%.128s",
+	    k != NULL && k->what != NULL ? k->what : "");
+}
+
 /*
  * A handshake that failed is logged once, and kept as the peer's last
  * error, until one succeeds: ZeroMQ retries every few seconds.
@@ -374,6 +443,8 @@ peer_heard(struct peer *p, const Labsync__Vector *v)
 			if (strcmp(v->entries[i]->origin,
 			    p->env->conf->node_id) == 0)
 				own = v->entries[i]->seq;
+		p->delivery.known = 1;
+		p->delivery.confirmed = own;
 		/* only a city's word counts: we take no changes from
 		   observers, so one could only stop our writes */
 		if (p->conf.role == CONFIG_ROLE_CITY &&
@@ -535,6 +606,7 @@ peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 	switch (e->body_case) {
 	case LABSYNC__ENVELOPE__BODY_HEARTBEAT:
 		peer_heard(p, e->heartbeat->vector);
+		peer_heard_kept(p, e->heartbeat);
 		if (peer_lagging(p, clock_system_ms()))
 			catchup_request(p->catchup);
 		break;

@@ -6,7 +6,10 @@
 #ifndef LABSYNC_PEER_H
 #define LABSYNC_PEER_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "reason.h"
 
 struct catchup;
 struct config_peer;
@@ -36,6 +39,28 @@ const char	*peer_last_error(const struct peer *);
 /* Its schema fingerprint (32 bytes) from its Hello; NULL: not heard. */
 const uint8_t	*peer_fingerprint(const struct peer *);
 uint64_t	 peer_last_error_ms(const struct peer *);
+
+/* What the peer told us of our own changes (its heartbeats, hellos). */
+struct peer_delivery {
+	int		 known;		/* it told us its vector */
+	uint64_t	 confirmed;	/* our sequence it holds */
+	uint32_t	 waiting;	/* our changes it keeps aside: waiting */
+	uint32_t	 refused;	/* ... refused */
+	uint64_t	 refused_total;	/* refusals seen appear, counted */
+	enum reason	 reason;	/* of the newest kept */
+	char		 what[130];	/* "table" or "table.column" */
+	uint64_t	 since_ms;	/* the oldest kept */
+};
+const struct peer_delivery *peer_delivery(const struct peer *);
+/* Our changes it has not confirmed (0 if it never told us), and when
+   the oldest of them was made (ms, 0: none). */
+uint64_t	 peer_unconfirmed(const struct peer *, uint64_t *oldest_ms);
+/* A problem /healthz reports: it refuses our changes, or has not
+   confirmed them for longer than heartbeat_timeout while up: NULL if
+   none, else its reason's name ("unconfirmed" for the latter), with
+   detail in words. */
+const char	*peer_delivery_problem(const struct peer *, uint64_t now_ms,
+		    char *detail, size_t len);
 
 /* Let the node take local writes once every peer we connect to has
    answered our first catch-up request or is down (sync_check_phase). */

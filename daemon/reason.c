@@ -53,3 +53,28 @@ reason_counted(enum reason r)
 {
 	return (unsigned)r < REASON_N && reason_table[r].counted;
 }
+
+enum reason_keep
+reason_keep(enum reason r)
+{
+	switch (r) {
+	case REASON_UNKNOWN_TABLE:
+	case REASON_UNKNOWN_COLUMN:
+	case REASON_CLOCK_SKEW:
+		return KEEP_WAITING;
+	case REASON_WRONG_TYPE:
+	case REASON_VALUE_TOO_LARGE:
+	case REASON_BAD_KEY:
+	case REASON_NOT_WRITABLE:
+		return KEEP_REFUSED;
+	default:
+		return KEEP_NO;
+	}
+}
+
+const char *
+reason_keep_name(enum reason_keep k)
+{
+	return k == KEEP_WAITING ? "waiting" : k == KEEP_REFUSED ? "refused" :
+	    "none";
+}

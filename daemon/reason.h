@@ -57,4 +57,16 @@ const char	*reason_name(enum reason);
    of labsync_messages_rejected_total. */
 int		 reason_counted(enum reason);
 
+/* What a receiver does with a change whose content it cannot take for
+   this reason (see aside.c): refuse the batch (a protocol fault), or
+   keep the part aside, waiting (applied by itself once possible) or
+   refused (until an operator acts). */
+enum reason_keep {
+	KEEP_NO = 0,
+	KEEP_WAITING = 1,
+	KEEP_REFUSED = 2,
+};
+enum reason_keep reason_keep(enum reason);
+const char	*reason_keep_name(enum reason_keep);	/* "waiting", ... */
+
 #endif

@@ -737,3 +737,53 @@ schema_free(struct store *s)
 	s->tables = NULL;
 	s->ntables = 0;
 }
+
+/* NULL clocks of table name's rows as text of its first n columns. */
+int
+schema_clocks_spell(struct store *s, const char *name, int n)
+{
+	char	*sql;
+	int	 ret;
+
+	sql = store_sql("UPDATE labsync_rowid SET clocks ="
+	    " replace(hex(zeroblob(%d)), '00', printf('%%016x%%08x', r_hlc,"
+	    " r_origin)) WHERE tbl = %Q AND clocks IS NULL;"
+	    " UPDATE labsync_row SET clocks ="
+	    " replace(hex(zeroblob(%d)), '00', printf('%%016x%%08x', r_hlc,"
+	    " r_origin)) WHERE tbl = %Q AND clocks IS NULL;",
+	    n, name, n, name);
+	ret = store_exec(s, sql);
+	sqlite3_free(sql);
+	return ret;
+}
+
+/*
+ * Read the synced tables' layout again: a table an operator rebuilt
+ * (another column type) or altered (a column added) by hand. This is
+ * store_schema_check without waiting for the schema cookie to move, and
+ * the rows' clocks then follow rows that got other rowids (a rebuilt
+ * table). On failure the old layout stays.
+ */
+int
+store_reload_layout(struct store *s, char *err, size_t errlen)
+{
+	char	**names;
+	int	  ret;
+
+	if ((names = calloc(s->ntables + 1, sizeof(*names))) == NULL) {
+		store_seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < s->ntables; i++)
+		names[i] = s->tables[i].name;
+	ret = store_schema_reload(s, NULL, names, s->ntables, err, errlen);
+	free(names);
+	if (ret == -1)
+		return -1;
+	if (merge_rows_check(s) == -1) {
+		store_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	log_info("layout of the synced tables read again");
+	return 0;
+}

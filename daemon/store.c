@@ -56,7 +56,8 @@ static const char store_ddl[] =
     "  tbl TEXT NOT NULL, rid INTEGER NOT NULL, pk TEXT NOT NULL,"
     "  r_hlc INTEGER NOT NULL, r_origin INTEGER NOT NULL,"
     "  d_hlc INTEGER NOT NULL, d_origin INTEGER NOT NULL,"
-    "  clocks TEXT, PRIMARY KEY (tbl, rid)) WITHOUT ROWID;";
+    "  clocks TEXT, PRIMARY KEY (tbl, rid)) WITHOUT ROWID;"
+    ASIDE_DDL;
 
 /*
  * store_upgrades[N] turns format N into N + 1 (run in order, in one
@@ -90,6 +91,9 @@ static const char *const store_upgrades[STORE_FORMAT] = {
 	   labsync_rowid (created above; merge_rows_check moves them once
 	   the synced tables are known) */
 	[3] = "",
+	/* 4 -> 5: changes kept aside (labsync_aside, created above); an
+	   older labsync would not know them, and lose them */
+	[4] = "",
 };
 
 static void	store_schema_log(const struct schema_plan *, const char *);
@@ -254,7 +258,8 @@ store_prepare_all(struct store *s)
 	    store_prepare(s, &s->st_begin, "BEGIN IMMEDIATE") == -1 ||
 	    store_prepare(s, &s->st_commit, "COMMIT") == -1 ||
 	    store_prepare(s, &s->st_data_version, "PRAGMA data_version") == -1 ||
-	    merge_prepare(s) == -1 || vector_prepare(s) == -1)
+	    merge_prepare(s) == -1 || vector_prepare(s) == -1 ||
+	    aside_prepare(s) == -1)
 		goto done;
 	ret = 0;
 done:
@@ -508,6 +513,7 @@ store_free(struct store *s)
 	sqlite3_finalize(s->st_row_any);
 	sqlite3_finalize(s->st_log_put);
 	sqlite3_finalize(s->st_log_range);
+	sqlite3_finalize(s->st_aside_put);
 	sqlite3_finalize(s->st_origin_new);
 	sqlite3_finalize(s->st_origin_seq);
 	sqlite3_finalize(s->st_state_hlc);
@@ -666,6 +672,12 @@ store_relayout(struct store *s, char *const *names, size_t n,
 				    o->name, o->cols[j].name);
 				goto fail;
 			}
+		/* a row whose columns all have its newest upsert's clock
+		   keeps none (NULL): spelt out for the old columns of a table
+		   that grew, or the new ones would seem written by it */
+		if (t != NULL && t->ncols > o->ncols &&
+		    schema_clocks_spell(s, o->name, o->ncols) == -1)
+			goto sqlfail;
 	}
 	if (changelog_widen(s) == -1)
 		goto sqlfail;

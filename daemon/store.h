@@ -12,6 +12,7 @@
  *   merge.c       validating and applying remote changes
  *   capture.c     the triggers that stamp local writes
  *   checkpoint.c  WAL checkpoints on a thread of their own
+ *   aside.c       changes kept aside: what a receiver could not apply
  *
  * They share store_private.h. SQL is spoken by these files and by one
  * other, rows.c: labsyncctl's and the HTTP API's reads and writes of rows
@@ -28,7 +29,7 @@
 #include "proto/labsync.pb-c.h"
 #include "reason.h"
 
-#define STORE_FORMAT		4	/* version of the labsync_* tables */
+#define STORE_FORMAT		5	/* version of the labsync_* tables */
 #define STORE_MAX_PK		1024	/* bytes in a primary key */
 #define STORE_MAX_VALUE		(1024 * 1024)	/* bytes in a text or blob */
 #define STORE_MAX_COLUMNS	63	/* non-key columns per synced table */
@@ -72,6 +73,8 @@ struct merge_stats {
 	int		 gaps;		/* beyond a missing sequence: skipped */
 	int		 held;		/* stamped too far in the future */
 	int		 own;		/* our own origin, fetched back */
+	int		 kept;		/* applied in part, the rest kept
+					   aside (counted in applied too) */
 };
 
 /* A packed change of origin, to send (outbox_drain, changelog_read_missing). */
@@ -162,6 +165,8 @@ int		 changelog_read_missing(struct store *,
 		    const Labsync__Vector *have, size_t max_changes,
 		    size_t max_bytes, store_change_cb, void *arg, int *more);
 int64_t		 changelog_count(struct store *);
+/* The HLC of our own change seq; 0 if the log lacks it. */
+uint64_t	 changelog_own_hlc(struct store *, uint64_t seq);
 
 /* --- outbox.c: committed changes for our live feed --------------------- */
 
@@ -192,6 +197,29 @@ int		 merge_apply_more(struct store *, Labsync__Change *const *,
 int		 merge_apply_end(struct store *, int commit);
 /* Roll back without a word: the caller refused what it was applying. */
 void		 merge_apply_abort(struct store *);
+
+/*
+ * Read the synced tables' layout from the database again (a table
+ * rebuilt or altered by hand): triggers, log columns and row clocks
+ * follow. On failure the old layout stays.
+ */
+int		 store_reload_layout(struct store *, char *err, size_t errlen);
+
+/* --- aside.c: changes kept aside --------------------------------------- */
+
+/* Try every kept part again, inside merge_apply_begin's transaction. */
+int		 aside_release(struct store *, int *released, int *kept);
+/* Kept changes by state. */
+int		 aside_counts(struct store *, int64_t *waiting,
+		    int64_t *refused);
+/* Per origin what is kept, at most max entries. */
+Labsync__Kept	**aside_summary(struct store *, size_t max, size_t *n);
+void		 aside_summary_free(Labsync__Kept **, size_t n);
+/* labsyncctl refused: lines, or a JSON array. */
+int		 aside_list(struct store *, int json, FILE *);
+/* Drop the kept parts of one change (logged): how many, or -1. */
+int		 aside_discard(struct store *, const char *origin,
+		    uint64_t seq);
 
 /* --- checkpoint.c: WAL checkpoints on a thread ------------------------- */
 

@@ -115,6 +115,7 @@ struct store {
 	sqlite3_stmt	*st_origin_new, *st_origin_seq;
 	sqlite3_stmt	*st_state_hlc, *st_state_seq;
 	sqlite3_stmt	*st_applying;
+	sqlite3_stmt	*st_aside_put;
 	sqlite3_stmt	*st_begin, *st_commit, *st_data_version;
 	int		 log_width;	/* value columns st_log_put and
 					   st_log_range have */
@@ -141,6 +142,22 @@ struct store {
 enum { LOG_KEY, LOG_HLC, LOG_BODY, LOG_TBL, LOG_PK, LOG_OP, LOG_MASK, LOG_V0 };
 /* Parameter of st_log_put (the same columns) that takes v0. */
 #define LOG_PUT_V0	(LOG_V0 + 1)
+
+/*
+ * labsync_aside: parts of received changes this node could not apply
+ * (aside.c): a whole change (col NULL, body: the packed change) or one
+ * column's value (body: the packed value), with the change's origin,
+ * sequence and clock, a reason code, its state ('waiting': applied by
+ * itself once possible; 'refused': an operator must act) and since when.
+ */
+#define ASIDE_DDL \
+    "CREATE TABLE IF NOT EXISTS labsync_aside(" \
+    "  id INTEGER PRIMARY KEY, origin TEXT NOT NULL, seq INTEGER NOT NULL," \
+    "  hlc INTEGER NOT NULL, tbl TEXT NOT NULL, pk TEXT NOT NULL," \
+    "  op INTEGER NOT NULL, col TEXT, body BLOB, reason INTEGER NOT NULL," \
+    "  state TEXT NOT NULL, since_ms INTEGER NOT NULL);" \
+    "CREATE INDEX IF NOT EXISTS labsync_aside_change" \
+    "  ON labsync_aside(origin, seq);"
 
 /* store.c */
 void		 store_seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -178,6 +195,8 @@ void		 schema_tables_free(struct table *, size_t);
 int		 schema_load(struct store *, char *const *names, size_t n,
 		    char *err, size_t errlen);
 void		 schema_free(struct store *);
+/* NULL clocks of a table's rows spelt out for its first n columns. */
+int		 schema_clocks_spell(struct store *, const char *name, int n);
 int		 schema_run_file(struct store *, const char *path, char *err,
 		    size_t errlen);
 struct table	*schema_table_find(struct store *, const char *);
@@ -200,7 +219,7 @@ uint64_t	 vector_entry_seq(const Labsync__Vector *, const char *);
 int		 changelog_widen(struct store *);
 int		 changelog_prepare(struct store *);
 int		 changelog_append(struct store *, struct origin *,
-		    Labsync__Change *, const int *idx,
+		    Labsync__Change *, int as_values,
 		    const ProtobufCBinaryData *raw, int relay);
 
 /* outbox.c */
@@ -217,6 +236,17 @@ int		 merge_rows_check(struct store *);
 int		 capture_triggers(struct store *, struct table *);
 int		 capture_replay_pending(struct store *);
 int		 capture_clocks_upgrade(struct store *);
+
+/* aside.c */
+int		 aside_prepare(struct store *);
+int		 aside_keep(struct store *, const Labsync__Change *, int col,
+		    const ProtobufCBinaryData *raw, enum reason,
+		    uint64_t since);
+
+/* merge.c, for aside.c: merge what of c fits, keep the rest aside */
+int		 merge_fitting(struct store *, struct origin *,
+		    Labsync__Change *, const ProtobufCBinaryData *raw,
+		    uint64_t since, int *kept);
 
 /* checkpoint.c */
 void		 checkpoint_stop(struct store *);

@@ -256,6 +256,8 @@ sync_heartbeat(struct labsyncd *env)
 	hb.node_id = env->conf->node_id;
 	hb.hlc = clock_last(env->clock);
 	hb.vector = vector_new(env->store);
+	/* what we keep aside, per origin: its sender shows it */
+	hb.kept = aside_summary(env->store, WIRE_MAX_KEPT, &hb.n_kept);
 	e.body_case = LABSYNC__ENVELOPE__BODY_HEARTBEAT;
 	e.heartbeat = &hb;
 	if ((buf = wire_pack(&e, env->conf->node_id, &len)) != NULL) {
@@ -266,6 +268,7 @@ sync_heartbeat(struct labsyncd *env)
 	}
 	free(buf);
 	vector_free(hb.vector);
+	aside_summary_free(hb.kept, hb.n_kept);
 }
 
 /* Publish new local changes, a bounded chunk per loop turn. */
@@ -337,8 +340,10 @@ sync_check_change(struct labsyncd *env, struct sync_source *src,
 	 * restore); anywhere else they are forged.
 	 */
 	allow_own = from_catchup && env->recover_to >= c->seq;
+	/* a content fault (reason_keep) refuses nothing: the change is
+	   applied as far as it fits, the rest kept aside */
 	if ((r = merge_validate(env->store, c, allow_own, why,
-	    sizeof(why))) != REASON_OK) {
+	    sizeof(why))) != REASON_OK && reason_keep(r) == KEEP_NO) {
 		snprintf(msg, sizeof(msg), "change %zu of %zu (%.32s #%llu): "
 		    "%s; batch refused", i + 1, n, c->origin ? c->origin : "?",
 		    (unsigned long long)c->seq, why);
@@ -586,6 +591,7 @@ sync_end(struct sync_txn *tx, int *gaps, int *own)
 	env->stats.applied += st->applied;
 	env->stats.duplicates += st->duplicates;
 	env->stats.held += st->held;
+	env->stats.kept += st->kept;
 	env->stats.batches++;
 	tx->busy_us += clock_mono_us() - t0;
 	sync_observe_latency(env, tx->busy_us);
@@ -597,6 +603,9 @@ sync_end(struct sync_txn *tx, int *gaps, int *own)
 	if (st->own > 0)
 		log_info("fetched back %d of our own changes from %s", st->own,
 		    peer);
+	if (st->kept > 0)
+		log_warnx("%d changes from %s could not be applied in full: "
+		    "kept aside (labsyncctl refused)", st->kept, peer);
 	log_debug("applied %d of %zu changes from %s in %llu us (%llu us "
 	    "open)", st->applied, tx->n, peer,
 	    (unsigned long long)tx->busy_us,
@@ -604,4 +613,32 @@ sync_end(struct sync_txn *tx, int *gaps, int *own)
 	sync_publish(env);
 	*own = st->own;
 	return 0;
+}
+
+/*
+ * Try the changes kept aside again (labsyncctl retry; after the layout
+ * changed): with reload, the synced tables' layout is read from the
+ * database first (a table rebuilt or altered by hand). -1 on failure.
+ */
+int
+sync_release_kept(struct labsyncd *env, int reload, int *released,
+    int *kept)
+{
+	char	 err[256];
+
+	*released = *kept = 0;
+	if (reload) {
+		if (store_reload_layout(env->store, err, sizeof(err)) == -1) {
+			log_warnx("reading the tables' layout again: %s", err);
+			return -1;
+		}
+		schema_fingerprint(env->store, env->fingerprint);
+	}
+	if (merge_apply_begin(env->store) == -1)
+		return -1;
+	if (aside_release(env->store, released, kept) == -1) {
+		merge_apply_end(env->store, 0);
+		return -1;
+	}
+	return merge_apply_end(env->store, 1);
 }

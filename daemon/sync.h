@@ -91,4 +91,9 @@ void	sync_publish(struct labsyncd *);
 void	sync_heartbeat(struct labsyncd *);
 void	sync_local(struct labsyncd *);
 
+/* Try the changes kept aside again; with reload, read the tables'
+   layout from the database first. The hook for a layout change. */
+int		 sync_release_kept(struct labsyncd *, int reload,
+		    int *released, int *kept);
+
 #endif

@@ -171,6 +171,11 @@ wire_unpack(const uint8_t *buf, size_t len, struct wire_arena *arena,
 		v = e->ack->vector;
 		break;
 	case LABSYNC__ENVELOPE__BODY_HEARTBEAT:
+		if (e->heartbeat->n_kept > WIRE_MAX_KEPT) {
+			wire_err(code, REASON_MALFORMED, why, whylen,
+			    "heartbeat with too many kept entries");
+			goto bad;
+		}
 		v = e->heartbeat->vector;
 		break;
 	default:

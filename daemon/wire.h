@@ -12,6 +12,7 @@
 
 #define WIRE_VERSION	1
 #define WIRE_MAX_CHANGES 100000	/* changes in one batch, whatever the sender */
+#define WIRE_MAX_KEPT	64	/* kept-aside entries in one heartbeat */
 
 /* protobuf-c's structs take char * even for what they only read. */
 #define UNCONST(p)	((void *)(uintptr_t)(const void *)(p))

@@ -14,6 +14,11 @@
  *   a column holds the value of the newest upsert newer than the newest
  *   delete that carries the column, else NULL.
  *
+ * A fourth store lacks column t1.c at first: it applies what fits and
+ * keeps the values of c aside, learns the column at a random point (an
+ * ALTER TABLE and the layout read again) and releases what it kept; its
+ * dump must equal the model too.
+ *
  * A second property (60 seeds) mixes in local writes: a store that is
  * origin o1 writes with plain SQL (upserts, updates, deletes, key changes)
  * between remote batches; its stamped changes go to the other stores, and
@@ -79,6 +84,13 @@ static const char schema_sql[] =
     " WITHOUT ROWID;\n";
 
 static char schema_path[] = "/tmp/labsync-test-merge.XXXXXX";
+/* the same, but t1 lacks column c: a node that does not know it yet */
+static const char narrow_sql[] =
+    "CREATE TABLE IF NOT EXISTS t1(id TEXT PRIMARY KEY, a INTEGER, b TEXT)"
+    " STRICT;\n"
+    "CREATE TABLE IF NOT EXISTS t2(id TEXT PRIMARY KEY, x TEXT, y BLOB)"
+    " WITHOUT ROWID;\n";
+static char narrow_path[] = "/tmp/labsync-test-merge-narrow.XXXXXX";
 static char t1_name[] = "t1", t2_name[] = "t2";
 static char *table_names[] = { t1_name, t2_name };
 
@@ -322,7 +334,8 @@ history_add_origin(struct history *h, const char *origin, int k,
 /* --- stores ------------------------------------------------------------ */
 
 static struct store *
-merge_store_open(const char *node_id, struct clock *clock, uint64_t skew_ms)
+merge_store_open_schema(const char *node_id, struct clock *clock,
+    uint64_t skew_ms, const char *schema)
 {
 	struct store_options	 opt;
 	struct store		*s;
@@ -331,7 +344,7 @@ merge_store_open(const char *node_id, struct clock *clock, uint64_t skew_ms)
 	memset(&opt, 0, sizeof(opt));
 	opt.path = ":memory:";
 	opt.node_id = node_id;
-	opt.schema_path = schema_path;
+	opt.schema_path = schema;
 	opt.tables = table_names;
 	opt.ntables = 2;
 	opt.cache_size_mib = 1;
@@ -340,6 +353,12 @@ merge_store_open(const char *node_id, struct clock *clock, uint64_t skew_ms)
 	if ((s = store_open(&opt, clock, err, sizeof(err))) == NULL)
 		fail_msg("store_open %s: %s", node_id, err);
 	return s;
+}
+
+static struct store *
+merge_store_open(const char *node_id, struct clock *clock, uint64_t skew_ms)
+{
+	return merge_store_open_schema(node_id, clock, skew_ms, schema_path);
 }
 
 /* rows_dump of both tables; malloc'd. */
@@ -433,8 +452,11 @@ deliver_batch(struct store *s, const struct history *h, const char *own_node,
 	for (int i = 0; i < nb; i++) {
 		uint64_t seq = batch[i]->seq - h->s[from[i]].base;
 
-		CHECK(merge_validate(s, batch[i], allow_own, vwhy,
-		    sizeof(vwhy)) == REASON_OK,
+		enum reason vr = merge_validate(s, batch[i], allow_own, vwhy,
+		    sizeof(vwhy));
+
+		/* a store that lacks a column keeps its values aside */
+		CHECK(vr == REASON_OK || reason_keep(vr) == KEEP_WAITING,
 		    "merge_validate refused %s/%llu: %s", batch[i]->origin,
 		    (unsigned long long)batch[i]->seq, vwhy);
 		if (seq <= vec[from[i]])
@@ -477,6 +499,68 @@ deliver_all(struct store *s, const struct history *h, const char *own_node,
 		}
 		if (deliver_batch(s, h, own_node, r, why, whylen) == -1)
 			return -1;
+	}
+	return 0;
+}
+
+/*
+ * The store learns t1.c (added as an operator would, the layout read
+ * again) and releases what it kept aside: nothing may stay kept.
+ */
+static int
+widen(struct store *s, char *why, size_t whylen)
+{
+	int64_t		 waiting, refused;
+	int		 released, kept, ret = -1;
+
+	CHECK(sqlite3_exec(store_db(s), "ALTER TABLE t1 ADD COLUMN c REAL",
+	    NULL, NULL, NULL) == SQLITE_OK, "alter: %s",
+	    sqlite3_errmsg(store_db(s)));
+	CHECK(store_reload_layout(s, why, whylen) == 0, "reload failed");
+	CHECK(merge_apply_begin(s) == 0, "begin failed");
+	if (aside_release(s, &released, &kept) == -1) {
+		merge_apply_end(s, 0);
+		CHECK(0, "release failed");
+	}
+	CHECK(merge_apply_end(s, 1) == 0, "commit failed");
+	CHECK(kept == 0, "%d parts still kept after the column came", kept);
+	CHECK(aside_counts(s, &waiting, &refused) == 0 && waiting == 0 &&
+	    refused == 0, "kept: %lld waiting, %lld refused",
+	    (long long)waiting, (long long)refused);
+	ret = 0;
+done:
+	return ret;
+}
+
+/*
+ * Deliver h to a store that lacks t1.c until it learns it (*widened),
+ * before round widen_at of this history (-1: not in it).
+ */
+static int
+deliver_narrow(struct store *s, const struct history *h, int widen_at,
+    int *widened, char *why, size_t whylen)
+{
+	struct unit_rng	 order;
+
+	unit_rng_seed(&order, h->seed * 7919 + 4);
+	for (int round = 0; !history_done(s, h); round++) {
+		if (round == 10000) {
+			snprintf(why, whylen, "seed %llu: n4: delivery does "
+			    "not end", (unsigned long long)h->seed);
+			return -1;
+		}
+		if (round == widen_at && !*widened) {
+			if (widen(s, why, whylen) == -1)
+				return -1;
+			*widened = 1;
+		}
+		if (deliver_batch(s, h, NULL, &order, why, whylen) == -1)
+			return -1;
+	}
+	if (widen_at >= 0 && !*widened) {
+		if (widen(s, why, whylen) == -1)
+			return -1;
+		*widened = 1;
 	}
 	return 0;
 }
@@ -673,16 +757,23 @@ compare_dumps(char *const *dumps, const char *const *names, int n,
 static int
 merge_chunk(uint64_t first, int count, char *why, size_t whylen)
 {
-	static const char *const nodes[] = { "n1", "n2", "n3" };
+	static const char *const nodes[] = { "n1", "n2", "n3", "n4" };
 	struct history	*hs = calloc(count, sizeof(*hs));
 	struct clock	*clock = clock_new(fake_now);
-	struct store	*s[3] = { NULL };
-	char		*dumps[3] = { NULL }, *model = NULL;
-	int		 ret = -1;
+	struct store	*s[4] = { NULL };
+	char		*dumps[4] = { NULL }, *model = NULL;
+	struct unit_rng	 wr;
+	uint64_t	 widen_seed;
+	int		 ret = -1, widen_round, widened = 0;
 
 	assert_non_null(hs);
 	for (int i = 0; i < 3; i++)
 		s[i] = merge_store_open(nodes[i], clock, SKEW_MS);
+	/* n4 lacks t1.c at first: kept aside, released once it has it */
+	s[3] = merge_store_open_schema(nodes[3], clock, SKEW_MS, narrow_path);
+	unit_rng_seed(&wr, first * 31 + 17);
+	widen_seed = first + unit_rng_below(&wr, (uint32_t)count);
+	widen_round = (int)unit_rng_below(&wr, 30);
 	for (int k = 0; k < count; k++) {
 		struct history	*h = &hs[k];
 		struct unit_rng	 r;
@@ -707,13 +798,18 @@ merge_chunk(uint64_t first, int count, char *why, size_t whylen)
 				goto done;
 			}
 		}
+		if (deliver_narrow(s[3], h, h->seed == widen_seed ?
+		    widen_round : -1, &widened, why, whylen) == -1)
+			goto done;
 	}
-	for (int i = 0; i < 3; i++)
+	if (!widened && widen(s[3], why, whylen) == -1)
+		goto done;
+	for (int i = 0; i < 4; i++)
 		dumps[i] = dump_store(s[i]);
 	model = model_dump(hs, count);
-	ret = compare_dumps(dumps, nodes, 3, model, why, whylen);
+	ret = compare_dumps(dumps, nodes, 4, model, why, whylen);
 done:
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		store_free(s[i]);
 		free(dumps[i]);
 	}
@@ -1606,6 +1702,15 @@ setup_schema(void **state)
 		return -1;
 	}
 	close(fd);
+	if ((fd = mkstemp(narrow_path)) == -1)
+		return -1;
+	if (write(fd, narrow_sql, sizeof(narrow_sql) - 1) !=
+	    (ssize_t)(sizeof(narrow_sql) - 1)) {
+		close(fd);
+		unlink(narrow_path);
+		return -1;
+	}
+	close(fd);
 	return 0;
 }
 
@@ -1614,6 +1719,7 @@ teardown_schema(void **state)
 {
 	(void)state;
 	unlink(schema_path);
+	unlink(narrow_path);
 	return 0;
 }
 
