@@ -499,15 +499,22 @@ merge_row_insert_new(struct store *s, struct table *t, const char *pk,
 	return merge_row_save(s, t, pk, &m) == -1 ? -1 : 1;
 }
 
-/* Where each column of c is in t: found once, for the merge and the log
-   (validated: every column there, none twice). */
+/*
+ * Where each column of c is in t: found once, for the merge and the log
+ * (validated: every column there, none twice). A column local here is
+ * not applied: it moves behind c->n_columns (to be put back for freeing
+ * the message), and *full is how many c had. 1 if there was such a column.
+ */
 static int
-merge_change_columns(const struct table *t, const Labsync__Change *c,
-    int *idx)
+merge_change_columns(const struct table *t, Labsync__Change *c, int *idx,
+    size_t *full)
 {
+	Labsync__Column *local[STORE_MAX_COLUMNS];
 	uint64_t seen = 0;
+	size_t	 kept = 0, nlocal = 0;
 	int	 hint = -1;
 
+	*full = c->n_columns;
 	if (c->n_columns > (size_t)t->ncols)
 		return -1;
 	for (size_t j = 0; j < c->n_columns; j++) {
@@ -515,9 +522,20 @@ merge_change_columns(const struct table *t, const Labsync__Change *c,
 		if (hint < 0 || (seen & (1ULL << hint)))
 			return -1;
 		seen |= 1ULL << hint;
-		idx[j] = hint;
+		if (t->cols[hint].local) {
+			log_debug("%s:%" PRIu64 ": column %s.%s is local "
+			    "here: not applied", c->origin, c->seq, t->name,
+			    t->cols[hint].name);
+			local[nlocal++] = c->columns[j];
+			continue;
+		}
+		idx[kept] = hint;
+		c->columns[kept++] = c->columns[j];
 	}
-	return 0;
+	for (size_t j = 0; j < nlocal; j++)
+		c->columns[kept + j] = local[j];
+	c->n_columns = kept;
+	return nlocal > 0;
 }
 
 
@@ -777,7 +795,8 @@ merge_apply_more(struct store *s, Labsync__Change *const *changes,
 		Labsync__Change *c = changes[i];
 		struct origin *o;
 		struct table *t = schema_table_find(s, c->table);
-		int idx[STORE_MAX_COLUMNS];
+		int idx[STORE_MAX_COLUMNS], dropped;
+		size_t full;
 
 		if (t == NULL)
 			return -1;	/* validated: cannot happen */
@@ -798,11 +817,16 @@ merge_apply_more(struct store *s, Labsync__Change *const *changes,
 			continue;
 		}
 		clock_absorb(s->clock, c->hlc);
-		if (merge_change_columns(t, c, idx) == -1 ||
-		    merge_change(s, t, o, c, idx) == -1 ||
-		    changelog_append(s, o, c, idx, raw != NULL ? &raw[i] : NULL,
-		    relay) == -1)
+		/* without a column local here: not kept, not relayed */
+		if ((dropped = merge_change_columns(t, c, idx, &full)) == -1)
 			return -1;
+		if (merge_change(s, t, o, c, idx) == -1 ||
+		    changelog_append(s, o, c, idx, raw != NULL && !dropped ?
+		    &raw[i] : NULL, relay) == -1) {
+			c->n_columns = full;
+			return -1;
+		}
+		c->n_columns = full;
 		o->seq = c->seq;
 		st->applied++;
 		if (o == s->self) {
