@@ -54,12 +54,22 @@ capture_src_free(struct stamp_src *src, int ncols)
 static void
 capture_src_row(struct stamp_src *src, const struct table *t, int upd)
 {
+	uint64_t	 all = 0;
+
 	memset(src, 0, sizeof(*src));
-	src->mask = store_sql(upd ? "0" : "%lld", (long long)
-	    (t->ncols == 64 ? ~0ULL : (1ULL << t->ncols) - 1));
+	for (int i = 0; i < t->ncols; i++)
+		if (!t->cols[i].local)
+			all |= 1ULL << i;
+	src->mask = store_sql(upd ? "0" : "%lld", (long long)all);
 	for (int i = 0; i < t->ncols; i++) {
 		const char *c = t->cols[i].name;
 
+		/* a local column is neither stamped nor logged */
+		if (t->cols[i].local) {
+			src->written[i] = store_sql("0");
+			src->value[i] = store_sql("NULL");
+			continue;
+		}
 		if (!upd) {
 			src->written[i] = store_sql("1");
 			src->value[i] = store_sql("NEW.\"%w\"", c);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include "clock.h"
@@ -62,6 +63,37 @@ changelog_value(sqlite3_stmt *st, int col, Labsync__Value *v)
 }
 
 /*
+ * A pseudonymised column's value as it is sent: the hex HMAC-SHA-256,
+ * under the node's pseudonym key, of its bytes (text, blob) or of its
+ * text form (integer, real: as SQLite writes them); NULL stays NULL.
+ */
+static void
+changelog_pseudonym(struct store *s, sqlite3_stmt *st, int col,
+    Labsync__Value *v, char hex[2 * crypto_auth_hmacsha256_BYTES + 1])
+{
+	uint8_t		 mac[crypto_auth_hmacsha256_BYTES];
+	const uint8_t	*p;
+	int		 len;
+
+	if (v->kind_case == LABSYNC__VALUE__KIND_NULL)
+		return;
+	if (v->kind_case == LABSYNC__VALUE__KIND_BLOB) {
+		p = v->blob.data;
+		len = (int)v->blob.len;
+	} else {
+		p = sqlite3_column_text(st, col);
+		len = sqlite3_column_bytes(st, col);
+	}
+	crypto_auth_hmacsha256(mac, p != NULL ? p : (const uint8_t *)"",
+	    (unsigned long long)len, s->pseudonym_key);
+	sodium_bin2hex(hex, 2 * sizeof(mac) + 1, mac, sizeof(mac));
+	sodium_memzero(mac, sizeof(mac));
+	labsync__value__init(v);
+	v->kind_case = LABSYNC__VALUE__KIND_TEXT;
+	v->text = hex;
+}
+
+/*
  * The packed change of the log row st is on (st_log_range's columns):
  * the bytes as received, or a local change packed from its columns.
  * Sets *o to its origin; release lb with changelog_bytes_free.
@@ -73,6 +105,8 @@ changelog_bytes(struct store *s, sqlite3_stmt *st, struct origin **o,
 	Labsync__Change	 c = LABSYNC__CHANGE__INIT;
 	Labsync__Column	 cols[STORE_MAX_COLUMNS], *colp[STORE_MAX_COLUMNS];
 	Labsync__Value	 vals[STORE_MAX_COLUMNS];
+	char		 hex[STORE_MAX_COLUMNS][2 * crypto_auth_hmacsha256_BYTES
+			    + 1];
 	const struct table *t;
 	uint64_t	 key = (uint64_t)sqlite3_column_int64(st, LOG_KEY);
 	uint64_t	 mask;
@@ -112,17 +146,26 @@ changelog_bytes(struct store *s, sqlite3_stmt *st, struct origin **o,
 	c.columns = colp;
 	for (int i = 0; t != NULL && c.op == LABSYNC__OP__OP_UPSERT &&
 	    i < t->ncols; i++) {
-		if (!(mask & (1ULL << i)))
+		/* a column local now is not sent, even if it was logged */
+		if (!(mask & (1ULL << i)) || t->cols[i].local)
+			continue;
+		/* never the value itself (a city has its key: config.c) */
+		if (t->cols[i].pseudonymise && *o == s->self &&
+		    !s->pseudonym_keyed)
 			continue;
 		labsync__column__init(&cols[c.n_columns]);
 		cols[c.n_columns].name = t->cols[i].name;
 		cols[c.n_columns].value = changelog_value(st,
 		    LOG_V0 + i, &vals[i]);
+		/* ours only: others' arrive pseudonymised already */
+		if (t->cols[i].pseudonymise && *o == s->self)
+			changelog_pseudonym(s, st, LOG_V0 + i, &vals[i],
+			    hex[i]);
 		colp[c.n_columns] = &cols[c.n_columns];
 		c.n_columns++;
 		bound += 5 * 11 + strlen(t->cols[i].name);
 		if (vals[i].kind_case == LABSYNC__VALUE__KIND_TEXT)
-			bound += (size_t)sqlite3_column_bytes(st, LOG_V0 + i);
+			bound += strlen(vals[i].text);
 		else if (vals[i].kind_case == LABSYNC__VALUE__KIND_BLOB)
 			bound += vals[i].blob.len;
 	}

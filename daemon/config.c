@@ -78,6 +78,8 @@ enum config_keyid {
 	K_PEER_ROLE,
 	K_SYNC_TABLES,
 	K_SYNC_LOCAL,
+	K_SYNC_PSEUDONYMISE,
+	K_SYNC_PSEUDONYM_KEY_FILE,
 	K_SYNC_MAX_CLOCK_SKEW,
 	K_SYNC_HEARTBEAT_INTERVAL,
 	K_SYNC_HEARTBEAT_TIMEOUT,
@@ -116,6 +118,9 @@ static const struct config_keydef {
 	[K_PEER_ROLE] =		{ SEC_PEER, "role", 0, 1, 0 },
 	[K_SYNC_TABLES] =	{ SEC_SYNC, "tables", 1, 1, 0 },
 	[K_SYNC_LOCAL] =	{ SEC_SYNC, "local", 0, 1, 1 },
+	[K_SYNC_PSEUDONYMISE] =	{ SEC_SYNC, "pseudonymise", 0, 1, 1 },
+	[K_SYNC_PSEUDONYM_KEY_FILE] =
+	    { SEC_SYNC, "pseudonym_key_file", 0, 1, 0 },
 	[K_SYNC_MAX_CLOCK_SKEW] = { SEC_SYNC, "max_clock_skew", 0, 1, 0 },
 	[K_SYNC_HEARTBEAT_INTERVAL] =
 	    { SEC_SYNC, "heartbeat_interval", 0, 1, 0 },
@@ -199,7 +204,9 @@ static int	 config_read_keyfile(struct config_parse *, const char *,
 		    char *, int);
 static int	 config_add_key(struct config_parse *, const char *, int);
 static int	 config_parse_tables(struct config_parse *, const char *,
-		    const char *, int, char ***, size_t *);
+		    const char *, int, char ***, size_t *, char ***, size_t *);
+static void	 config_check_columns(struct config_parse *, const char *,
+		    char **, size_t, int);
 static void	 config_check(struct config_parse *);
 static void	 config_check_insecure(struct config_parse *, const char *,
 		    int);
@@ -628,8 +635,11 @@ config_set(struct config_parse *p, enum config_keyid k, const char *value,
 	case K_NODE_CONTROL:
 	case K_SEC_SECRET_KEY_FILE:
 	case K_HTTP_TOKEN_FILE:
+	case K_SYNC_PSEUDONYM_KEY_FILE:
 		if (k == K_HTTP_TOKEN_FILE)
 			dst = &cfg->http_token_file;
+		else if (k == K_SYNC_PSEUDONYM_KEY_FILE)
+			dst = &cfg->pseudonym_key_file;
 		else if (k == K_NODE_DATABASE)
 			dst = &cfg->database;
 		else if (k == K_NODE_SCHEMA)
@@ -692,10 +702,15 @@ config_set(struct config_parse *p, enum config_keyid k, const char *value,
 		return config_add_key(p, key, line);
 	case K_SYNC_TABLES:
 		return config_parse_tables(p, name, value, line, &cfg->tables,
-		    &cfg->ntables);
+		    &cfg->ntables, NULL, NULL);
 	case K_SYNC_LOCAL:
+		cfg->local_line = line;
 		return config_parse_tables(p, name, value, line, &cfg->local,
-		    &cfg->nlocal);
+		    &cfg->nlocal, &cfg->local_columns, &cfg->nlocal_columns);
+	case K_SYNC_PSEUDONYMISE:
+		cfg->pseudonymise_line = line;
+		return config_parse_tables(p, name, value, line, NULL, NULL,
+		    &cfg->pseudonymise, &cfg->npseudonymise);
 	case K_SYNC_MAX_CLOCK_SKEW:
 	case K_SYNC_HEARTBEAT_INTERVAL:
 	case K_SYNC_HEARTBEAT_TIMEOUT:
@@ -979,13 +994,29 @@ config_add_key(struct config_parse *p, const char *key, int line)
 	return 0;
 }
 
-/* A comma-separated list of table names for KEY. */
+/* NAME: [A-Za-z_][A-Za-z0-9_]* up to end (exclusive). */
+static int
+config_is_name(const char *s, const char *end)
+{
+	if (s == end || isdigit((unsigned char)*s))
+		return 0;
+	for (; s < end; s++)
+		if (!config_is_word(*s))
+			return 0;
+	return 1;
+}
+
+/*
+ * A comma-separated list for KEY: table names into list, and with cols
+ * not NULL also "table.column" items into cols (list NULL: only those).
+ */
 static int
 config_parse_tables(struct config_parse *p, const char *key,
-    const char *value, int line, char ***list, size_t *n)
+    const char *value, int line, char ***list, size_t *n, char ***cols,
+    size_t *ncols)
 {
-	char	*copy, *item, *next, *e;
-	size_t	 i;
+	char	*copy, *item, *next, *e, *dot, ***to;
+	size_t	 i, *nto;
 	int	 ret = 0;
 
 	copy = config_xstrdup(value);
@@ -1000,16 +1031,31 @@ config_parse_tables(struct config_parse *p, const char *key,
 		*e = '\0';
 
 		if (*item == '\0') {
-			config_error(p, line, "bad value '%s' for %s: "
-			    CONFIG_MSG_TABLE, value, key);
+			config_error(p, line, "bad value '%s' for %s: %s",
+			    value, key, list == NULL ?
+			    "expected a comma-separated list of table.column" :
+			    CONFIG_MSG_TABLE);
 			ret = -1;
 			break;
 		}
-		if (isdigit((unsigned char)*item))
-			goto bad;
-		for (e = item; *e != '\0'; e++)
-			if (!config_is_word(*e))
+		dot = cols != NULL ? strchr(item, '.') : NULL;
+		if (dot != NULL || list == NULL) {
+			if (dot == NULL || !config_is_name(item, dot) ||
+			    !config_is_name(dot + 1, e)) {
+				config_error(p, line, "bad column '%s' in %s: "
+				    "expected table.column, each "
+				    "[A-Za-z_][A-Za-z0-9_]*", item, key);
+				ret = -1;
+				continue;
+			}
+			to = cols;
+			nto = ncols;
+		} else {
+			if (!config_is_name(item, e))
 				goto bad;
+			to = list;
+			nto = n;
+		}
 		/* SQLite names ignore case, so the prefixes do too. */
 		if (strncasecmp(item, "labsync_", 8) == 0 ||
 		    strncasecmp(item, "sqlite_", 7) == 0) {
@@ -1019,17 +1065,17 @@ config_parse_tables(struct config_parse *p, const char *key,
 			ret = -1;
 			continue;
 		}
-		for (i = 0; i < *n; i++)
-			if (strcasecmp((*list)[i], item) == 0)
+		for (i = 0; i < *nto; i++)
+			if (strcasecmp((*to)[i], item) == 0)
 				break;
-		if (i < *n) {
-			config_error(p, line, "table '%s' listed twice in %s",
-			    item, key);
+		if (i < *nto) {
+			config_error(p, line, "%s '%s' listed twice in %s",
+			    to == list ? "table" : "column", item, key);
 			ret = -1;
 			continue;
 		}
-		*list = config_xreallocarray(*list, *n + 1, sizeof(**list));
-		(*list)[(*n)++] = config_xstrdup(item);
+		*to = config_xreallocarray(*to, *nto + 1, sizeof(**to));
+		(*to)[(*nto)++] = config_xstrdup(item);
 		continue;
 bad:
 		config_error(p, line, "bad table name '%s' in %s: expected "
@@ -1038,6 +1084,27 @@ bad:
 	}
 	free(copy);
 	return ret;
+}
+
+/* Columns of KEY (at line) must be of synced tables. */
+static void
+config_check_columns(struct config_parse *p, const char *key, char **cols,
+    size_t n, int line)
+{
+	struct config	*cfg = p->cfg;
+	size_t		 i, j, tlen;
+
+	for (i = 0; i < n; i++) {
+		tlen = strcspn(cols[i], ".");
+		for (j = 0; j < cfg->ntables; j++)
+			if (strlen(cfg->tables[j]) == tlen &&
+			    strncasecmp(cfg->tables[j], cols[i], tlen) == 0)
+				break;
+		if (j == cfg->ntables)
+			config_error(p, line, "column '%s' in %s: table "
+			    "'%.*s' is not in tables", cols[i], key,
+			    (int)tlen, cols[i]);
+	}
 }
 
 /* Under insecure = true every endpoint must stay on this machine. */
@@ -1148,6 +1215,23 @@ config_check(struct config_parse *p)
 				config_error(p, syncst->key_line[K_SYNC_LOCAL],
 				    "table '%s' is in both tables and local",
 				    cfg->local[i]);
+	config_check_columns(p, "local", cfg->local_columns,
+	    cfg->nlocal_columns, cfg->local_line);
+	config_check_columns(p, "pseudonymise", cfg->pseudonymise,
+	    cfg->npseudonymise, cfg->pseudonymise_line);
+	for (i = 0; i < cfg->npseudonymise; i++)
+		for (j = 0; j < cfg->nlocal_columns; j++)
+			if (strcasecmp(cfg->pseudonymise[i],
+			    cfg->local_columns[j]) == 0)
+				config_error(p, cfg->pseudonymise_line,
+				    "column '%s' is in both local and "
+				    "pseudonymise", cfg->pseudonymise[i]);
+	/* only a city writes, so only a city needs the key */
+	if (cfg->npseudonymise > 0 && cfg->role == CONFIG_ROLE_CITY &&
+	    cfg->pseudonym_key_file == NULL &&
+	    !syncst->key_bad[K_SYNC_PSEUDONYM_KEY_FILE])
+		config_error(p, cfg->pseudonymise_line, "pseudonymise needs "
+		    "pseudonym_key_file in [sync]");
 
 	if (cfg->schema == NULL)
 		cfg->schema = config_xstrdup(LABSYNC_DATADIR "/schema.sql");
@@ -1279,6 +1363,9 @@ config_free(struct config *cfg)
 	free(cfg->peers);
 	config_free_list(cfg->tables, cfg->ntables);
 	config_free_list(cfg->local, cfg->nlocal);
+	config_free_list(cfg->local_columns, cfg->nlocal_columns);
+	config_free_list(cfg->pseudonymise, cfg->npseudonymise);
+	free(cfg->pseudonym_key_file);
 	free(cfg);
 }
 

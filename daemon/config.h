@@ -62,6 +62,13 @@ struct config {
 	size_t		 ntables;
 	char		**local;	/* tables that never leave the node */
 	size_t		 nlocal;
+	char		**local_columns;	/* "table.column": never sent */
+	size_t		 nlocal_columns;
+	char		**pseudonymise;	/* "table.column": sent as an HMAC */
+	size_t		 npseudonymise;
+	char		*pseudonym_key_file;	/* resolved; NULL if unset */
+	int		 local_line;	/* lines of those keys, for messages */
+	int		 pseudonymise_line;
 	int64_t		 max_clock_skew_ms;
 	int64_t		 heartbeat_interval_ms;
 	int64_t		 heartbeat_timeout_ms;

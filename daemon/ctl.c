@@ -217,6 +217,10 @@ ctl_open(struct ctl *c, enum store_mode mode)
 	so.observer = c->conf->role == CONFIG_ROLE_OBSERVER;
 	so.tables = c->conf->tables;
 	so.ntables = c->conf->ntables;
+	so.local_columns = c->conf->local_columns;
+	so.nlocal_columns = c->conf->nlocal_columns;
+	so.pseudonymise = c->conf->pseudonymise;
+	so.npseudonymise = c->conf->npseudonymise;
 	so.cache_size_mib = 8;
 	so.max_clock_skew_ms = c->conf->max_clock_skew_ms;
 	so.mode = mode;
@@ -468,24 +472,52 @@ ctl_list(struct ctl *c, int argc, char **argv)
 	    err, sizeof(err)), err);
 }
 
+/*
+ * What a dump leaves out: local columns (only here) and pseudonymised
+ * ones (the value here, its HMAC elsewhere), so that converged nodes
+ * compare equal on what they share. Free the array, not its strings.
+ */
+static char **
+ctl_dump_skip(const struct config *conf, size_t *n)
+{
+	char	**skip;
+
+	*n = conf->nlocal_columns + conf->npseudonymise;
+	if ((skip = calloc(*n + 1, sizeof(*skip))) == NULL)
+		return NULL;
+	for (size_t i = 0; i < conf->nlocal_columns; i++)
+		skip[i] = conf->local_columns[i];
+	for (size_t i = 0; i < conf->npseudonymise; i++)
+		skip[conf->nlocal_columns + i] = conf->pseudonymise[i];
+	return skip;
+}
+
 /* dump: the canonical dump of the synced tables. */
 static int
 ctl_dump(struct ctl *c, int argc, char **argv)
 {
-	char	 err[512] = "";
+	char	 err[512] = "", **skip;
+	size_t	 nskip;
+	int	 ret;
 
 	(void)argc;
 	(void)argv;
-	return ctl_rows_exit(rows_dump(store_db(c->store), c->conf->tables,
-	    c->conf->ntables, stdout, err, sizeof(err)), err);
+	if ((skip = ctl_dump_skip(c->conf, &nskip)) == NULL) {
+		fprintf(stderr, "labsyncctl: dump: %s\n", strerror(errno));
+		return 1;
+	}
+	ret = ctl_rows_exit(rows_dump(store_db(c->store), c->conf->tables,
+	    c->conf->ntables, skip, nskip, stdout, err, sizeof(err)), err);
+	free(skip);
+	return ret;
 }
 
 /* checksum: the SHA-256 of the dump. */
 static int
 ctl_checksum(struct ctl *c, int argc, char **argv)
 {
-	char			*buf = NULL, err[512] = "";
-	size_t			 len = 0;
+	char			*buf = NULL, err[512] = "", **skip;
+	size_t			 len = 0, nskip;
 	FILE			*f;
 	unsigned char		 h[crypto_hash_sha256_BYTES];
 	enum reason		 r;
@@ -496,8 +528,15 @@ ctl_checksum(struct ctl *c, int argc, char **argv)
 		fprintf(stderr, "labsyncctl: checksum: %s\n", strerror(errno));
 		return 1;
 	}
+	if ((skip = ctl_dump_skip(c->conf, &nskip)) == NULL) {
+		fprintf(stderr, "labsyncctl: checksum: %s\n", strerror(errno));
+		fclose(f);
+		free(buf);
+		return 1;
+	}
 	r = rows_dump(store_db(c->store), c->conf->tables, c->conf->ntables,
-	    f, err, sizeof(err));
+	    skip, nskip, f, err, sizeof(err));
+	free(skip);
 	if (fclose(f) == EOF && r == REASON_OK) {
 		fprintf(stderr, "labsyncctl: checksum: %s\n", strerror(errno));
 		free(buf);

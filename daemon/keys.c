@@ -104,6 +104,27 @@ done:
 }
 
 int
+keys_read_pseudonym(const char *file, unsigned char out[32], char *err,
+    size_t errlen)
+{
+	char	 buf[128];
+	size_t	 n = 0;
+	int	 ret = -1;
+
+	if (keys_read_private(file, buf, sizeof(buf), NULL, err,
+	    errlen) == -1)
+		return -1;
+	if (strlen(buf) != 64 || sodium_hex2bin(out, 32, buf, 64, NULL, &n,
+	    NULL) != 0 || n != 32)
+		keys_err(err, errlen, "%s: expected one line of 64 hex "
+		    "digits (32 random bytes)", file);
+	else
+		ret = 0;
+	sodium_memzero(buf, sizeof(buf));
+	return ret;
+}
+
+int
 keys_load(const struct config *conf, struct keys *k, char *err, size_t errlen)
 {
 	char		 buf[128], why[256];

@@ -31,6 +31,12 @@ void	keys_clear(struct keys *);
 int	keys_read_private(const char *file, char *buf, size_t len,
 	    char **used, char *err, size_t errlen);
 /*
+ * The pseudonym key ([sync] pseudonym_key_file): one line of 64 hex
+ * digits (32 bytes), read with keys_read_private's rules. 0 or -1 (err).
+ */
+int	keys_read_pseudonym(const char *file, unsigned char out[32],
+	    char *err, size_t errlen);
+/*
  * Make a new CURVE keypair: BASE.key (the secret, mode 0600) and BASE.pub
  * (mode 0644), one line of 40 Z85 characters each, each written whole or
  * not at all. An existing file is replaced only with force. The public

@@ -16,11 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 #include <sodium.h>
 #include <systemd/sd-daemon.h>
+#include <sodium.h>
 #include <zmq.h>
 
 #include "bus.h"
@@ -275,6 +277,79 @@ main_peer_same(const struct config_peer *a, const struct config_peer *b)
 	return 1;
 }
 
+/* Two lists of "table.column", in any order, the same? */
+static int
+main_same_list(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	size_t	 i, j;
+
+	if (na != nb)
+		return 0;
+	for (i = 0; i < na; i++) {
+		for (j = 0; j < nb && strcasecmp(a[i], b[j]) != 0; j++)
+			;
+		if (j == nb)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * [sync] local and pseudonymise columns must be columns of their table
+ * (in the database or the schema file), not its key: each refusal to
+ * out as "file:line: message". -1 if any (or they cannot be read).
+ */
+static int
+main_check_columns(const struct config *conf, FILE *out)
+{
+	static const struct {
+		const char	*key;
+		size_t		 list;	/* 0: local_columns, 1: pseudonymise */
+	} keys[] = { { "local", 0 }, { "pseudonymise", 1 } };
+	char	 err[512];
+	int	*kind, ret = 0;
+
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		char *const *cols = keys[k].list ? conf->pseudonymise :
+		    conf->local_columns;
+		size_t n = keys[k].list ? conf->npseudonymise :
+		    conf->nlocal_columns;
+		int line = keys[k].list ? conf->pseudonymise_line :
+		    conf->local_line;
+
+		if (n == 0)
+			continue;
+		if ((kind = calloc(n, sizeof(*kind))) == NULL)
+			fatal("%s", __func__);
+		if (schema_check_columns(conf->database, conf->schema, cols, n,
+		    kind, err, sizeof(err)) == -1) {
+			fprintf(out, "%s:%d: %s: %s\n", conf->path, line,
+			    keys[k].key, err);
+			free(kind);
+			return -1;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (kind[i] == SCHEMA_COLUMN_OK)
+				continue;
+			fprintf(out, "%s:%d: column '%s' in %s: %s\n",
+			    conf->path, line, cols[i], keys[k].key,
+			    kind[i] == SCHEMA_COLUMN_PK ? "a primary key is "
+			    "always sent" : "no such column in the database "
+			    "or the schema file");
+			ret = -1;
+		}
+		free(kind);
+	}
+	return ret;
+}
+
+static int
+main_streq(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	    (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
 /* What a reload cannot change: the node, its database and sockets. */
 static const char *
 main_reload_fixed(const struct config *a, const struct config *b)
@@ -295,18 +370,18 @@ main_reload_fixed(const struct config *a, const struct config *b)
 	    (a->secret_key_file != NULL &&
 	    strcmp(a->secret_key_file, b->secret_key_file) != 0))
 		return "[security]";
+	if (!main_same_list(a->local_columns, a->nlocal_columns,
+	    b->local_columns, b->nlocal_columns) ||
+	    !main_same_list(a->pseudonymise, a->npseudonymise,
+	    b->pseudonymise, b->npseudonymise) ||
+	    !main_streq(a->pseudonym_key_file, b->pseudonym_key_file))
+		return "[sync] local columns, pseudonymise or "
+		    "pseudonym_key_file";
 	/* tables may be added, not removed */
 	for (size_t i = 0; i < a->ntables; i++)
 		if (!config_table_synced(b, a->tables[i]))
 			return "[sync] tables (a table removed)";
 	return NULL;
-}
-
-static int
-main_streq(const char *a, const char *b)
-{
-	return (a == NULL && b == NULL) ||
-	    (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
 /* What a reload accepts but only a restart applies: say so. */
@@ -486,6 +561,7 @@ main(int argc, char *argv[])
 	int			 ch, check = 0, debug = 0, refused, lockfd;
 	struct timeval		 tick;
 	uint64_t		 watchdog_usec = 0;
+	uint8_t			 pkey[32];
 	int64_t			 tick_ms;
 	void			*router;
 
@@ -530,6 +606,10 @@ main(int argc, char *argv[])
 		free(errors);
 		return EX_CONFIG;
 	}
+	if (main_check_columns(env.conf, stderr) == -1) {
+		config_free(env.conf);
+		return EX_CONFIG;
+	}
 	if (check) {
 		log_init("labsyncd", LOG_LEVEL_ERROR);
 		if (main_check_files(env.conf, &env.keys) == -1) {
@@ -561,6 +641,14 @@ main(int argc, char *argv[])
 		config_free(env.conf);
 		return EX_CONFIG;
 	}
+	if (env.conf->pseudonym_key_file != NULL &&
+	    keys_read_pseudonym(env.conf->pseudonym_key_file, pkey, err,
+	    sizeof(err)) == -1) {
+		log_error("%s: pseudonym_key_file: %s", path, err);
+		keys_clear(&env.keys);
+		config_free(env.conf);
+		return EX_CONFIG;
+	}
 	if ((lockfd = main_lock(env.conf->database)) == -1) {
 		keys_clear(&env.keys);
 		config_free(env.conf);
@@ -575,11 +663,18 @@ main(int argc, char *argv[])
 	so.observer = env.conf->role == CONFIG_ROLE_OBSERVER;
 	so.tables = env.conf->tables;
 	so.ntables = env.conf->ntables;
+	so.local_columns = env.conf->local_columns;
+	so.nlocal_columns = env.conf->nlocal_columns;
+	so.pseudonymise = env.conf->pseudonymise;
+	so.npseudonymise = env.conf->npseudonymise;
+	so.pseudonym_key = env.conf->pseudonym_key_file != NULL ? pkey : NULL;
 	so.cache_size_mib = env.conf->cache_size_mib;
 	so.max_clock_skew_ms = env.conf->max_clock_skew_ms;
 	so.mode = STORE_DAEMON;
 	so.refused = &refused;
-	if ((env.store = store_open(&so, env.clock, err, sizeof(err))) == NULL) {
+	env.store = store_open(&so, env.clock, err, sizeof(err));
+	sodium_memzero(pkey, sizeof(pkey));
+	if (env.store == NULL) {
 		log_error("%s: %s", path, err);
 		clock_free(env.clock);
 		keys_clear(&env.keys);

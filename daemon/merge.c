@@ -499,6 +499,41 @@ merge_row_insert_new(struct store *s, struct table *t, const char *pk,
 	return merge_row_save(s, t, pk, &m) == -1 ? -1 : 1;
 }
 
+/* Columns a change may list, known here or not (a newer peer's table
+   may be wider); more is malformed. */
+#define MERGE_WIRE_COLUMNS	(2 * STORE_MAX_COLUMNS)
+
+/*
+ * Move the columns of c that are local here behind c->n_columns (the
+ * caller puts them back, for freeing the message): they are neither
+ * applied nor logged nor relayed. How many moved.
+ */
+static size_t
+merge_drop_local(const struct table *t, Labsync__Change *c)
+{
+	Labsync__Column	*local[MERGE_WIRE_COLUMNS];
+	size_t		 kept = 0, nlocal = 0;
+	int		 i;
+
+	if (t == NULL || c->n_columns > MERGE_WIRE_COLUMNS)
+		return 0;	/* kept aside whole, or refused */
+	for (size_t j = 0; j < c->n_columns; j++) {
+		i = c->columns[j]->name != NULL ?
+		    schema_column_find(t, c->columns[j]->name, 0) : -1;
+		if (i >= 0 && t->cols[i].local) {
+			log_debug("%s:%" PRIu64 ": column %s.%s is local "
+			    "here: not applied", c->origin, c->seq, t->name,
+			    t->cols[i].name);
+			local[nlocal++] = c->columns[j];
+		} else
+			c->columns[kept++] = c->columns[j];
+	}
+	for (size_t j = 0; j < nlocal; j++)
+		c->columns[kept + j] = local[j];
+	c->n_columns = kept;
+	return nlocal;
+}
+
 /*
  * The merge. An upsert sets a column if its (hlc, origin) beats both the
  * column's clock and the row's newest delete. A delete at D wins over
@@ -625,10 +660,6 @@ merge_affinity_name(enum affinity aff)
 
 	return names[aff];
 }
-
-/* Columns a change may list, known here or not (a newer peer's table
-   may be wider); more is malformed. */
-#define MERGE_WIRE_COLUMNS	(2 * STORE_MAX_COLUMNS)
 
 /* How much of a change fits this node's schema. */
 struct merge_fit {
@@ -860,6 +891,7 @@ merge_apply_more(struct store *s, Labsync__Change *const *changes,
 	for (size_t i = 0; i < n; i++) {
 		Labsync__Change *c = changes[i];
 		struct origin *o;
+		size_t full = c->n_columns, dropped;
 		int kept;
 
 		if (!catchup && strcmp(c->origin, s->node_id) == 0)
@@ -879,12 +911,17 @@ merge_apply_more(struct store *s, Labsync__Change *const *changes,
 			continue;
 		}
 		clock_absorb(s->clock, c->hlc);
-		/* a change kept aside in part stays whole in the log */
-		if (merge_fitting(s, o, c, raw != NULL ? &raw[i] : NULL, 0,
-		    &kept) == -1 ||
-		    changelog_append(s, o, c, kept == 0,
-		    raw != NULL ? &raw[i] : NULL, relay) == -1)
+		/* a change kept aside in part stays whole in the log; without
+		   a column local here, it is packed again */
+		dropped = merge_drop_local(schema_table_find(s, c->table), c);
+		if (merge_fitting(s, o, c, raw != NULL && !dropped ? &raw[i] :
+		    NULL, 0, &kept) == -1 ||
+		    changelog_append(s, o, c, kept == 0, raw != NULL &&
+		    !dropped ? &raw[i] : NULL, relay) == -1) {
+			c->n_columns = full;
 			return -1;
+		}
+		c->n_columns = full;
 		if (kept > 0)
 			st->kept++;
 		o->seq = c->seq;

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 #include <sodium.h>
@@ -532,10 +533,32 @@ rows_dump_prefix(const char *table, const unsigned char *key)
 	return sqlite3_str_finish(s);
 }
 
-/* Walk rows of a table in key order; pk NULL means all rows. */
+/* o without the columns of table that skip names ("table.column"). */
+static json_t *
+rows_json_skip(json_t *o, const char *table, char *const *skip,
+    size_t nskip)
+{
+	size_t		 tlen = strlen(table);
+	const char	*key;
+	json_t		*v;
+	void		*tmp;
+
+	for (size_t i = 0; o != NULL && i < nskip; i++) {
+		if (strncasecmp(skip[i], table, tlen) != 0 ||
+		    skip[i][tlen] != '.')
+			continue;
+		json_object_foreach_safe(o, tmp, key, v)
+			if (strcasecmp(key, skip[i] + tlen + 1) == 0)
+				json_object_del(o, key);
+	}
+	return o;
+}
+
+/* Walk rows of a table in key order; pk NULL means all rows; a dump
+   leaves out the columns skip names. */
 static enum reason
 rows_select(sqlite3 *db, const char *table, const char *pk, FILE *out,
-    int dump, char *err, size_t errlen)
+    int dump, char *const *skip, size_t nskip, char *err, size_t errlen)
 {
 	struct rows_col	*cols = NULL;
 	sqlite3_stmt	*st = NULL;
@@ -567,8 +590,9 @@ rows_select(sqlite3 *db, const char *table, const char *pk, FILE *out,
 		if (dump) {
 			prefix = rows_dump_prefix(table,
 			    sqlite3_column_text(st, pkidx));
-			r = rows_print(rows_json_row(st, pkidx), out, prefix,
-			    err, errlen);
+			r = rows_print(rows_json_skip(rows_json_row(st,
+			    pkidx), table, skip, nskip), out, prefix, err,
+			    errlen);
 			sqlite3_free(prefix);
 		} else
 			r = rows_print(rows_json_row(st, -1), out, "", err,
@@ -593,14 +617,14 @@ enum reason
 rows_get(sqlite3 *db, const char *table, const char *pk, FILE *out,
     char *err, size_t errlen)
 {
-	return rows_select(db, table, pk, out, 0, err, errlen);
+	return rows_select(db, table, pk, out, 0, NULL, 0, err, errlen);
 }
 
 enum reason
 rows_list(sqlite3 *db, const char *table, FILE *out, char *err,
     size_t errlen)
 {
-	return rows_select(db, table, NULL, out, 0, err, errlen);
+	return rows_select(db, table, NULL, out, 0, NULL, 0, err, errlen);
 }
 
 static int
@@ -610,8 +634,8 @@ rows_strcmp(const void *a, const void *b)
 }
 
 enum reason
-rows_dump(sqlite3 *db, char *const *tables, size_t ntables, FILE *out,
-    char *err, size_t errlen)
+rows_dump(sqlite3 *db, char *const *tables, size_t ntables,
+    char *const *skip, size_t nskip, FILE *out, char *err, size_t errlen)
 {
 	char		**sorted;
 	enum reason	  r = REASON_OK;
@@ -624,7 +648,8 @@ rows_dump(sqlite3 *db, char *const *tables, size_t ntables, FILE *out,
 	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
 		r = rows_sqlite(db, err, errlen);
 	for (size_t i = 0; i < ntables && r == REASON_OK; i++)
-		r = rows_select(db, sorted[i], NULL, out, 1, err, errlen);
+		r = rows_select(db, sorted[i], NULL, out, 1, skip, nskip, err,
+		    errlen);
 	if (!sqlite3_get_autocommit(db))
 		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	free(sorted);

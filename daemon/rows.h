@@ -42,8 +42,10 @@ enum reason rows_get_json(struct sqlite3 *, const char *table,
 enum reason rows_page_json(struct sqlite3 *, const char *table,
 	    const char *after, int limit, struct json_t **rows, char **next);
 
-/* table<TAB>id<TAB>{columns} lines of the given tables, bytewise order. */
+/* table<TAB>id<TAB>{columns} lines of the given tables, bytewise order,
+   without the columns skip names ("table.column"). */
 enum reason rows_dump(struct sqlite3 *, char *const *tables, size_t ntables,
-	    FILE *out, char *err, size_t errlen);
+	    char *const *skip, size_t nskip, FILE *out, char *err,
+	    size_t errlen);
 
 #endif

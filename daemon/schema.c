@@ -124,6 +124,72 @@ schema_table_rowid(struct store *s, struct table *t)
 	return ret;
 }
 
+/* Is table.column in list (names ignore case, as in SQLite)? */
+static int
+schema_marked(char *const *list, size_t n, const char *table,
+    const char *column)
+{
+	size_t	 tlen = strlen(table);
+
+	for (size_t i = 0; i < n; i++)
+		if (strncasecmp(list[i], table, tlen) == 0 &&
+		    list[i][tlen] == '.' &&
+		    strcasecmp(list[i] + tlen + 1, column) == 0)
+			return 1;
+	return 0;
+}
+
+static char **
+schema_list_dup(char *const *list, size_t n)
+{
+	char	**copy;
+
+	if ((copy = calloc(n + 1, sizeof(*copy))) == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if ((copy[i] = strdup(list[i])) == NULL) {
+			for (size_t j = 0; j < i; j++)
+				free(copy[j]);
+			free(copy);
+			return NULL;
+		}
+	return copy;
+}
+
+/* Keep the store's local and pseudonymised columns and the key. */
+int
+schema_marks_set(struct store *s, const struct store_options *opt)
+{
+	if ((s->local_columns = schema_list_dup(opt->local_columns,
+	    opt->nlocal_columns)) == NULL)
+		return -1;
+	s->nlocal_columns = opt->nlocal_columns;
+	if ((s->pseudonymise = schema_list_dup(opt->pseudonymise,
+	    opt->npseudonymise)) == NULL)
+		return -1;
+	s->npseudonymise = opt->npseudonymise;
+	if (opt->pseudonym_key != NULL) {
+		memcpy(s->pseudonym_key, opt->pseudonym_key,
+		    sizeof(s->pseudonym_key));
+		s->pseudonym_keyed = 1;
+	}
+	return 0;
+}
+
+void
+schema_marks_free(struct store *s)
+{
+	for (size_t i = 0; s->local_columns != NULL &&
+	    i < s->nlocal_columns; i++)
+		free(s->local_columns[i]);
+	for (size_t i = 0; s->pseudonymise != NULL &&
+	    i < s->npseudonymise; i++)
+		free(s->pseudonymise[i]);
+	free(s->local_columns);
+	free(s->pseudonymise);
+	sodium_memzero(s->pseudonym_key, sizeof(s->pseudonym_key));
+}
+
 /* Learn a synced table's layout and check it can be synced. */
 static int
 schema_table_load(struct store *s, struct table *t, const char *name,
@@ -187,6 +253,10 @@ schema_table_load(struct store *s, struct table *t, const char *name,
 		c->aff = schema_affinity(decl);
 		if (c->name == NULL || c->decl == NULL)
 			goto nomem;
+		c->local = schema_marked(s->local_columns, s->nlocal_columns,
+		    name, cname);
+		c->pseudonymise = schema_marked(s->pseudonymise,
+		    s->npseudonymise, name, cname);
 	}
 	if (rc != SQLITE_DONE)
 		goto sqlerr;
@@ -633,6 +703,81 @@ schema_check_file(const char *dbpath, const char *path, FILE *out,
 	schema_plan_free(&p);
 	ret = 0;
 done:
+	sqlite3_close(db);
+	return ret;
+}
+
+/* The pk of column (a "table.column") in db's schema sch: -1 none. */
+static int
+schema_column_pk(sqlite3 *db, const char *sch, const char *col)
+{
+	sqlite3_stmt	*st;
+	size_t		 tlen = strcspn(col, ".");
+	int		 pk = -1;
+
+	if (col[tlen] == '\0' || sqlite3_prepare_v2(db, "SELECT pk FROM"
+	    " pragma_table_info(?1, ?2) WHERE name = ?3 COLLATE NOCASE",
+	    -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, col, (int)tlen, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, sch, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, col + tlen + 1, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		pk = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return pk;
+}
+
+int
+schema_check_columns(const char *dbpath, const char *schema_path,
+    char *const *cols, size_t n, int *kind, char *err, size_t errlen)
+{
+	sqlite3		*db = NULL;
+	sqlite3_stmt	*st = NULL;
+	char		*buf = NULL, *msg = NULL;
+	int		 ret = -1, attached = 0, pk;
+
+	if (n == 0)
+		return 0;
+	if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK) {
+		store_seterr(err, errlen, "out of memory");
+		goto done;
+	}
+	/* the file's tables in main, the database's (if any) as db */
+	if ((buf = schema_read_file(schema_path, err, errlen)) == NULL)
+		goto done;
+	if (sqlite3_exec(db, buf, NULL, NULL, &msg) != SQLITE_OK) {
+		store_seterr(err, errlen, "schema %s: %s", schema_path,
+		    msg != NULL ? msg : "cannot run");
+		goto done;
+	}
+	if (access(dbpath, F_OK) == 0) {
+		sqlite3_busy_timeout(db, 5000);
+		if (sqlite3_prepare_v2(db, "ATTACH DATABASE ? AS db", -1, &st,
+		    NULL) != SQLITE_OK)
+			goto sqlerr;
+		sqlite3_bind_text(st, 1, dbpath, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto sqlerr;
+		attached = 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((pk = schema_column_pk(db, "main", cols[i])) == -1 &&
+		    attached)
+			pk = schema_column_pk(db, "db", cols[i]);
+		kind[i] = pk == -1 ? SCHEMA_COLUMN_NONE : pk != 0 ?
+		    SCHEMA_COLUMN_PK : SCHEMA_COLUMN_OK;
+	}
+	ret = 0;
+	goto done;
+sqlerr:
+	store_seterr(err, errlen, "database %s: %s", dbpath,
+	    sqlite3_errmsg(db));
+done:
+	sqlite3_finalize(st);
+	sqlite3_free(msg);
+	free(buf);
 	sqlite3_close(db);
 	return ret;
 }

@@ -323,6 +323,10 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 		goto fail;
 	}
 	s->observer = opt->observer;
+	if (schema_marks_set(s, opt) == -1) {
+		store_seterr(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (opt->refused != NULL)
 		*opt->refused = 0;
 	s->max_skew_ms = opt->max_clock_skew_ms;
@@ -526,6 +530,7 @@ store_free(struct store *s)
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(s->db);
 	free(s->node_id);
+	schema_marks_free(s);
 	free(s);
 }
 

@@ -59,6 +59,11 @@ struct store_options {
 	int		  observer;
 	char		**tables;
 	size_t		  ntables;
+	char		**local_columns;	/* "table.column": never sent */
+	size_t		  nlocal_columns;
+	char		**pseudonymise;	/* "table.column": sent as HMACs */
+	size_t		  npseudonymise;
+	const uint8_t	 *pseudonym_key;	/* 32 bytes; NULL: none */
 	int		  cache_size_mib;
 	uint64_t	  max_clock_skew_ms;
 	enum store_mode	  mode;
@@ -129,6 +134,17 @@ void		 schema_fingerprint(struct store *, uint8_t out[32]);
 typedef void	(*schema_column_fn)(void *arg, const char *table,
 		    const char *column, const char *decl, int pk);
 void		 schema_columns(struct store *, schema_column_fn, void *arg);
+/*
+ * Whether each "table.column" of cols is a column of the database at
+ * dbpath (if it exists) or of the schema file, and not a primary key:
+ * kind[i] is SCHEMA_COLUMN_OK, _NONE or _PK. -1 if they cannot be read.
+ */
+#define SCHEMA_COLUMN_OK	0
+#define SCHEMA_COLUMN_NONE	1
+#define SCHEMA_COLUMN_PK	2
+int		 schema_check_columns(const char *dbpath,
+		    const char *schema_path, char *const *cols, size_t n,
+		    int *kind, char *err, size_t errlen);
 /* labsyncd -n: the schema file against the database, read-only; what it
    would add goes to out; -1 if refused (err). */
 int		 schema_check_file(const char *dbpath, const char *schema_path,

@@ -25,6 +25,9 @@ struct column {
 	char		*name;
 	enum affinity	 aff;
 	char		*decl;
+	int		 local;		/* [sync] local: never captured, sent
+					   or applied */
+	int		 pseudonymise;	/* sent as an HMAC of its value */
 };
 
 struct upsert_stmt {
@@ -91,6 +94,12 @@ struct store {
 	uint64_t	 max_skew_ms;
 	struct table	*tables;
 	size_t		 ntables;
+	char		**local_columns;	/* "table.column", copies */
+	size_t		 nlocal_columns;
+	char		**pseudonymise;
+	size_t		 npseudonymise;
+	uint8_t		 pseudonym_key[32];
+	int		 pseudonym_keyed;	/* pseudonym_key is set */
 	struct origin	*origins;
 	size_t		 norigins;
 	struct origin	*self;
@@ -197,6 +206,8 @@ int		 schema_load(struct store *, char *const *names, size_t n,
 void		 schema_free(struct store *);
 /* NULL clocks of a table's rows spelt out for its first n columns. */
 int		 schema_clocks_spell(struct store *, const char *name, int n);
+int		 schema_marks_set(struct store *, const struct store_options *);
+void		 schema_marks_free(struct store *);
 int		 schema_run_file(struct store *, const char *path, char *err,
 		    size_t errlen);
 struct table	*schema_table_find(struct store *, const char *);

@@ -371,7 +371,8 @@ dump_store(struct store *s)
 	int	 rc;
 
 	assert_non_null(f);
-	rc = rows_dump(store_db(s), table_names, 2, f, err, sizeof(err));
+	rc = rows_dump(store_db(s), table_names, 2, NULL, 0, f, err,
+	    sizeof(err));
 	fclose(f);
 	if (rc != 0) {
 		free(buf);
