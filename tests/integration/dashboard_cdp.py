@@ -8,7 +8,8 @@ data-refreshes), checks that no TEXT is shown yet, runs WRITE_SCRIPT (which
 writes the rows), then waits until every TEXT is in the rendered page. Every
 request the page made is recorded (Network domain); each must go to the
 origin of PAGE_URL. Prints the rendered text of the page to stdout at the
-end; exits 1 with a message on stderr on any failure.
+end; exits 1 with a message on stderr on any failure, an error the page
+logged (a request its Content-Security-Policy refused is one) included.
 """
 import json
 import subprocess
@@ -27,10 +28,17 @@ class Cdp:
                                               suppress_origin=True)
         self.next_id = 0
         self.requests = []
+        self.errors = []
 
     def _event(self, msg):
         if msg.get("method") == "Network.requestWillBeSent":
             self.requests.append(msg["params"]["request"]["url"])
+        elif msg.get("method") == "Log.entryAdded":
+            e = msg["params"]["entry"]
+            if e.get("level") == "error":	# a CSP refusal among them
+                self.errors.append("%s: %s" % (e.get("url"), e.get("text")))
+        elif msg.get("method") == "Runtime.exceptionThrown":
+            self.errors.append(str(msg["params"]["exceptionDetails"]))
 
     def call(self, method, **params):
         self.next_id += 1
@@ -79,6 +87,7 @@ def main():
     cdp = Cdp(page[0]["webSocketDebuggerUrl"])
     cdp.call("Network.enable")
     cdp.call("Runtime.enable")
+    cdp.call("Log.enable")
     cdp.call("Page.navigate", url=url)
 
     text = "document.body ? document.body.innerText : ''"
@@ -108,6 +117,8 @@ def main():
     final = cdp.js(text)
 
     cdp.call("Runtime.evaluate", expression="1")	# drain pending events
+    if cdp.errors:
+        die("the page logged errors: %s" % "; ".join(cdp.errors))
     if not cdp.requests:
         die("no request recorded")
     for u in cdp.requests:
