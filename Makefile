@@ -74,7 +74,8 @@ DEB_PKGS = build-essential pkg-config libevent-dev libzmq3-dev \
 	   libsqlite3-dev sqlite3 libinih-dev libjansson-dev libsystemd-dev \
 	   libsodium-dev libcmocka-dev valgrind python3 jq procps \
 	   clang libclang-rt-dev mandoc systemd curl prometheus \
-	   python3-zmq python3-protobuf debhelper dpkg-dev lintian chromium
+	   python3-zmq python3-protobuf debhelper dpkg-dev lintian chromium \
+	   python3-websocket
 
 .PHONY: all check demo clean deps install uninstall unit fuzz fuzz-check \
 	bench bench-bins bench-vs-pg deb
