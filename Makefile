@@ -37,11 +37,11 @@ CORE_SRCS = daemon/log.c daemon/config.c daemon/clock.c daemon/store.c \
 	    daemon/reason.c daemon/aside.c
 DAEMON_SRCS = daemon/main.c daemon/bus.c daemon/peer.c daemon/sync.c \
 	    daemon/catchup.c daemon/control.c daemon/keys.c daemon/zap.c daemon/monitor.c \
-	    daemon/http.c daemon/metrics.c
+	    daemon/http.c daemon/metrics.c daemon/dashboard.c
 CTL_SRCS = daemon/ctl.c daemon/setup.c daemon/keys.c
 
 CORE_OBJS = $(CORE_SRCS:daemon/%.c=$(B)/obj/%.o) $(B)/obj/labsync.pb-c.o
-DAEMON_OBJS = $(DAEMON_SRCS:daemon/%.c=$(B)/obj/%.o)
+DAEMON_OBJS = $(DAEMON_SRCS:daemon/%.c=$(B)/obj/%.o) $(B)/obj/dashboard_html.o
 CTL_OBJS = $(CTL_SRCS:daemon/%.c=$(B)/obj/%.o)
 
 UNIT_TESTS = $(B)/test_clock $(B)/test_wire $(B)/test_merge $(B)/test_reason
@@ -74,7 +74,8 @@ DEB_PKGS = build-essential pkg-config libevent-dev libzmq3-dev \
 	   libsqlite3-dev sqlite3 libinih-dev libjansson-dev libsystemd-dev \
 	   libsodium-dev libcmocka-dev valgrind python3 jq procps \
 	   clang libclang-rt-dev mandoc systemd curl prometheus \
-	   python3-zmq python3-protobuf debhelper dpkg-dev lintian
+	   python3-zmq python3-protobuf debhelper dpkg-dev lintian chromium \
+	   python3-websocket
 
 .PHONY: all check demo clean deps install uninstall unit fuzz fuzz-check \
 	bench bench-bins bench-vs-pg deb
@@ -117,6 +118,24 @@ FORCE:
 $(B)/obj/config.o $(B)/fuzz-obj/config.o: $(B)/datadir.stamp
 
 $(B)/obj/%.o: daemon/%.c daemon/*.h $(PROTO_H)
+	@mkdir -p $(B)/obj
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# The dashboard page (GET /) is built into labsyncd: dashboard.html as a
+# C array, written by od and sed (coreutils), never committed.
+$(B)/dashboard_html.c: daemon/dashboard.html
+	@mkdir -p $(B)
+	{ echo '/* generated from daemon/dashboard.html by the Makefile */'; \
+	  echo '#include <stddef.h>'; \
+	  echo 'extern const unsigned char dashboard_html[];'; \
+	  echo 'extern const size_t dashboard_html_len;'; \
+	  echo 'const unsigned char dashboard_html[] = {'; \
+	  od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '};'; \
+	  echo "const size_t dashboard_html_len = $$(wc -c <$<);"; } >$@.tmp
+	mv $@.tmp $@
+
+$(B)/obj/dashboard_html.o: $(B)/dashboard_html.c
 	@mkdir -p $(B)/obj
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 

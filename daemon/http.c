@@ -25,6 +25,7 @@
 #include "clock.h"
 #include "config.h"
 #include "control.h"
+#include "dashboard.h"
 #include "http.h"
 #include "keys.h"
 #include "labsyncd.h"
@@ -291,9 +292,13 @@ http_list(struct labsyncd *env, struct evhttp_request *req, const char *table)
 	}
 	after = evhttp_find_header(&q, "after");
 	if ((r = rows_page_json(store_db(env->store), table, after,
-	    (int)limit, &rows, &next)) != REASON_OK)
+	    (int)limit, &rows, &next)) == REASON_OK &&
+	    (s = evhttp_find_header(&q, "meta")) != NULL && strcmp(s, "1") == 0)
+		r = rows_origins_json(store_db(env->store), table, rows);
+	if (r != REASON_OK) {
+		json_decref(rows);
 		http_error(req, http_status_of(r), "cannot read rows");
-	else
+	} else
 		http_json(req, 200, json_pack("{s:o, s:s?}", "rows", rows,
 		    "next", next));
 	free(next);
@@ -412,7 +417,12 @@ http_cb(struct evhttp_request *req, void *arg)
 		}
 	}
 	n = tok != NULL ? 0 : nparts;
-	if (n == 1 && (strcmp(parts[0], "healthz") == 0 ||
+	if (n == 0 && tok == NULL) {
+		if (evhttp_request_get_command(req) != EVHTTP_REQ_GET)
+			http_not_allowed(req, "GET");
+		else
+			dashboard_serve(req);
+	} else if (n == 1 && (strcmp(parts[0], "healthz") == 0 ||
 	    strcmp(parts[0], "metrics") == 0)) {
 		if (evhttp_request_get_command(req) != EVHTTP_REQ_GET)
 			http_not_allowed(req, "GET");

@@ -845,3 +845,72 @@ done:
 	free(cols);
 	return r;
 }
+
+/*
+ * Adds to each row of a page "_origin": the node id that made the row's
+ * newest upsert (its row clock), or null if no clock is known. A row's
+ * clocks are found by rowid (an entry of another key there is stale) or,
+ * for a table without rowid, by key, as merge.c keeps them.
+ */
+#define ROWS_KEYED_ORIGIN "(SELECT o.name FROM labsync_row c JOIN " \
+	"labsync_origin o ON o.id = c.r_origin WHERE c.tbl = ?1 AND c.pk = ?2)"
+
+enum reason
+rows_origins_json(sqlite3 *db, const char *table, json_t *rows)
+{
+	struct rows_col	*cols = NULL;
+	sqlite3_stmt	*st = NULL;
+	char		*sql = NULL, err[256];
+	const char	*pk, *origin;
+	json_t		*row;
+	size_t		 i;
+	int		 ncols, pkidx, rc, byrowid;
+	enum reason	 r;
+
+	if ((r = rows_columns(db, table, &cols, &ncols, &pkidx, err,
+	    sizeof(err))) != REASON_OK)
+		goto done;
+	for (byrowid = 1; byrowid >= 0 && st == NULL; byrowid--) {
+		sqlite3_free(sql);
+		sql = byrowid ? sqlite3_mprintf("SELECT coalesce((SELECT "
+		    "o.name FROM \"%w\" t JOIN labsync_rowid c ON c.tbl = ?1 AND "
+		    "c.rid = t.rowid AND c.pk = ?2 JOIN labsync_origin o ON "
+		    "o.id = c.r_origin WHERE t.\"%w\" = ?2), %s)", table,
+		    cols[pkidx].name, ROWS_KEYED_ORIGIN) :
+		    sqlite3_mprintf("SELECT %s", ROWS_KEYED_ORIGIN);
+		if (sql == NULL) {
+			r = REASON_NO_MEMORY;
+			goto done;
+		}
+		/* a table without rowid: no t.rowid, clocks by key only */
+		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+			st = NULL;
+	}
+	if (st == NULL) {
+		r = rows_sqlite(db, err, sizeof(err));
+		goto done;
+	}
+	json_array_foreach(rows, i, row) {
+		pk = json_string_value(json_object_get(row, cols[pkidx].name));
+		origin = NULL;
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, pk, -1, SQLITE_STATIC);
+		if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			origin = (const char *)sqlite3_column_text(st, 0);
+		else if (rc != SQLITE_DONE) {
+			r = rows_sqlite(db, err, sizeof(err));
+			goto done;
+		}
+		if (json_object_set_new(row, "_origin", origin != NULL ?
+		    json_string(origin) : json_null()) == -1) {
+			r = REASON_NO_MEMORY;
+			goto done;
+		}
+	}
+done:
+	sqlite3_finalize(st);
+	sqlite3_free(sql);
+	free(cols);
+	return r;
+}

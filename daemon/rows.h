@@ -41,6 +41,10 @@ enum reason rows_get_json(struct sqlite3 *, const char *table,
    *next is the last key when more may follow, else NULL. */
 enum reason rows_page_json(struct sqlite3 *, const char *table,
 	    const char *after, int limit, struct json_t **rows, char **next);
+/* Adds "_origin" to each row of a page: the node id of the row's newest
+   upsert, or null (GET .../rows?meta=1). */
+enum reason rows_origins_json(struct sqlite3 *, const char *table,
+	    struct json_t *rows);
 
 /* table<TAB>id<TAB>{columns} lines of the given tables, bytewise order,
    without the columns skip names ("table.column"). */
