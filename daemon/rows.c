@@ -1086,8 +1086,11 @@ rows_patch_json(sqlite3 *db, const char *table, const char *pk, json_t *obj,
 {
 	json_t		*row = NULL;
 	enum reason	 r;
+	int		 own = sqlite3_get_autocommit(db);
 
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+	/* the row's presence and the write in one transaction */
+	if (own && sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
 		return rows_sqlite(db, err, errlen);
 	if ((r = rows_get_json(db, table, pk, &row)) == REASON_NOT_FOUND)
 		rows_err(err, errlen, "%s %s: no such row", table, pk);
@@ -1096,6 +1099,8 @@ rows_patch_json(sqlite3 *db, const char *table, const char *pk, json_t *obj,
 	else
 		r = rows_put_json(db, table, pk, obj, err, errlen);
 	json_decref(row);
+	if (!own)
+		return r;
 	if (r == REASON_OK &&
 	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		r = rows_sqlite(db, err, errlen);
