@@ -90,6 +90,7 @@ enum config_keyid {
 	K_SYNC_CACHE_SIZE,
 	K_HTTP_LISTEN,
 	K_HTTP_TOKEN_FILE,
+	K_HTTP_CORS_ORIGIN,
 	K_COUNT
 };
 
@@ -133,6 +134,7 @@ static const struct config_keydef {
 	[K_SYNC_CACHE_SIZE] =	{ SEC_SYNC, "cache_size", 0, 1, 0 },
 	[K_HTTP_LISTEN] =	{ SEC_HTTP, "listen", 0, 1, 0 },
 	[K_HTTP_TOKEN_FILE] =	{ SEC_HTTP, "token_file", 0, 1, 0 },
+	[K_HTTP_CORS_ORIGIN] =	{ SEC_HTTP, "cors_origin", 0, 1, 0 },
 };
 
 /* Where one section and its keys were seen. */
@@ -574,6 +576,32 @@ config_handler(void *arg, const char *section, const char *name,
 	return 1;
 }
 
+/*
+ * [http] cors_origin: "*" or one origin as browsers send it: http:// or
+ * https://, a host of letters, digits, dots, dashes (or [IPv6]), an
+ * optional :port, no path.
+ */
+static int
+config_parse_origin(const char *value)
+{
+	const char	*h;
+	size_t		 n;
+
+	if (strcmp(value, "*") == 0)
+		return 0;
+	if (strncmp(value, "https://", 8) == 0)
+		h = value + 8;
+	else if (strncmp(value, "http://", 7) == 0)
+		h = value + 7;
+	else
+		return -1;
+	if ((n = strspn(h, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-[]:")) == 0 ||
+	    h[n] != '\0' || h[0] == ':' || h[n - 1] == ':')
+		return -1;
+	return 0;
+}
+
 /* [http] listen: PORT (on 127.0.0.1) or HOST:PORT. */
 static int
 config_parse_http_listen(struct config *cfg, const char *value)
@@ -769,6 +797,16 @@ config_set(struct config_parse *p, enum config_keyid k, const char *value,
 			    "PORT or HOST:PORT", value, name);
 			return -1;
 		}
+		return 0;
+	case K_HTTP_CORS_ORIGIN:
+		if (config_parse_origin(value) == -1) {
+			config_error(p, line, "bad value '%s' for %s: expected "
+			    "* or an origin such as https://example.org or "
+			    "http://localhost:8080", value, name);
+			return -1;
+		}
+		free(cfg->http_cors_origin);
+		cfg->http_cors_origin = config_xstrdup(value);
 		return 0;
 	case K_COUNT:
 		break;
@@ -1356,6 +1394,7 @@ config_free(struct config *cfg)
 	free(cfg->secret_key_file);
 	free(cfg->http_host);
 	free(cfg->http_token_file);
+	free(cfg->http_cors_origin);
 	for (i = 0; i < cfg->npeers; i++) {
 		free(cfg->peers[i].publish);
 		free(cfg->peers[i].sync);

@@ -52,6 +52,7 @@ struct config {
 	char		*http_host;	/* NULL: no HTTP server */
 	int		 http_port;
 	char		*http_token_file;	/* resolved; NULL: no writes */
+	char		*http_cors_origin;	/* NULL: no CORS headers */
 
 	/* [peer:NAME] */
 	struct config_peer *peers;

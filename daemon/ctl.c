@@ -79,6 +79,7 @@ static int	ctl_delete(struct ctl *, int, char **);
 static int	ctl_get(struct ctl *, int, char **);
 static int	ctl_list(struct ctl *, int, char **);
 static int	ctl_dump(struct ctl *, int, char **);
+static int	ctl_export(struct ctl *, int, char **);
 static int	ctl_checksum(struct ctl *, int, char **);
 static int	ctl_status(struct ctl *, int, char **);
 static int	ctl_schema(struct ctl *, int, char **);
@@ -104,6 +105,9 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "print one row as JSON" },
 	{ "list", "TABLE", NULL, 1, 1, CTL_TABLE | CTL_DB, ctl_list,
 	    "print every row, one JSON object per line" },
+	{ "export", "TABLE [--format csv|json] [--where col=value] ... "
+	    "[--with-meta]", NULL, 1, -1, CTL_TABLE | CTL_DB, ctl_export,
+	    "live rows as CSV (RFC 4180) or JSON lines" },
 	{ "dump", "", NULL, 0, 0, CTL_DB, ctl_dump,
 	    "canonical dump of the synced tables" },
 	{ "checksum", "", NULL, 0, 0, CTL_DB, ctl_checksum,
@@ -490,6 +494,49 @@ ctl_dump_skip(const struct config *conf, size_t *n)
 	for (size_t i = 0; i < conf->npseudonymise; i++)
 		skip[conf->nlocal_columns + i] = conf->pseudonymise[i];
 	return skip;
+}
+
+/*
+ * export TABLE [--format csv|json] [--where col=value] ... [--with-meta]:
+ * the live rows to standard output (rows.c, rows_export).
+ */
+static int
+ctl_export(struct ctl *c, int argc, char **argv)
+{
+	enum rows_format	 fmt = ROWS_CSV;
+	char			**where, err[512] = "";
+	int			 nwhere = 0, meta = 0, rc;
+
+	if ((where = calloc(argc, sizeof(*where))) == NULL) {
+		fprintf(stderr, "labsyncctl: out of memory\n");
+		return 1;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--with-meta") == 0)
+			meta = 1;
+		else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc &&
+		    (strcmp(argv[i + 1], "csv") == 0 ||
+		    strcmp(argv[i + 1], "json") == 0))
+			fmt = argv[++i][0] == 'c' ? ROWS_CSV : ROWS_JSON;
+		else if (strcmp(argv[i], "--where") == 0 && i + 1 < argc &&
+		    strchr(argv[i + 1], '=') != NULL)
+			where[nwhere++] = argv[++i];
+		else {
+			fprintf(stderr, "labsyncctl: export: bad argument "
+			    "'%s'\n", argv[i]);
+			ctl_usage_cmd(stderr, c->cmd);
+			free(where);
+			return 2;
+		}
+	}
+	rc = ctl_rows_exit(rows_export(store_db(c->store), argv[0], fmt, where,
+	    nwhere, meta, stdout, err, sizeof(err)), err);
+	if (rc == 0 && fflush(stdout) == EOF) {
+		fprintf(stderr, "labsyncctl: export: %s\n", strerror(errno));
+		rc = 1;
+	}
+	free(where);
+	return rc;
 }
 
 /* dump: the canonical dump of the synced tables. */

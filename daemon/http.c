@@ -4,13 +4,18 @@
  * JSON (jansson). Writes go through the same capture triggers as every
  * other writer, answer only after their commit, and are published at
  * once. Errors are checked in a fixed order (405, 401, 403, 404, 413,
- * 400) and always carry a JSON body {"error": "..."}.
+ * 400) and always carry a JSON body {"error": "..."}. PUT replaces a
+ * row, PATCH changes the given columns; a list takes col=value filters
+ * and format=csv; one row carries a strong ETag (a hash of its JSON);
+ * [http] cors_origin adds CORS headers and answers preflights.
  *
  * evhttp never blocks the loop on a client: it reads and writes
  * non-blocking, and a timeout closes idle or half-open connections.
  */
 #include <sys/queue.h>
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,12 +46,43 @@
 #define HTTP_READ_LIMIT	(HTTP_MAX_BODY * 2)	/* evhttp's own cut-off */
 #define HTTP_TIMEOUT	10			/* seconds, idle clients */
 #define HTTP_PAGE_MAX	1000
+#define HTTP_ALLOW_ROWS	"GET, POST"		/* a table's rows */
+#define HTTP_ALLOW_ROW	"GET, PUT, PATCH, DELETE"	/* one row */
 
-static void
-http_json(struct evhttp_request *req, int code, json_t *body)
+/*
+ * Whether If-None-Match names etag (or is "*"): the client's copy is
+ * current. The header is a list of quoted tags, maybe weak (W/).
+ */
+static int
+http_etag_match(struct evhttp_request *req, const char *etag)
 {
+	const char	*h = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "If-None-Match");
+	const char	*p;
+	size_t		 n = strlen(etag);
+
+	if (h == NULL)
+		return 0;
+	if (strcmp(h, "*") == 0)
+		return 1;
+	for (p = h; (p = strstr(p, etag)) != NULL; p += n)
+		if ((p == h || p[-1] == ' ' || p[-1] == ',' || p[-1] == '/') &&
+		    (p[n] == '\0' || p[n] == ' ' || p[n] == ','))
+			return 1;
+	return 0;
+}
+
+/* Send body as JSON; with etag set, the reply carries a strong ETag
+   (SHA-256 of the bytes sent) and If-None-Match may make it a 304. */
+static void
+http_json_tagged(struct evhttp_request *req, int code, json_t *body,
+    int etag)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 	struct evbuffer	*b = evbuffer_new();
 	char		*s = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	uint8_t		 h[crypto_hash_sha256_BYTES];
+	char		 tag[2 + 2 * 16 + 1];
 
 	json_decref(body);
 	if (b == NULL) {
@@ -54,17 +90,40 @@ http_json(struct evhttp_request *req, int code, json_t *body)
 		evhttp_send_error(req, 500, NULL);
 		return;
 	}
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", "application/json");
 	evbuffer_add_printf(b, "%s\n", s != NULL ? s : "{}");
+	if (etag) {
+		crypto_hash_sha256(h, evbuffer_pullup(b, -1),
+		    evbuffer_get_length(b));
+		tag[0] = '"';
+		for (int i = 0; i < 16; i++)
+			snprintf(tag + 1 + 2 * i, 3, "%02x", h[i]);
+		snprintf(tag + 33, 2, "\"");
+		evhttp_add_header(out, "ETag", tag);
+		if (http_etag_match(req, tag)) {
+			evhttp_send_reply(req, 304, "Not Modified", NULL);
+			evbuffer_free(b);
+			free(s);
+			return;
+		}
+	}
+	evhttp_add_header(out, "Content-Type", "application/json");
 	evhttp_send_reply(req, code, NULL, b);
 	evbuffer_free(b);
 	free(s);
 }
 
 static void
+http_json(struct evhttp_request *req, int code, json_t *body)
+{
+	http_json_tagged(req, code, body, 0);
+}
+
+static void
 http_error(struct evhttp_request *req, int code, const char *msg)
 {
+	if (code == 401)
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "WWW-Authenticate", "Bearer");
 	http_json(req, code, json_pack("{s:s}", "error", msg));
 }
 
@@ -224,19 +283,68 @@ http_status_of(enum reason r)
 	}
 }
 
+/* How a write names its row and what it does with the body. */
+enum http_write {
+	HTTP_POST,		/* a new row, its id made here */
+	HTTP_PUT,		/* the row becomes the body (made if absent) */
+	HTTP_PATCH,		/* the body's columns of an existing row */
+};
+
+/* Location of a row: /v1/tables/T/rows/ID, each part percent-encoded. */
 static void
-http_put(struct labsyncd *env, struct evhttp_request *req,
-    const char *table, const char *id, int created)
+http_location(struct evhttp_request *req, const char *table, const char *id)
+{
+	char	*t = evhttp_uriencode(table, -1, 0);
+	char	*i = evhttp_uriencode(id, -1, 0);
+	char	*loc = NULL;
+
+	if (t != NULL && i != NULL &&
+	    asprintf(&loc, "/v1/tables/%s/rows/%s", t, i) != -1) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Location", loc);
+		free(loc);
+	}
+	free(t);
+	free(i);
+}
+
+static void
+http_write(struct labsyncd *env, struct evhttp_request *req,
+    const char *table, const char *id, enum http_write how)
 {
 	json_t		*body, *row = NULL;
 	char		 err[512];
+	int		 created = how == HTTP_POST;
 	enum reason	 r;
 
+	if (how == HTTP_PUT) {
+		/* 201 when the PUT creates the row, 200 when it replaces */
+		created = rows_get_json(store_db(env->store), table, id,
+		    &row) == REASON_NOT_FOUND;
+		json_decref(row);
+		row = NULL;
+	} else if (how == HTTP_PATCH) {
+		/* a missing row (404) comes before the body (413, 400) */
+		if (rows_get_json(store_db(env->store), table, id, &row) ==
+		    REASON_NOT_FOUND) {
+			http_error(req, 404, "no such row");
+			return;
+		}
+		json_decref(row);
+		row = NULL;
+	}
 	if ((body = http_body(req)) == NULL)
 		return;
 	store_capture(env->store, 1);
-	r = rows_put_json(store_db(env->store), table, id, body, err,
-	    sizeof(err));
+	if (how == HTTP_PUT)
+		r = rows_replace_json(store_db(env->store), table, id, body,
+		    err, sizeof(err));
+	else if (how == HTTP_PATCH)
+		r = rows_patch_json(store_db(env->store), table, id, body,
+		    err, sizeof(err));
+	else
+		r = rows_put_json(store_db(env->store), table, id, body, err,
+		    sizeof(err));
 	store_capture(env->store, 0);
 	json_decref(body);
 	if (r != REASON_OK) {
@@ -245,6 +353,8 @@ http_put(struct labsyncd *env, struct evhttp_request *req,
 	}
 	sync_local(env);	/* publish it now */
 	rows_get_json(store_db(env->store), table, id, &row);
+	if (created)
+		http_location(req, table, id);
 	http_json(req, created ? 201 : 200, json_pack("{s:s, s:o*}", "id", id,
 	    "row", row));
 }
@@ -269,40 +379,154 @@ http_delete(struct labsyncd *env, struct evhttp_request *req,
 	}
 }
 
+/* Query parameters that are not filters. */
+static int
+http_reserved(const char *key)
+{
+	return strcmp(key, "limit") == 0 || strcmp(key, "after") == 0 ||
+	    strcmp(key, "format") == 0 || strcmp(key, "meta") == 0;
+}
+
+/* The whole (filtered) table as CSV, as labsyncctl export writes it. */
+static void
+http_csv(struct labsyncd *env, struct evhttp_request *req, const char *table,
+    char *const *where, int nwhere, int meta)
+{
+	struct evbuffer	*b;
+	char		*buf = NULL, err[512] = "";
+	size_t		 len = 0;
+	FILE		*f;
+	enum reason	 r;
+
+	if ((f = open_memstream(&buf, &len)) == NULL) {
+		http_error(req, 500, "out of memory");
+		return;
+	}
+	r = rows_export(store_db(env->store), table, ROWS_CSV, where, nwhere,
+	    meta, f, err, sizeof(err));
+	if (fclose(f) == EOF && r == REASON_OK) {
+		snprintf(err, sizeof(err), "%s", strerror(errno));
+		r = REASON_NO_MEMORY;
+	}
+	if (r != REASON_OK)
+		http_error(req, http_status_of(r), err);
+	else if ((b = evbuffer_new()) == NULL)
+		http_error(req, 500, "out of memory");
+	else {
+		evbuffer_add(b, buf, len);
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Content-Type", "text/csv; charset=utf-8");
+		evhttp_send_reply(req, 200, NULL, b);
+		evbuffer_free(b);
+	}
+	free(buf);
+}
+
 static void
 http_list(struct labsyncd *env, struct evhttp_request *req, const char *table)
 {
 	struct evkeyvalq q;
-	const char	*s, *after;
-	json_t		*rows;
-	char		*next, *end;
+	struct evkeyval	*kv;
+	const char	*s, *after, *fmt, *meta;
+	json_t		*rows = NULL;
+	char		*next = NULL, *end, **where = NULL, err[512] = "";
 	long		 limit = 100;
+	int		 nwhere = 0, n = 0;
 	enum reason	 r;
 
 	s = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
-	evhttp_parse_query_str(s != NULL ? s : "", &q);
+	if (evhttp_parse_query_str(s != NULL ? s : "", &q) == -1) {
+		http_error(req, 400, "bad query string");
+		return;
+	}
+	TAILQ_FOREACH(kv, &q, next)
+		n++;
+	if ((where = calloc(n + 1, sizeof(*where))) == NULL) {
+		http_error(req, 500, "out of memory");
+		goto done;
+	}
+	TAILQ_FOREACH(kv, &q, next) {
+		if (http_reserved(kv->key))
+			continue;
+		if (asprintf(&where[nwhere], "%s=%s", kv->key, kv->value) ==
+		    -1) {
+			where[nwhere] = NULL;
+			http_error(req, 500, "out of memory");
+			goto done;
+		}
+		nwhere++;
+	}
+	fmt = evhttp_find_header(&q, "format");
+	meta = evhttp_find_header(&q, "meta");
+	if (fmt != NULL && strcmp(fmt, "csv") != 0 && strcmp(fmt, "json") != 0) {
+		http_error(req, 400, "format must be csv or json");
+		goto done;
+	}
+	if (meta != NULL && strcmp(meta, "0") != 0 && strcmp(meta, "1") != 0) {
+		http_error(req, 400, "meta must be 0 or 1");
+		goto done;
+	}
+	if (fmt != NULL && strcmp(fmt, "csv") == 0) {
+		http_csv(env, req, table, where, nwhere,
+		    meta != NULL && meta[0] == '1');
+		goto done;
+	}
 	if ((s = evhttp_find_header(&q, "limit")) != NULL) {
 		limit = strtol(s, &end, 10);
 		if (*s == '\0' || *end != '\0' || limit < 1 ||
 		    limit > HTTP_PAGE_MAX) {
-			evhttp_clear_headers(&q);
 			http_error(req, 400, "limit must be 1 to 1000");
-			return;
+			goto done;
 		}
 	}
 	after = evhttp_find_header(&q, "after");
-	if ((r = rows_page_json(store_db(env->store), table, after,
-	    (int)limit, &rows, &next)) == REASON_OK &&
-	    (s = evhttp_find_header(&q, "meta")) != NULL && strcmp(s, "1") == 0)
-		r = rows_origins_json(store_db(env->store), table, rows);
+	if ((r = rows_page_where_json(store_db(env->store), table, after,
+	    (int)limit, where, nwhere, &rows, &next, err, sizeof(err))) ==
+	    REASON_OK && meta != NULL && meta[0] == '1' &&
+	    (r = rows_origins_json(store_db(env->store), table, rows)) !=
+	    REASON_OK)
+		snprintf(err, sizeof(err), "cannot read the rows' origins");
 	if (r != REASON_OK) {
 		json_decref(rows);
-		http_error(req, http_status_of(r), "cannot read rows");
+		http_error(req, http_status_of(r), err);
 	} else
 		http_json(req, 200, json_pack("{s:o, s:s?}", "rows", rows,
 		    "next", next));
+done:
+	for (int i = 0; where != NULL && i < nwhere; i++)
+		free(where[i]);
+	free(where);
 	free(next);
 	evhttp_clear_headers(&q);
+}
+
+/* GET /v1/tables: the synced and local tables and their columns. */
+static void
+http_tables(struct labsyncd *env, struct evhttp_request *req)
+{
+	const struct config	*c = env->conf;
+	json_t			*a = json_array(), *cols, *t;
+	enum reason		 r;
+
+	for (size_t i = 0; a != NULL && i < c->ntables + c->nlocal; i++) {
+		const char *name = i < c->ntables ? c->tables[i] :
+		    c->local[i - c->ntables];
+
+		if ((r = rows_columns_json(store_db(env->store), name,
+		    &cols)) == REASON_UNKNOWN_TABLE)
+			continue;	/* configured, not in the database */
+		if (r != REASON_OK || (t = json_pack("{s:s, s:b, s:b, s:o}",
+		    "name", name, "synced", i < c->ntables, "local",
+		    i >= c->ntables, "columns", cols)) == NULL ||
+		    json_array_append_new(a, t) == -1) {
+			json_decref(a);
+			a = NULL;
+		}
+	}
+	if (a == NULL)
+		http_error(req, 500, "cannot read the tables");
+	else
+		http_json(req, 200, json_pack("{s:o}", "tables", a));
 }
 
 /*
@@ -320,20 +544,26 @@ http_rows(struct labsyncd *env, struct evhttp_request *req, const char *table,
 	json_t			*row;
 
 	if (id == NULL && m != EVHTTP_REQ_GET && m != EVHTTP_REQ_POST) {
-		http_not_allowed(req, "GET, POST");
+		http_not_allowed(req, HTTP_ALLOW_ROWS);
 		return;
 	}
 	if (id != NULL && m != EVHTTP_REQ_GET && m != EVHTTP_REQ_PUT &&
-	    m != EVHTTP_REQ_DELETE) {
-		http_not_allowed(req, "GET, PUT, DELETE");
+	    m != EVHTTP_REQ_PATCH && m != EVHTTP_REQ_DELETE) {
+		http_not_allowed(req, HTTP_ALLOW_ROW);
 		return;
 	}
 	write = m != EVHTTP_REQ_GET;
 	synced = config_table_synced(env->conf, table);
 	local = config_table_local(env->conf, table);
+	/* 401 only for a missing or wrong token; a node without a token
+	   takes no writes at all (403) */
+	if ((write || local) && !env->has_token) {
+		http_error(req, 403, "no token_file configured: writes and "
+		    "local tables are disabled on this node");
+		return;
+	}
 	if ((write || local) && !http_authorized(env, req)) {
-		http_error(req, 401, env->has_token ? "missing or wrong bearer "
-		    "token" : "no token_file configured: writes are disabled");
+		http_error(req, 401, "missing or wrong bearer token");
 		return;
 	}
 	if (write && env->conf->role == CONFIG_ROLE_OBSERVER) {
@@ -358,18 +588,17 @@ http_rows(struct labsyncd *env, struct evhttp_request *req, const char *table,
 			http_error(req, http_status_of(r), "cannot read the "
 			    "row");
 		else
-			http_json(req, 200, row);
+			http_json_tagged(req, 200, row, 1);
 		return;
 	case EVHTTP_REQ_POST:
 		uuid_v7(newid);
-		http_put(env, req, table, newid, 1);
+		http_write(env, req, table, newid, HTTP_POST);
 		return;
 	case EVHTTP_REQ_PUT:
-		/* 201 when the PUT creates the row, 200 when it updates */
-		row = NULL;
-		r = rows_get_json(store_db(env->store), table, id, &row);
-		json_decref(row);
-		http_put(env, req, table, id, r == REASON_NOT_FOUND);
+		http_write(env, req, table, id, HTTP_PUT);
+		return;
+	case EVHTTP_REQ_PATCH:
+		http_write(env, req, table, id, HTTP_PATCH);
 		return;
 	case EVHTTP_REQ_DELETE:
 		if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) >
@@ -391,16 +620,48 @@ http_rows(struct labsyncd *env, struct evhttp_request *req, const char *table,
 	}
 }
 
+/* With [http] cors_origin: the headers every answer carries. */
+static void
+http_cors(struct labsyncd *env, struct evhttp_request *req)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+
+	if (env->conf->http_cors_origin == NULL)
+		return;
+	evhttp_add_header(out, "Access-Control-Allow-Origin",
+	    env->conf->http_cors_origin);
+	evhttp_add_header(out, "Access-Control-Expose-Headers",
+	    "ETag, Location");
+	if (strcmp(env->conf->http_cors_origin, "*") != 0)
+		evhttp_add_header(out, "Vary", "Origin");
+}
+
+/* A CORS preflight (OPTIONS) of a path whose methods are allow. */
+static void
+http_preflight(struct evhttp_request *req, const char *allow)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+
+	evhttp_add_header(out, "Allow", allow);
+	evhttp_add_header(out, "Access-Control-Allow-Methods", allow);
+	evhttp_add_header(out, "Access-Control-Allow-Headers",
+	    "Authorization, Content-Type, If-None-Match");
+	evhttp_add_header(out, "Access-Control-Max-Age", "600");
+	evhttp_send_reply(req, 204, "No Content", NULL);
+}
+
 static void
 http_cb(struct evhttp_request *req, void *arg)
 {
 	struct labsyncd	*env = arg;
 	const char	*path = evhttp_uri_get_path(
 	    evhttp_request_get_evhttp_uri(req));
+	const char	*allow = NULL;
 	char		*raw, *parts[6], *save, *tok;
 	int		 n, nparts = 0;
 	size_t		 declen;
 
+	http_cors(env, req);
 	if (path == NULL || (raw = strdup(path)) == NULL) {
 		http_error(req, 400, "bad path");
 		return;
@@ -417,30 +678,34 @@ http_cb(struct evhttp_request *req, void *arg)
 		}
 	}
 	n = tok != NULL ? 0 : nparts;
-	if (n == 0 && tok == NULL) {
-		if (evhttp_request_get_command(req) != EVHTTP_REQ_GET)
-			http_not_allowed(req, "GET");
-		else
-			dashboard_serve(req);
-	} else if (n == 1 && (strcmp(parts[0], "healthz") == 0 ||
-	    strcmp(parts[0], "metrics") == 0)) {
-		if (evhttp_request_get_command(req) != EVHTTP_REQ_GET)
-			http_not_allowed(req, "GET");
-		else if (parts[0][0] == 'h')
-			http_healthz(env, req);
-		else
-			http_metrics(env, req);
-	} else if (n == 2 && strcmp(parts[0], "v1") == 0 &&
-	    strcmp(parts[1], "status") == 0) {
-		if (evhttp_request_get_command(req) != EVHTTP_REQ_GET)
-			http_not_allowed(req, "GET");
-		else
-			http_status(env, req);
-	} else if ((n == 4 || n == 5) && strcmp(parts[0], "v1") == 0 &&
+	/* the methods of each path: 405 and preflights */
+	if ((n == 0 && tok == NULL) || (n == 1 && (strcmp(parts[0], "healthz") == 0 ||
+	    strcmp(parts[0], "metrics") == 0)) || (n == 2 &&
+	    strcmp(parts[0], "v1") == 0 && (strcmp(parts[1], "status") == 0 ||
+	    strcmp(parts[1], "tables") == 0)))
+		allow = "GET";
+	else if ((n == 4 || n == 5) && strcmp(parts[0], "v1") == 0 &&
 	    strcmp(parts[1], "tables") == 0 && strcmp(parts[3], "rows") == 0)
-		http_rows(env, req, parts[2], n == 5 ? parts[4] : NULL);
-	else
+		allow = n == 4 ? HTTP_ALLOW_ROWS : HTTP_ALLOW_ROW;
+	if (allow != NULL && env->conf->http_cors_origin != NULL &&
+	    evhttp_request_get_command(req) == EVHTTP_REQ_OPTIONS)
+		http_preflight(req, allow);
+	else if (allow == NULL)
 		http_error(req, 404, "no such resource");
+	else if (n == 4 || n == 5)
+		http_rows(env, req, parts[2], n == 5 ? parts[4] : NULL);
+	else if (evhttp_request_get_command(req) != EVHTTP_REQ_GET)
+		http_not_allowed(req, "GET");
+	else if (n == 0)
+		dashboard_serve(req);
+	else if (n == 1 && parts[0][0] == 'h')
+		http_healthz(env, req);
+	else if (n == 1)
+		http_metrics(env, req);
+	else if (parts[1][0] == 's')
+		http_status(env, req);
+	else
+		http_tables(env, req);
 done:
 	for (int i = 0; i < nparts; i++)
 		free(parts[i]);

@@ -788,51 +788,134 @@ enum reason
 rows_page_json(sqlite3 *db, const char *table, const char *after, int limit,
     json_t **rows, char **next)
 {
-	struct rows_col	*cols = NULL;
-	sqlite3_stmt	*st = NULL;
-	json_t		*row;
-	char		*sql = NULL, err[256];
-	const char	*key;
-	int		 ncols, pkidx, rc, n = 0;
+	char	 err[256];
+
+	return rows_page_where_json(db, table, after, limit, NULL, 0, rows,
+	    next, err, sizeof(err));
+}
+
+/* --- filters, export, replace, patch, the tables' layout --------------- */
+
+/*
+ * The columns and values of where ("col=value" each) for a WHERE clause:
+ * *sql gets " AND t."col" IS ?N" for each, N counting from first; the
+ * values are bound later by rows_where_bind with the column's type.
+ */
+static enum reason
+rows_where_sql(const struct rows_col *cols, int n, const char *table,
+    char *const *where, int nwhere, int first, char **sql,
+    const struct rows_col ***wcols, char *err, size_t errlen)
+{
+	const struct rows_col	**w;
+	const char		*eq;
+	char			*s, *tmp;
+
+	*sql = NULL;
+	*wcols = NULL;
+	if ((w = calloc(nwhere + 1, sizeof(*w))) == NULL ||
+	    (s = sqlite3_mprintf("%s", "")) == NULL) {
+		free(w);
+		return rows_nomem(err, errlen);
+	}
+	for (int i = 0; i < nwhere; i++) {
+		if ((eq = strchr(where[i], '=')) == NULL) {
+			rows_err(err, errlen, "'%s' is not col=value",
+			    where[i]);
+			free(w);
+			sqlite3_free(s);
+			return REASON_BAD_INPUT;
+		}
+		if ((w[i] = rows_col_find(cols, n, where[i],
+		    eq - where[i])) == NULL) {
+			rows_err(err, errlen, "table %s has no column '%.*s'",
+			    table, (int)(eq - where[i]), where[i]);
+			free(w);
+			sqlite3_free(s);
+			return REASON_UNKNOWN_COLUMN;
+		}
+		tmp = sqlite3_mprintf("%s AND t.\"%w\" IS ?%d", s, w[i]->name,
+		    first + i);
+		sqlite3_free(s);
+		if ((s = tmp) == NULL) {
+			free(w);
+			return rows_nomem(err, errlen);
+		}
+	}
+	*sql = s;
+	*wcols = w;
+	return REASON_OK;
+}
+
+/* Bind the values of where from parameter first on. */
+static enum reason
+rows_where_bind(sqlite3_stmt *st, const struct rows_col **wcols,
+    char *const *where, int nwhere, int first, char *err, size_t errlen)
+{
 	enum reason	 r;
+
+	for (int i = 0; i < nwhere; i++)
+		if ((r = rows_bind(st, first + i, wcols[i],
+		    strchr(where[i], '=') + 1, err, errlen)) != REASON_OK)
+			return r;
+	return REASON_OK;
+}
+
+enum reason
+rows_page_where_json(sqlite3 *db, const char *table, const char *after,
+    int limit, char *const *where, int nwhere, json_t **rows, char **next,
+    char *err, size_t errlen)
+{
+	struct rows_col		*cols = NULL;
+	const struct rows_col	**wcols = NULL;
+	sqlite3_stmt		*st = NULL;
+	json_t			*row;
+	char			*sql = NULL, *wsql = NULL;
+	const char		*key;
+	int			 ncols, pkidx, rc, n = 0;
+	enum reason		 r;
 
 	*rows = NULL;
 	*next = NULL;
 	if ((r = rows_columns(db, table, &cols, &ncols, &pkidx, err,
-	    sizeof(err))) != REASON_OK)
+	    errlen)) != REASON_OK ||
+	    (r = rows_where_sql(cols, ncols, table, where, nwhere, 3, &wsql,
+	    &wcols, err, errlen)) != REASON_OK)
 		goto done;
-	sql = sqlite3_mprintf("SELECT * FROM \"%w\" WHERE ?1 IS NULL OR "
-	    "\"%w\" > ?1 ORDER BY \"%w\" LIMIT ?2", table, cols[pkidx].name,
-	    cols[pkidx].name);
+	sql = sqlite3_mprintf("SELECT * FROM \"%w\" AS t WHERE (?1 IS NULL OR "
+	    "t.\"%w\" > ?1)%s ORDER BY t.\"%w\" LIMIT ?2", table,
+	    cols[pkidx].name, wsql, cols[pkidx].name);
 	if (sql == NULL || (*rows = json_array()) == NULL) {
-		r = REASON_NO_MEMORY;
+		r = rows_nomem(err, errlen);
 		goto done;
 	}
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
 	    (after != NULL && sqlite3_bind_text(st, 1, after, -1,
 	    SQLITE_STATIC) != SQLITE_OK) ||
 	    sqlite3_bind_int(st, 2, limit + 1) != SQLITE_OK) {
-		r = rows_sqlite(db, err, sizeof(err));
+		r = rows_sqlite(db, err, errlen);
 		goto done;
 	}
+	if ((r = rows_where_bind(st, wcols, where, nwhere, 3, err,
+	    errlen)) != REASON_OK)
+		goto done;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == limit) {
 			/* one more exists: the page ends at the row before */
 			key = json_string_value(json_object_get(
 			    json_array_get(*rows, n - 1), cols[pkidx].name));
 			if (key != NULL && (*next = strdup(key)) == NULL)
-				r = REASON_NO_MEMORY;
+				r = rows_nomem(err, errlen);
 			break;
 		}
 		if ((row = rows_json_row(st, -1)) == NULL ||
 		    json_array_append_new(*rows, row) == -1) {
-			r = REASON_NO_MEMORY;
+			r = rows_nomem(err, errlen);
 			break;
 		}
 		n++;
 	}
 	if (r == REASON_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
-		r = rows_sqlite(db, err, sizeof(err));
+		r = rows_sqlite(db, err, errlen);
 done:
 	if (r != REASON_OK) {
 		json_decref(*rows);
@@ -842,6 +925,8 @@ done:
 	}
 	sqlite3_finalize(st);
 	sqlite3_free(sql);
+	sqlite3_free(wsql);
+	free(wcols);
 	free(cols);
 	return r;
 }
@@ -912,5 +997,282 @@ done:
 	sqlite3_finalize(st);
 	sqlite3_free(sql);
 	free(cols);
+	return r;
+}
+
+/* One CSV field (RFC 4180): quoted if it holds a comma, quote, CR or LF,
+   or is empty text (so that it differs from NULL, which is nothing). */
+static int
+rows_csv_field(FILE *out, const char *s, size_t len, int null)
+{
+	int	 quote = !null && len == 0;
+
+	for (size_t i = 0; i < len && !quote; i++)
+		quote = s[i] == ',' || s[i] == '"' || s[i] == '\r' ||
+		    s[i] == '\n';
+	if (!quote)
+		return fwrite(s, 1, len, out) == len ? 0 : -1;
+	if (fputc('"', out) == EOF)
+		return -1;
+	for (size_t i = 0; i < len; i++)
+		if ((s[i] == '"' && fputc('"', out) == EOF) ||
+		    fputc(s[i], out) == EOF)
+			return -1;
+	return fputc('"', out) == EOF ? -1 : 0;
+}
+
+/* One row (or, with header, the column names) as a CSV record. */
+static enum reason
+rows_csv_record(sqlite3_stmt *st, int header, FILE *out, char *err,
+    size_t errlen)
+{
+	const char	*s;
+	char		*enc;
+	size_t		 n, elen;
+	int		 rc = 0;
+
+	for (int i = 0; rc == 0 && i < sqlite3_column_count(st); i++) {
+		if (i > 0 && fputc(',', out) == EOF)
+			rc = -1;
+		else if (header) {
+			s = sqlite3_column_name(st, i);
+			rc = rows_csv_field(out, s, strlen(s), 0);
+		} else if (sqlite3_column_type(st, i) == SQLITE_NULL)
+			rc = rows_csv_field(out, "", 0, 1);
+		else if (sqlite3_column_type(st, i) == SQLITE_BLOB) {
+			/* a blob: base64, as in JSON's {"base64": ...} */
+			n = sqlite3_column_bytes(st, i);
+			elen = sodium_base64_encoded_len(n,
+			    sodium_base64_VARIANT_ORIGINAL);
+			if ((enc = malloc(elen)) == NULL)
+				return rows_nomem(err, errlen);
+			sodium_bin2base64(enc, elen, sqlite3_column_blob(st, i),
+			    n, sodium_base64_VARIANT_ORIGINAL);
+			rc = rows_csv_field(out, enc, strlen(enc), 0);
+			free(enc);
+		} else {
+			s = (const char *)sqlite3_column_text(st, i);
+			rc = rows_csv_field(out, s != NULL ? s : "",
+			    sqlite3_column_bytes(st, i), 0);
+		}
+	}
+	if (rc == 0 && fputs("\r\n", out) == EOF)
+		rc = -1;
+	if (rc == -1) {
+		rows_err(err, errlen, "write: %s", strerror(errno));
+		return REASON_IO;
+	}
+	return REASON_OK;
+}
+
+/*
+ * How SQL names the rowid of table (NULL: it has none, or every name is
+ * a column's), for finding its rows' clocks in labsync_rowid.
+ */
+static const char *
+rows_rowid_name(sqlite3 *db, const char *table, const struct rows_col *cols,
+    int n)
+{
+	static const char *const names[] = { "rowid", "_rowid_", "oid" };
+	sqlite3_stmt	*st;
+	int		 wr = 1;
+
+	if (sqlite3_prepare_v2(db, "SELECT wr FROM pragma_table_list WHERE "
+	    "schema = 'main' AND name = ?", -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		wr = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (wr != 0)
+		return NULL;
+	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+		if (rows_col_find(cols, n, names[k], strlen(names[k])) == NULL)
+			return names[k];
+	return NULL;
+}
+
+enum reason
+rows_export(sqlite3 *db, const char *table, enum rows_format fmt,
+    char *const *where, int nwhere, int meta, FILE *out, char *err,
+    size_t errlen)
+{
+	struct rows_col		*cols = NULL;
+	const struct rows_col	**wcols = NULL;
+	sqlite3_stmt		*st = NULL;
+	const char		*rid;
+	char			*sql = NULL, *wsql = NULL, *msel = NULL;
+	int			 n, pkidx, rc = SQLITE_DONE, own = 0;
+	enum reason		 r;
+
+	if ((r = rows_columns(db, table, &cols, &n, &pkidx, err,
+	    errlen)) != REASON_OK ||
+	    (r = rows_where_sql(cols, n, table, where, nwhere, 1, &wsql,
+	    &wcols, err, errlen)) != REASON_OK)
+		goto done;
+	if (meta) {
+		/* the row's newest upsert: by rowid while the row is there,
+		   by key in a table without rowids */
+		rid = rows_rowid_name(db, table, cols, n);
+		msel = sqlite3_mprintf(", (SELECT name FROM labsync_origin "
+		    "WHERE id = coalesce(%s, k.r_origin)) AS labsync_origin, "
+		    "strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', (coalesce(%s, "
+		    "k.r_hlc) >> 16) / 1000.0, 'unixepoch') AS "
+		    "labsync_changed_at FROM \"%w\" AS t LEFT JOIN labsync_row "
+		    "AS k ON k.tbl = %Q AND k.pk = t.\"%w\"",
+		    rid != NULL ? "e.r_origin" : "NULL",
+		    rid != NULL ? "e.r_hlc" : "NULL", table, table,
+		    cols[pkidx].name);
+		if (msel != NULL && rid != NULL) {
+			char *tmp = sqlite3_mprintf("%s LEFT JOIN labsync_rowid "
+			    "AS e ON e.tbl = %Q AND e.rid = t.%s AND e.pk = "
+			    "t.\"%w\"", msel, table, rid, cols[pkidx].name);
+
+			sqlite3_free(msel);
+			msel = tmp;
+		}
+	} else
+		msel = sqlite3_mprintf(" FROM \"%w\" AS t", table);
+	if (msel == NULL || (sql = sqlite3_mprintf("SELECT t.*%s WHERE 1%s "
+	    "ORDER BY t.\"%w\"", msel, wsql, cols[pkidx].name)) == NULL) {
+		r = rows_nomem(err, errlen);
+		goto done;
+	}
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		r = rows_sqlite(db, err, errlen);
+		goto done;
+	}
+	if ((r = rows_where_bind(st, wcols, where, nwhere, 1, err,
+	    errlen)) != REASON_OK)
+		goto done;
+	/* one read transaction: the rows and their clocks agree */
+	if (sqlite3_get_autocommit(db)) {
+		if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+			r = rows_sqlite(db, err, errlen);
+			goto done;
+		}
+		own = 1;
+	}
+	if (fmt == ROWS_CSV)
+		r = rows_csv_record(st, 1, out, err, errlen);
+	while (r == REASON_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		r = fmt == ROWS_CSV ? rows_csv_record(st, 0, out, err, errlen) :
+		    rows_print(rows_json_row(st, -1), out, "", err, errlen);
+	if (r == REASON_OK && rc != SQLITE_DONE)
+		r = rows_sqlite(db, err, errlen);
+done:
+	sqlite3_finalize(st);
+	if (own)
+		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_free(sql);
+	sqlite3_free(wsql);
+	sqlite3_free(msel);
+	free(wcols);
+	free(cols);
+	return r;
+}
+
+enum reason
+rows_replace_json(sqlite3 *db, const char *table, const char *pk,
+    json_t *obj, char *err, size_t errlen)
+{
+	struct rows_col	*cols = NULL;
+	json_t		*full = NULL;
+	int		 n, pkidx;
+	enum reason	 r;
+
+	if (!json_is_object(obj)) {
+		rows_err(err, errlen, "the body must be a JSON object of "
+		    "columns");
+		return REASON_BAD_INPUT;
+	}
+	if ((r = rows_columns(db, table, &cols, &n, &pkidx, err,
+	    errlen)) != REASON_OK)
+		return r;
+	if ((full = json_copy(obj)) == NULL) {
+		r = rows_nomem(err, errlen);
+		goto done;
+	}
+	/* every column the body leaves out becomes NULL */
+	for (int i = 0; i < n; i++)
+		if (i != pkidx && json_object_get(full, cols[i].name) == NULL &&
+		    json_object_set_new(full, cols[i].name, json_null()) ==
+		    -1) {
+			r = rows_nomem(err, errlen);
+			goto done;
+		}
+	r = rows_put_json(db, table, pk, full, err, errlen);
+done:
+	json_decref(full);
+	free(cols);
+	return r;
+}
+
+enum reason
+rows_patch_json(sqlite3 *db, const char *table, const char *pk, json_t *obj,
+    char *err, size_t errlen)
+{
+	json_t		*row = NULL;
+	enum reason	 r;
+	int		 own = sqlite3_get_autocommit(db);
+
+	/* the row's presence and the write in one transaction */
+	if (own && sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return rows_sqlite(db, err, errlen);
+	if ((r = rows_get_json(db, table, pk, &row)) == REASON_NOT_FOUND)
+		rows_err(err, errlen, "%s %s: no such row", table, pk);
+	else if (r != REASON_OK)
+		rows_err(err, errlen, "cannot read the row");
+	else
+		r = rows_put_json(db, table, pk, obj, err, errlen);
+	json_decref(row);
+	if (!own)
+		return r;
+	if (r == REASON_OK &&
+	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		r = rows_sqlite(db, err, errlen);
+	if (r != REASON_OK)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
+enum reason
+rows_columns_json(sqlite3 *db, const char *table, json_t **out)
+{
+	sqlite3_stmt	*st = NULL;
+	json_t		*a, *c;
+	enum reason	 r = REASON_OK;
+	int		 rc;
+
+	*out = NULL;
+	if ((a = json_array()) == NULL)
+		return REASON_NO_MEMORY;
+	if (sqlite3_prepare_v2(db, "SELECT name, type, pk FROM "
+	    "pragma_table_info(?) ORDER BY cid", -1, &st, NULL) != SQLITE_OK) {
+		json_decref(a);
+		return REASON_DATABASE;
+	}
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		c = json_pack("{s:s, s:s, s:b}", "name",
+		    (const char *)sqlite3_column_text(st, 0), "type",
+		    sqlite3_column_text(st, 1) != NULL ?
+		    (const char *)sqlite3_column_text(st, 1) : "",
+		    "primary_key", sqlite3_column_int(st, 2) != 0);
+		if (c == NULL || json_array_append_new(a, c) == -1) {
+			r = REASON_NO_MEMORY;
+			break;
+		}
+	}
+	if (r == REASON_OK && rc != SQLITE_DONE)
+		r = REASON_DATABASE;
+	else if (r == REASON_OK && json_array_size(a) == 0)
+		r = REASON_UNKNOWN_TABLE;
+	sqlite3_finalize(st);
+	if (r != REASON_OK)
+		json_decref(a);
+	else
+		*out = a;
 	return r;
 }

@@ -46,6 +46,34 @@ enum reason rows_page_json(struct sqlite3 *, const char *table,
 enum reason rows_origins_json(struct sqlite3 *, const char *table,
 	    struct json_t *rows);
 
+/* The same, only rows matching every "col=value" of where (the value
+   taken as the column's type, \N for NULL). */
+enum reason rows_page_where_json(struct sqlite3 *, const char *table,
+	    const char *after, int limit, char *const *where, int nwhere,
+	    struct json_t **rows, char **next, char *err, size_t errlen);
+/* PUT: the row becomes the body; columns it leaves out become NULL. */
+enum reason rows_replace_json(struct sqlite3 *, const char *table,
+	    const char *pk, struct json_t *obj, char *err, size_t errlen);
+/* PATCH: only the body's columns; REASON_NOT_FOUND if there is no row. */
+enum reason rows_patch_json(struct sqlite3 *, const char *table,
+	    const char *pk, struct json_t *obj, char *err, size_t errlen);
+/* The table's columns: [{"name", "type", "primary_key"}, ...]. */
+enum reason rows_columns_json(struct sqlite3 *, const char *table,
+	    struct json_t **out);
+
+enum rows_format {
+	ROWS_CSV,		/* RFC 4180: header, CRLF, NULL empty */
+	ROWS_JSON,		/* one object a line */
+};
+/*
+ * The live rows of table matching every "col=value" of where, in key
+ * order; meta adds labsync_origin (the node of the row's newest write)
+ * and labsync_changed_at (its time, ISO 8601 UTC).
+ */
+enum reason rows_export(struct sqlite3 *, const char *table,
+	    enum rows_format, char *const *where, int nwhere, int meta,
+	    FILE *out, char *err, size_t errlen);
+
 /* table<TAB>id<TAB>{columns} lines of the given tables, bytewise order,
    without the columns skip names ("table.column"). */
 enum reason rows_dump(struct sqlite3 *, char *const *tables, size_t ntables,
