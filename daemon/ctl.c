@@ -307,6 +307,7 @@ ctl_rows_exit(enum reason r, const char *err)
 	case REASON_WRONG_TYPE:
 	case REASON_BAD_KEY:
 	case REASON_VALUE_TOO_LARGE:
+	case REASON_NUL_IN_TEXT:
 	case REASON_BAD_INPUT:
 	case REASON_CONSTRAINT:
 		return 2;

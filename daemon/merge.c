@@ -613,42 +613,6 @@ merge_change(struct store *s, struct table *t, struct origin *o,
 	return merge_row_save(s, t, c->pk, &m);
 }
 
-/* Does the value fit a column of that affinity: a code. */
-static enum reason
-merge_value_fits(enum affinity aff, const Labsync__Value *v)
-{
-	switch (v->kind_case) {
-	case LABSYNC__VALUE__KIND_NULL:
-		return REASON_OK;
-	case LABSYNC__VALUE__KIND_INTEGER:
-		return aff != AFF_TEXT ? REASON_OK : REASON_WRONG_TYPE;
-	case LABSYNC__VALUE__KIND_REAL:
-		return aff == AFF_REAL || aff == AFF_NUMERIC || aff == AFF_BLOB ?
-		    REASON_OK : REASON_WRONG_TYPE;
-	case LABSYNC__VALUE__KIND_TEXT:
-		if (aff != AFF_TEXT && aff != AFF_BLOB)
-			return REASON_WRONG_TYPE;
-		return strlen(v->text) <= STORE_MAX_VALUE ? REASON_OK :
-		    REASON_VALUE_TOO_LARGE;
-	case LABSYNC__VALUE__KIND_BLOB:
-		if (aff != AFF_BLOB)
-			return REASON_WRONG_TYPE;
-		return v->blob.len <= STORE_MAX_VALUE ? REASON_OK :
-		    REASON_VALUE_TOO_LARGE;
-	default:
-		return REASON_WRONG_TYPE;
-	}
-}
-
-static const char *
-merge_affinity_name(enum affinity aff)
-{
-	static const char *const names[] = { "INTEGER", "REAL", "TEXT", "BLOB",
-	    "NUMERIC" };
-
-	return names[aff];
-}
-
 enum reason
 merge_validate(struct store *s, const Labsync__Change *c, int allow_own,
     char *why, size_t whylen)
@@ -694,11 +658,9 @@ merge_validate(struct store *s, const Labsync__Change *c, int allow_own,
 		    c->table != NULL ? c->table : "");
 		return REASON_UNKNOWN_TABLE;
 	}
-	if (c->pk == NULL || c->pk[0] == '\0' ||
-	    strlen(c->pk) > STORE_MAX_PK) {
-		store_seterr(why, whylen, "bad primary key for %s", t->name);
-		return REASON_BAD_KEY;
-	}
+	if ((r = rules_check_key(t->name, t->pk, c->pk, c->pk != NULL ?
+	    strlen(c->pk) : 0, why, whylen)) != REASON_OK)
+		return r;
 	if (c->op != LABSYNC__OP__OP_UPSERT && c->op != LABSYNC__OP__OP_DELETE) {
 		store_seterr(why, whylen, "unknown operation %d", (int)c->op);
 		return REASON_BAD_OPERATION;
@@ -722,19 +684,9 @@ merge_validate(struct store *s, const Labsync__Change *c, int allow_own,
 			return REASON_DUPLICATE_COLUMN;
 		}
 		seen |= 1ULL << i;
-		r = col->value == NULL ? REASON_WRONG_TYPE :
-		    merge_value_fits(t->cols[i].aff, col->value);
-		if (r == REASON_VALUE_TOO_LARGE) {
-			store_seterr(why, whylen, "value of %s.%s above %d "
-			    "bytes", t->name, col->name, STORE_MAX_VALUE);
+		if ((r = rules_check_wire(t->name, col->name,
+		    t->cols[i].aff, col->value, why, whylen)) != REASON_OK)
 			return r;
-		}
-		if (r != REASON_OK) {
-			store_seterr(why, whylen, "wrong type for %s.%s "
-			    "(%s)", t->name, col->name,
-			    merge_affinity_name(t->cols[i].aff));
-			return r;
-		}
 	}
 	return REASON_OK;
 }

@@ -38,6 +38,7 @@ static const struct {
 	[REASON_BAD_INPUT] =		{ "bad_input", 0 },
 	[REASON_CONSTRAINT] =		{ "constraint", 0 },
 	[REASON_IO] =			{ "io", 0 },
+	[REASON_NUL_IN_TEXT] =		{ "nul_in_text", 0 },
 };
 
 const char *
