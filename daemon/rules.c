@@ -290,18 +290,27 @@ char *
 rules_value_sql(char *sql, const char *table, const char *col,
     enum affinity a, const char *expr)
 {
-	char	 words[512], cond[128] = "";
-	int	 n = 0;
+	char	 words[512], cond[256] = "";
+	int	 n = 0, nfit = 0;
 
 	if (sql == NULL && (sql = sqlite3_mprintf("%s", "")) == NULL)
 		return NULL;
-	/* the kinds that do not fit */
-	for (int k = RULES_INTEGER; k <= RULES_BLOB; k++)
-		if (!rules_type_fits(a, k))
-			n += snprintf(cond + n, sizeof(cond) - n, "%s'%s'",
-			    n == 0 ? "typeof($) IN (" : ", ", rules_kind_sql[k]);
+	/*
+	 * The kinds that do not fit, or (fewer tests) not those that do.
+	 * Comparisons, not an IN list: a trigger would build the list's
+	 * table on every write (several times slower).
+	 */
+	for (int k = RULES_NULL; k <= RULES_BLOB; k++)
+		nfit += rules_type_fits(a, k);
+	for (int k = RULES_NULL; k <= RULES_BLOB && nfit < RULES_BLOB + 1;
+	    k++)
+		if (rules_type_fits(a, k) == (nfit <= RULES_BLOB / 2))
+			n += snprintf(cond + n, sizeof(cond) - n,
+			    "%stypeof($) %s '%s'", n == 0 ? "" :
+			    nfit <= RULES_BLOB / 2 ? " AND " : " OR ",
+			    nfit <= RULES_BLOB / 2 ? "<>" : "=",
+			    rules_kind_sql[k]);
 	if (n > 0) {
-		snprintf(cond + n, sizeof(cond) - n, ")");
 		rules_words(words, sizeof(words), RULES_TYPE_WORDS, table, col,
 		    rules_affinity_name(a));
 		sql = rules_arm(sql, cond, expr, 0, words);
