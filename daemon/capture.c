@@ -20,6 +20,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "rules.h"
 #include "store.h"
 
 #include "store_private.h"
@@ -251,8 +252,29 @@ capture_ref(const char *side, const char *col)
 }
 
 /*
+ * The CASE arms that refuse a write: guard's, then those of the rules
+ * (rules.c) for key, for old (the key of a row that goes, or NULL) and
+ * for the values of src that are written (none if NULL). NULL: no memory.
+ */
+static char *
+capture_rules(const char *guard, const struct table *t, const char *key,
+    const char *old, const struct stamp_src *src)
+{
+	char	*sql = sqlite3_mprintf("%s", guard);
+
+	sql = rules_key_sql(sql, t->name, t->pk, key);
+	if (old != NULL && sql != NULL)
+		sql = rules_key_sql(sql, t->name, t->pk, old);
+	for (int i = 0; src != NULL && i < t->ncols && sql != NULL; i++)
+		sql = rules_value_sql(sql, t->name, t->cols[i].name,
+		    t->cols[i].aff, src->value[i]);
+	return sql;
+}
+
+/*
  * The capture triggers. Each refuses the write when the node does not take
- * local writes (the message says why), then stamps it; a changed primary
+ * local writes or the write breaks a rule of rules.c (the message says
+ * why), then stamps it; a changed primary
  * key is a delete and an insert. With labsync_state.applying set (a
  * connection applying remote changes with triggers on) they do nothing.
  */
@@ -260,7 +282,8 @@ int
 capture_triggers(struct store *s, struct table *t)
 {
 	struct stamp_src ins, upd, del = { .del = 1 };
-	char	*sql, *guard, *checked, *changed = NULL, *nk, *ok;
+	char	*sql, *guard, *changed = NULL, *nk, *ok;
+	char	*ins_ok, *upd_ok, *rekey_ok, *del_ok;
 	char	*ins_sql, *upd_sql, *rekey_sql, *del_sql, *ins_only;
 	char	*nr = NULL, *or = NULL, *move;
 	int	 ret;
@@ -285,20 +308,25 @@ capture_triggers(struct store *s, struct table *t)
 	    " WHEN writable = 2 THEN RAISE(ABORT, 'labsync: this node is "
 	    "checking with its peers for changes of its own that it lost "
 	    "(start-up or restore), writes are refused until it is done')");
-	checked = store_sql("%s WHEN typeof(%s) <> 'text' OR %s = '' "
-	    "THEN RAISE(ABORT, 'labsync: primary key %q.%q must be non-empty "
-	    "text')", guard, nk, nk, t->name, t->pk);
+	/* the rules (rules.c) after it: the keys, the values written */
+	ins_ok = capture_rules(guard, t, nk, NULL, &ins);
+	upd_ok = capture_rules(guard, t, nk, NULL, &upd);
+	rekey_ok = capture_rules(guard, t, nk, ok, &ins);
+	del_ok = capture_rules(guard, t, ok, NULL, NULL);
+	if (ins_ok == NULL || upd_ok == NULL || rekey_ok == NULL ||
+	    del_ok == NULL)
+		fatalx("%s: out of memory", __func__);
 	for (int i = 0; i < t->ncols; i++)
 		changed = store_append(changed, "%s%s", i ? " OR " : "",
 		    upd.written[i]);
 	if (changed == NULL)
 		changed = store_sql("0");
-	ins_sql = capture_stamp_sql(t, nk, nr, &ins, 1, checked);
-	upd_sql = capture_stamp_sql(t, nk, nr, &upd, 0, guard);
-	/* a changed key: the old one deleted (refused if the new one is
-	   bad), the new one inserted */
-	rekey_sql = capture_stamp_sql(t, ok, or, &del, 0, checked);
-	del_sql = capture_stamp_sql(t, ok, or, &del, 0, guard);
+	ins_sql = capture_stamp_sql(t, nk, nr, &ins, 1, ins_ok);
+	upd_sql = capture_stamp_sql(t, nk, nr, &upd, 0, upd_ok);
+	/* a changed key: the old one deleted (refused if the new one or the
+	   row is bad), the new one inserted */
+	rekey_sql = capture_stamp_sql(t, ok, or, &del, 0, rekey_ok);
+	del_sql = capture_stamp_sql(t, ok, or, &del, 0, del_ok);
 	ins_only = capture_stamp_sql(t, nk, nr, &ins, 1, "");
 	sql = store_sql(
 	    "DROP TRIGGER IF EXISTS \"labsync_%w_ins\";"
@@ -326,7 +354,10 @@ capture_triggers(struct store *s, struct table *t)
 	ret = store_exec(s, sql);
 	sqlite3_free(sql);
 	sqlite3_free(guard);
-	sqlite3_free(checked);
+	sqlite3_free(ins_ok);
+	sqlite3_free(upd_ok);
+	sqlite3_free(rekey_ok);
+	sqlite3_free(del_ok);
 	sqlite3_free(changed);
 	sqlite3_free(nk);
 	sqlite3_free(ok);

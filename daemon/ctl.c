@@ -346,6 +346,7 @@ ctl_rows_exit(enum reason r, const char *err)
 	case REASON_WRONG_TYPE:
 	case REASON_BAD_KEY:
 	case REASON_VALUE_TOO_LARGE:
+	case REASON_NUL_IN_TEXT:
 	case REASON_BAD_INPUT:
 	case REASON_CONSTRAINT:
 		return 2;
@@ -414,11 +415,6 @@ ctl_write(struct ctl *c, int argc, char **argv, int del)
 	if (!del && strcmp(pk, "-") == 0) {
 		uuid_v7(id);
 		pk = id;
-	}
-	if (pk[0] == '\0') {
-		fprintf(stderr, "labsyncctl: %s: the id must not be empty\n",
-		    argv[0]);
-		return 2;
 	}
 	for (;;) {
 		if (del)

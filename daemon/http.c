@@ -271,6 +271,7 @@ http_status_of(enum reason r)
 	case REASON_WRONG_TYPE:
 	case REASON_BAD_KEY:
 	case REASON_VALUE_TOO_LARGE:
+	case REASON_NUL_IN_TEXT:
 	case REASON_BAD_INPUT:
 	case REASON_CONSTRAINT:
 		return 400;

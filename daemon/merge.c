@@ -625,42 +625,6 @@ merge_change(struct store *s, struct table *t, struct origin *o,
 	return merge_row_save(s, t, c->pk, &m);
 }
 
-/* Does the value fit a column of that affinity: a code. */
-static enum reason
-merge_value_fits(enum affinity aff, const Labsync__Value *v)
-{
-	switch (v->kind_case) {
-	case LABSYNC__VALUE__KIND_NULL:
-		return REASON_OK;
-	case LABSYNC__VALUE__KIND_INTEGER:
-		return aff != AFF_TEXT ? REASON_OK : REASON_WRONG_TYPE;
-	case LABSYNC__VALUE__KIND_REAL:
-		return aff == AFF_REAL || aff == AFF_NUMERIC || aff == AFF_BLOB ?
-		    REASON_OK : REASON_WRONG_TYPE;
-	case LABSYNC__VALUE__KIND_TEXT:
-		if (aff != AFF_TEXT && aff != AFF_BLOB)
-			return REASON_WRONG_TYPE;
-		return strlen(v->text) <= STORE_MAX_VALUE ? REASON_OK :
-		    REASON_VALUE_TOO_LARGE;
-	case LABSYNC__VALUE__KIND_BLOB:
-		if (aff != AFF_BLOB)
-			return REASON_WRONG_TYPE;
-		return v->blob.len <= STORE_MAX_VALUE ? REASON_OK :
-		    REASON_VALUE_TOO_LARGE;
-	default:
-		return REASON_WRONG_TYPE;
-	}
-}
-
-static const char *
-merge_affinity_name(enum affinity aff)
-{
-	static const char *const names[] = { "INTEGER", "REAL", "TEXT", "BLOB",
-	    "NUMERIC" };
-
-	return names[aff];
-}
-
 /* How much of a change fits this node's schema. */
 struct merge_fit {
 	struct table	*t;		/* NULL: unknown table */
@@ -671,40 +635,44 @@ struct merge_fit {
 };
 
 /*
- * The content of a protocol-valid change against this node's tables:
- * what a receiver keeps aside rather than refusing the batch. The value
- * checks (key, size, type) are calls of their own.
+ * The content of a protocol-valid change against this node's tables,
+ * by the rules of rules.c: what a receiver keeps aside rather than
+ * refusing the batch. why: words on the first part that does not fit.
  */
 static void
-merge_fit(struct store *s, const Labsync__Change *c, struct merge_fit *f)
+merge_fit(struct store *s, const Labsync__Change *c, struct merge_fit *f,
+    char *why, size_t whylen)
 {
+	char	 words[256];
 	int	 hint = -1;
 
 	f->whole = REASON_OK;
 	f->nkept = 0;
 	if ((f->t = schema_table_find(s, c->table)) == NULL) {
+		store_seterr(why, whylen, "unknown table '%.64s'", c->table);
 		f->whole = REASON_UNKNOWN_TABLE;
 		return;
 	}
-	if (c->pk == NULL || c->pk[0] == '\0' ||
-	    strlen(c->pk) > STORE_MAX_PK) {
-		f->whole = REASON_BAD_KEY;
+	if ((f->whole = rules_check_key(f->t->name, f->t->pk, c->pk,
+	    c->pk != NULL ? strlen(c->pk) : 0, why, whylen)) != REASON_OK)
 		return;
-	}
 	for (size_t j = 0; j < c->n_columns; j++) {
 		const Labsync__Column *col = c->columns[j];
 		int i = schema_column_find(f->t, col->name, hint + 1);
 
 		f->idx[j] = i;
-		if (i < 0)
+		if (i < 0) {
 			f->why[j] = REASON_UNKNOWN_COLUMN;
-		else {
+			store_seterr(words, sizeof(words), "unknown column "
+			    "%s.%.64s", f->t->name, col->name);
+		} else {
 			hint = i;
-			f->why[j] = col->value == NULL ? REASON_WRONG_TYPE :
-			    merge_value_fits(f->t->cols[i].aff, col->value);
+			f->why[j] = rules_check_wire(f->t->name, col->name,
+			    f->t->cols[i].aff, col->value, words,
+			    sizeof(words));
 		}
-		if (f->why[j] != REASON_OK)
-			f->nkept++;
+		if (f->why[j] != REASON_OK && f->nkept++ == 0)
+			store_seterr(why, whylen, "%s", words);
 	}
 }
 
@@ -780,37 +748,12 @@ merge_validate(struct store *s, const Labsync__Change *c, int allow_own,
 				return REASON_DUPLICATE_COLUMN;
 			}
 	}
-	merge_fit(s, c, &f);
-	if (f.whole == REASON_UNKNOWN_TABLE) {
-		store_seterr(why, whylen, "unknown table '%.64s'", c->table);
+	merge_fit(s, c, &f, why, whylen);
+	if (f.whole != REASON_OK)
 		return f.whole;
-	}
-	if (f.whole == REASON_BAD_KEY) {
-		store_seterr(why, whylen, "bad primary key for %s", f.t->name);
-		return f.whole;
-	}
-	for (size_t j = 0; j < c->n_columns; j++) {
-		const char *name = c->columns[j]->name;
-
-		switch (f.why[j]) {
-		case REASON_OK:
-			continue;
-		case REASON_UNKNOWN_COLUMN:
-			store_seterr(why, whylen, "unknown column %s.%.64s",
-			    f.t->name, name);
-			break;
-		case REASON_VALUE_TOO_LARGE:
-			store_seterr(why, whylen, "value of %s.%s above %d "
-			    "bytes", f.t->name, name, STORE_MAX_VALUE);
-			break;
-		default:
-			store_seterr(why, whylen, "wrong type for %s.%s (%s)",
-			    f.t->name, name,
-			    merge_affinity_name(f.t->cols[f.idx[j]].aff));
-			break;
-		}
-		return f.why[j];
-	}
+	for (size_t j = 0; j < c->n_columns; j++)
+		if (f.why[j] != REASON_OK)
+			return f.why[j];
 	return REASON_OK;
 }
 
@@ -827,9 +770,10 @@ merge_fitting(struct store *s, struct origin *o, Labsync__Change *c,
 	Labsync__Change		 sub;
 	Labsync__Column		*cols[STORE_MAX_COLUMNS];
 	int			 idx[STORE_MAX_COLUMNS];
+	char			 words[256];
 
 	*kept = 0;
-	merge_fit(s, c, &f);
+	merge_fit(s, c, &f, words, sizeof(words));
 	if (f.whole != REASON_OK) {
 		*kept = 1;
 		return aside_keep(s, c, -1, raw, f.whole, since);

@@ -38,6 +38,7 @@ static const struct {
 	[REASON_BAD_INPUT] =		{ "bad_input", 0 },
 	[REASON_CONSTRAINT] =		{ "constraint", 0 },
 	[REASON_IO] =			{ "io", 0 },
+	[REASON_NUL_IN_TEXT] =		{ "nul_in_text", 0 },
 };
 
 const char *
@@ -64,6 +65,7 @@ reason_keep(enum reason r)
 		return KEEP_WAITING;
 	case REASON_WRONG_TYPE:
 	case REASON_VALUE_TOO_LARGE:
+	case REASON_NUL_IN_TEXT:
 	case REASON_BAD_KEY:
 	case REASON_NOT_WRITABLE:
 		return KEEP_REFUSED;

@@ -47,6 +47,9 @@ enum reason {
 	REASON_CONSTRAINT = 27,		/* refused by a CHECK, NOT NULL, STRICT */
 	REASON_IO = 28,			/* reading or writing a file failed */
 
+	/* one change, written locally (rules.c) */
+	REASON_NUL_IN_TEXT = 29,	/* a text with a NUL byte */
+
 	REASON_N
 };
 

@@ -20,11 +20,12 @@
 #include <sqlite3.h>
 
 #include "rows.h"
+#include "rules.h"
 #include "store.h"
 
 struct rows_col {
 	char	 name[128];
-	char	 type;		/* i integer, r real, t text, b blob, n numeric */
+	enum affinity aff;
 	int	 pk;
 };
 
@@ -39,22 +40,6 @@ rows_err(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-}
-
-static char
-rows_affinity(const char *decl)
-{
-	if (strcasestr(decl, "INT") != NULL)
-		return 'i';
-	if (strcasestr(decl, "CHAR") || strcasestr(decl, "CLOB") ||
-	    strcasestr(decl, "TEXT"))
-		return 't';
-	if (strcasestr(decl, "BLOB") || decl[0] == '\0')
-		return 'b';
-	if (strcasestr(decl, "REAL") || strcasestr(decl, "FLOA") ||
-	    strcasestr(decl, "DOUB"))
-		return 'r';
-	return 'n';
 }
 
 /* Out of memory: the code, and the words. */
@@ -110,7 +95,7 @@ rows_columns(sqlite3 *db, const char *table, struct rows_col **out,
 		cols = more;
 		snprintf(cols[n].name, sizeof(cols[n].name), "%s",
 		    sqlite3_column_text(st, 0));
-		cols[n].type = rows_affinity(decl != NULL ? decl : "");
+		cols[n].aff = rules_affinity(decl != NULL ? decl : "");
 		cols[n].pk = sqlite3_column_int(st, 2) != 0;
 		if (cols[n].pk)
 			*pkidx = n;
@@ -150,32 +135,43 @@ rows_bound(int rc, const struct rows_col *c, char *err, size_t errlen)
 	return REASON_DATABASE;
 }
 
+/* A text for column c of table: the rules (rules.c) it must keep. */
+static enum reason
+rows_text_ok(const char *table, const struct rows_col *c, const char *v,
+    size_t len, char *err, size_t errlen)
+{
+	return rules_check_value(table, c->name, c->aff, RULES_TEXT, v, len,
+	    err, errlen);
+}
+
 /* Bind a command-line value with the column's type; \N is NULL. */
 static enum reason
-rows_bind(sqlite3_stmt *st, int idx, const struct rows_col *c,
-    const char *v, char *err, size_t errlen)
+rows_bind(sqlite3_stmt *st, int idx, const char *table,
+    const struct rows_col *c, const char *v, char *err, size_t errlen)
 {
+	enum reason	 r;
+
 	char		*end;
 	long long	 i;
 	double		 d;
 
 	if (strcmp(v, "\\N") == 0)
 		return rows_bound(sqlite3_bind_null(st, idx), c, err, errlen);
-	switch (c->type) {
-	case 'i':
-	case 'n':
+	switch (c->aff) {
+	case AFF_INTEGER:
+	case AFF_NUMERIC:
 		errno = 0;
 		i = strtoll(v, &end, 10);
 		if (errno == 0 && *v != '\0' && *end == '\0')
 			return rows_bound(sqlite3_bind_int64(st, idx, i), c,
 			    err, errlen);
-		if (c->type == 'i') {
+		if (c->aff == AFF_INTEGER) {
 			rows_err(err, errlen, "%s: '%s' is not an integer",
 			    c->name, v);
 			return REASON_WRONG_TYPE;
 		}
 		/* FALLTHROUGH */
-	case 'r':
+	case AFF_REAL:
 		errno = 0;
 		d = strtod(v, &end);
 		if (errno != 0 || *v == '\0' || *end != '\0') {
@@ -186,6 +182,9 @@ rows_bind(sqlite3_stmt *st, int idx, const struct rows_col *c,
 		return rows_bound(sqlite3_bind_double(st, idx, d), c, err,
 		    errlen);
 	default:
+		if ((r = rows_text_ok(table, c, v, strlen(v), err, errlen)) !=
+		    REASON_OK)
+			return r;
 		return rows_bound(sqlite3_bind_text(st, idx, v, -1,
 		    SQLITE_TRANSIENT), c, err, errlen);
 	}
@@ -345,6 +344,8 @@ rows_put(sqlite3 *db, const char *table, const char *pk, char *const *assign,
 	enum reason		 r;
 
 	if ((r = rows_columns(db, table, &cols, &n, &pkidx, err,
+	    errlen)) != REASON_OK ||
+	    (r = rules_check_key(table, cols[pkidx].name, pk, strlen(pk), err,
 	    errlen)) != REASON_OK)
 		goto done;
 	if ((set = calloc(nassign + 1, sizeof(*set))) == NULL) {
@@ -377,7 +378,7 @@ rows_put(sqlite3 *db, const char *table, const char *pk, char *const *assign,
 	    nassign, &st, err, errlen)) != REASON_OK)
 		goto done;
 	for (int i = 0; i < nassign; i++)
-		if ((r = rows_bind(st, i + 2, set[i],
+		if ((r = rows_bind(st, i + 2, table, set[i],
 		    strchr(assign[i], '=') + 1, err, errlen)) != REASON_OK)
 			goto done;
 	r = rows_write(db, st, &changed, err, errlen);
@@ -399,6 +400,8 @@ rows_delete(sqlite3 *db, const char *table, const char *pk, char *err,
 	enum reason	 r;
 
 	if ((r = rows_columns(db, table, &cols, &n, &pkidx, err,
+	    errlen)) != REASON_OK ||
+	    (r = rules_check_key(table, cols[pkidx].name, pk, strlen(pk), err,
 	    errlen)) != REASON_OK)
 		goto done;
 	if ((sql = sqlite3_mprintf("DELETE FROM \"%w\" WHERE \"%w\" = ?",
@@ -658,25 +661,30 @@ rows_dump(sqlite3 *db, char *const *tables, size_t ntables,
 
 /* Bind a JSON value if it fits the column's type. */
 static enum reason
-rows_bind_json(sqlite3_stmt *st, int idx, const struct rows_col *c,
-    json_t *v, char *err, size_t errlen)
+rows_bind_json(sqlite3_stmt *st, int idx, const char *table,
+    const struct rows_col *c, json_t *v, char *err, size_t errlen)
 {
+	enum reason	 r;
+
 	switch (json_typeof(v)) {
 	case JSON_NULL:
 		return rows_bound(sqlite3_bind_null(st, idx), c, err, errlen);
 	case JSON_INTEGER:
-		if (c->type == 't')
+		if (c->aff == AFF_TEXT)
 			break;
 		return rows_bound(sqlite3_bind_int64(st, idx,
 		    json_integer_value(v)), c, err, errlen);
 	case JSON_REAL:
-		if (c->type == 't' || c->type == 'i')
+		if (c->aff == AFF_TEXT || c->aff == AFF_INTEGER)
 			break;
 		return rows_bound(sqlite3_bind_double(st, idx,
 		    json_real_value(v)), c, err, errlen);
 	case JSON_STRING:
-		if (c->type != 't' && c->type != 'b')
+		if (c->aff != AFF_TEXT && c->aff != AFF_BLOB)
 			break;
+		if ((r = rows_text_ok(table, c, json_string_value(v),
+		    json_string_length(v), err, errlen)) != REASON_OK)
+			return r;
 		return rows_bound(sqlite3_bind_text(st, idx,
 		    json_string_value(v), (int)json_string_length(v),
 		    SQLITE_TRANSIENT), c, err, errlen);
@@ -708,6 +716,8 @@ rows_put_json(sqlite3 *db, const char *table, const char *pk, json_t *obj,
 		return REASON_BAD_INPUT;
 	}
 	if ((r = rows_columns(db, table, &cols, &n, &pkidx, err,
+	    errlen)) != REASON_OK ||
+	    (r = rules_check_key(table, cols[pkidx].name, pk, strlen(pk), err,
 	    errlen)) != REASON_OK)
 		goto done;
 	set = calloc(json_object_size(obj) + 1, sizeof(*set));
@@ -734,8 +744,8 @@ rows_put_json(sqlite3 *db, const char *table, const char *pk, json_t *obj,
 	    nset, &st, err, errlen)) != REASON_OK)
 		goto done;
 	for (int i = 0; i < nset; i++)
-		if ((r = rows_bind_json(st, i + 2, set[i], vals[i], err,
-		    errlen)) != REASON_OK)
+		if ((r = rows_bind_json(st, i + 2, table, set[i], vals[i],
+		    err, errlen)) != REASON_OK)
 			goto done;
 	r = rows_write(db, st, &changed, err, errlen);
 done:
@@ -848,13 +858,14 @@ rows_where_sql(const struct rows_col *cols, int n, const char *table,
 
 /* Bind the values of where from parameter first on. */
 static enum reason
-rows_where_bind(sqlite3_stmt *st, const struct rows_col **wcols,
-    char *const *where, int nwhere, int first, char *err, size_t errlen)
+rows_where_bind(sqlite3_stmt *st, const char *table,
+    const struct rows_col **wcols, char *const *where, int nwhere, int first,
+    char *err, size_t errlen)
 {
 	enum reason	 r;
 
 	for (int i = 0; i < nwhere; i++)
-		if ((r = rows_bind(st, first + i, wcols[i],
+		if ((r = rows_bind(st, first + i, table, wcols[i],
 		    strchr(where[i], '=') + 1, err, errlen)) != REASON_OK)
 			return r;
 	return REASON_OK;
@@ -895,7 +906,7 @@ rows_page_where_json(sqlite3 *db, const char *table, const char *after,
 		r = rows_sqlite(db, err, errlen);
 		goto done;
 	}
-	if ((r = rows_where_bind(st, wcols, where, nwhere, 3, err,
+	if ((r = rows_where_bind(st, table, wcols, where, nwhere, 3, err,
 	    errlen)) != REASON_OK)
 		goto done;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1142,7 +1153,7 @@ rows_export(sqlite3 *db, const char *table, enum rows_format fmt,
 		r = rows_sqlite(db, err, errlen);
 		goto done;
 	}
-	if ((r = rows_where_bind(st, wcols, where, nwhere, 1, err,
+	if ((r = rows_where_bind(st, table, wcols, where, nwhere, 1, err,
 	    errlen)) != REASON_OK)
 		goto done;
 	/* one read transaction: the rows and their clocks agree */

@@ -18,28 +18,6 @@
 
 #include "store_private.h"
 
-/* SQLite's affinity rules (datatype3.html, 3.1). */
-static enum affinity
-schema_affinity(const char *decl)
-{
-	char	 up[128];
-	size_t	 i;
-
-	for (i = 0; decl[i] != '\0' && i < sizeof(up) - 1; i++)
-		up[i] = (decl[i] >= 'a' && decl[i] <= 'z') ?
-		    decl[i] - 32 : decl[i];
-	up[i] = '\0';
-	if (strstr(up, "INT") != NULL)
-		return AFF_INTEGER;
-	if (strstr(up, "CHAR") || strstr(up, "CLOB") || strstr(up, "TEXT"))
-		return AFF_TEXT;
-	if (strstr(up, "BLOB") != NULL || up[0] == '\0')
-		return AFF_BLOB;
-	if (strstr(up, "REAL") || strstr(up, "FLOA") || strstr(up, "DOUB"))
-		return AFF_REAL;
-	return AFF_NUMERIC;
-}
-
 /* Names are checked by config; quoting is still done for safety. */
 static int
 schema_ident_ok(const char *name)
@@ -225,7 +203,7 @@ schema_table_load(struct store *s, struct table *t, const char *name,
 		}
 		if (pk != 0) {
 			npk++;
-			if (schema_affinity(decl) != AFF_TEXT) {
+			if (rules_affinity(decl) != AFF_TEXT) {
 				store_seterr(err, errlen, "table %s: primary key "
 				    "%s must be TEXT, not '%s'", name, cname,
 				    decl);
@@ -250,7 +228,7 @@ schema_table_load(struct store *s, struct table *t, const char *name,
 		c = &t->cols[t->ncols++];
 		c->name = strdup(cname);
 		c->decl = strdup(decl);
-		c->aff = schema_affinity(decl);
+		c->aff = rules_affinity(decl);
 		if (c->name == NULL || c->decl == NULL)
 			goto nomem;
 		c->local = schema_marked(s->local_columns, s->nlocal_columns,

@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include "rules.h"
 #include "store.h"
 
 #define ORIGIN_SHIFT	40	/* log key = origin id << 40 | seq */
@@ -18,8 +19,6 @@
 #define STORE_BUSY_FAST	100	/* lock retries 0.1 ms apart, ... */
 #define STORE_BUSY_SLOW	9990	/* ... then this many 1 ms apart */
 #define STORE_OUTBOX_KEEP (1024 * 1024)	/* outbox bytes kept once drained */
-
-enum affinity { AFF_INTEGER, AFF_REAL, AFF_TEXT, AFF_BLOB, AFF_NUMERIC };
 
 struct column {
 	char		*name;

@@ -68,6 +68,7 @@ test_codes_keep_their_numbers_and_names(void **state)
 		{ REASON_BAD_INPUT, 26, "bad_input" },
 		{ REASON_CONSTRAINT, 27, "constraint" },
 		{ REASON_IO, 28, "io" },
+		{ REASON_NUL_IN_TEXT, 29, "nul_in_text" },
 	};
 
 	(void)state;
@@ -335,8 +336,8 @@ test_row_results_give_their_code(void **state)
 	assert_put(f->db, "k1", twice, 2, REASON_DUPLICATE_COLUMN);
 	assert_put(f->db, "k1", notint, 1, REASON_WRONG_TYPE);
 	assert_put(f->db, "k1", check, 1, REASON_CONSTRAINT);
-	/* the capture trigger's refusal of an empty key: the value's fault */
-	assert_put(f->db, "", ok, 2, REASON_CONSTRAINT);
+	/* an empty key breaks a rule (rules.c): refused before the write */
+	assert_put(f->db, "", ok, 2, REASON_BAD_KEY);
 	assert_int_equal(rows_put(f->db, "t9", "k1", ok, 2, err, sizeof(err)),
 	    REASON_UNKNOWN_TABLE);
 
