@@ -52,9 +52,13 @@ ctl a put observations o-1 activity_id=act-1 observer_org="$ORG" \
     note="$NOTE" indicator=visitors value=12 || fail "put o-1"
 sql a "INSERT INTO observations(id, observer_org, note, indicator)
     VALUES ('o-2', '$ORG', '$NOTE', 'mood')"
+# the shell's write is noticed within 100 ms: wait for both changes
+vector_a_is() { [ "$(ctl a status --json | jq -r .vector.a)" = "$1" ]; }
+wait_for 10 "a's own two changes" vector_a_is 2
 before=$(ctl a status --json | jq -r .vector.a)
 # a write of only the local column is no change to send
 ctl a put observations o-1 note="$NOTE2" || fail "update note"
+sleep 0.5	# a change, had there been one, is read by then
 assert_eq "$(ctl a status --json | jq -r .vector.a)" "$before" \
     "changes of a after writing only the local column"
 ctl a put observations o-3 indicator=last || fail "put o-3"
