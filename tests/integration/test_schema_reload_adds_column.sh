@@ -3,8 +3,10 @@
 # daemon adds it (ALTER TABLE), rebuilds its triggers and takes writes to
 # it at once, without publishing anything by itself. A and B converge;
 # A's schema gains activities.funding (edited in place), A reloads and
-# writes to it and to old columns; B then reloads the same schema and
-# A's later writes to the new column reach B. The second round points
+# writes to it and to old columns; B, still on the old schema, gets the
+# old columns at once and keeps the new one's values waiting; B then
+# reloads the same schema, applies what it kept, and A's later writes to
+# the new column reach B. The second round points
 # `schema` at a new file with a new column instead.
 . "$(dirname "$0")/lib.sh"
 
@@ -51,8 +53,21 @@ assert_eq "$(sqlite3 "$T/a.db" "SELECT count(*) FROM pragma_table_info('activiti
 assert_eq "$(published a)" "$((sent + 1))" "changes a published"
 [ "$(fp_of a)" != "$fp_before" ] || fail "a's fingerprint did not change"
 ctl a put activities act-2 title="Old columns only" || fail "put on a"
-# (until b has the column it cannot take a's change to it; what it does
-# meanwhile is not asserted here)
+ctl a put activities act-4 title="Both" funding="Both funded" ||
+    fail "put on a"
+# b, on the old schema, takes every old-column value at once, also of rows
+# that set the new column, and keeps the new column's values aside as
+# waiting: nothing red on either side
+title_at_b() {	# title_at_b ID TITLE
+	[ "$(col_of b activities "$1" title)" = "$2" ]
+}
+wait_for 10 "act-2 at b before its reload" title_at_b act-2 "Old columns only"
+wait_for 10 "act-4's title at b before its reload" title_at_b act-4 "Both"
+ctl b refused | grep -q $'activities\tact-4\tfunding\tunknown_column\twaiting' ||
+    fail "b keeps act-4's funding waiting: $(ctl b refused)"
+waiting_at_a() { ctl a status | grep '^peer b ' | grep -q waiting; }
+wait_for 10 "a shows b waiting" waiting_at_a
+ctl a status | grep '^peer b ' | grep -q refused && fail "a shows b refused"
 
 # B reloads the same schema; new writes on A to funding reach B.
 cp "$T/a-schema.sql" "$T/b-schema.sql"
@@ -60,6 +75,12 @@ kill -HUP "${PID[b]}"
 wait_for 10 "b adds the column" grep -q 'added column activities.funding' \
     "$T/b.log"
 assert_eq "$(fp_of a)" "$(fp_of b)" "fingerprints after both reloaded"
+# what b kept aside is applied by its reload, within 10 s
+funding_at_b() {	# funding_at_b ID VALUE
+	[ "$(col_of b activities "$1" funding)" = "$2" ]
+}
+wait_for 10 "act-4's kept funding at b" funding_at_b act-4 "Both funded"
+wait_for 10 "act-1's kept funding at b" funding_at_b act-1 "EU grant"
 ctl a put activities act-3 title="Funded" funding="City budget" ||
     fail "put on a"
 ctl a put activities act-1 funding="EU grant 2" || fail "put on a"
