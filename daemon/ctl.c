@@ -31,6 +31,7 @@
 #include "keys.h"
 #include "log.h"
 #include "rows.h"
+#include "rules.h"
 #include "setup.h"
 #include "store.h"
 #include "uuid.h"
@@ -335,9 +336,9 @@ ctl_rows_exit(enum reason r, const char *err)
 {
 	if (r == REASON_OK)
 		return 0;
-	/* a trigger's message starts with "labsync: " for other clients */
-	if (strncmp(err, "labsync: ", 9) == 0)
-		err += 9;
+	/* display only: no "labsyncctl: labsync: ..." */
+	if (strncmp(err, RULES_RAISE_PREFIX, strlen(RULES_RAISE_PREFIX)) == 0)
+		err += strlen(RULES_RAISE_PREFIX);
 	fprintf(stderr, "labsyncctl: %s\n", err);
 	switch (r) {
 	case REASON_UNKNOWN_TABLE:

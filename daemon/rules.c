@@ -258,7 +258,8 @@ rules_arm(char *sql, const char *cond, const char *expr, int limit,
 		sqlite3_free(sql);
 		return NULL;
 	}
-	tmp = sqlite3_mprintf("%s WHEN %s THEN RAISE(ABORT, 'labsync: %q')",
+	tmp = sqlite3_mprintf("%s WHEN %s THEN RAISE(ABORT, '"
+	    RULES_RAISE_PREFIX "%q')",
 	    sql != NULL ? sql : "", c, words);
 	sqlite3_free(c);
 	sqlite3_free(sql);

@@ -25,6 +25,11 @@
 #include "proto/labsync.pb-c.h"
 #include "reason.h"
 
+/* How the capture triggers' refusals start (RAISE(ABORT, ...)), so that
+   any SQLite client shows whose they are; labsyncctl leaves it out when
+   it prints them behind its own name (display only). */
+#define RULES_RAISE_PREFIX	"labsync: "
+
 /* A column's type affinity, by SQLite's rules (datatype3.html, 3.1). */
 enum affinity { AFF_INTEGER, AFF_REAL, AFF_TEXT, AFF_BLOB, AFF_NUMERIC };
 
