@@ -1305,8 +1305,8 @@ config_check(struct config_parse *p)
 				config_error(p, cfg->pseudonymise_line,
 				    "column '%s' is in both local and "
 				    "pseudonymise", cfg->pseudonymise[i]);
-	/* only a city writes, so only a city needs the key */
-	if (cfg->npseudonymise > 0 && cfg->role == CONFIG_ROLE_CITY &&
+	/* an observer writes nothing, so it needs no key */
+	if (cfg->npseudonymise > 0 && cfg->role != CONFIG_ROLE_OBSERVER &&
 	    cfg->pseudonym_key_file == NULL &&
 	    !syncst->key_bad[K_SYNC_PSEUDONYM_KEY_FILE])
 		config_error(p, cfg->pseudonymise_line, "pseudonymise needs "
