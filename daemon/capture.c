@@ -302,7 +302,11 @@ capture_triggers(struct store *s, struct table *t)
 	    " UPDATE OR REPLACE labsync_rowid SET rid = %s WHERE %s IS NOT %s"
 	    " AND tbl = %Q AND rid = %s AND (SELECT applying FROM"
 	    " labsync_state) = 0;", nr, or, nr, t->name, or);
-	guard = store_sql(
+	/* a partner's node takes no writes to a table it may not write */
+	guard = !schema_writable(s, t->name) ? store_sql(
+	    "WHEN 1 THEN RAISE(ABORT, 'labsync: this node is a partner that "
+	    "may not write table %q, local writes to it are refused')",
+	    t->name) : store_sql(
 	    "WHEN writable = 0 THEN RAISE(ABORT, 'labsync: this node is an "
 	    "observer, local writes are refused')"
 	    " WHEN writable = 2 THEN RAISE(ABORT, 'labsync: this node is "

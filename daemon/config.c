@@ -76,8 +76,10 @@ enum config_keyid {
 	K_PEER_PUBLIC_KEY,
 	K_PEER_PUBLIC_KEY_FILE,
 	K_PEER_ROLE,
+	K_PEER_WRITABLE,
 	K_SYNC_TABLES,
 	K_SYNC_LOCAL,
+	K_SYNC_WRITABLE,
 	K_SYNC_PSEUDONYMISE,
 	K_SYNC_PSEUDONYM_KEY_FILE,
 	K_SYNC_MAX_CLOCK_SKEW,
@@ -117,8 +119,10 @@ static const struct config_keydef {
 	    { SEC_PEER, "public_key", 0, CONFIG_MAX_KEYS, 0 },
 	[K_PEER_PUBLIC_KEY_FILE] = { SEC_PEER, "public_key_file", 0, 1, 0 },
 	[K_PEER_ROLE] =		{ SEC_PEER, "role", 0, 1, 0 },
+	[K_PEER_WRITABLE] =	{ SEC_PEER, "writable", 0, 1, 1 },
 	[K_SYNC_TABLES] =	{ SEC_SYNC, "tables", 1, 1, 0 },
 	[K_SYNC_LOCAL] =	{ SEC_SYNC, "local", 0, 1, 1 },
+	[K_SYNC_WRITABLE] =	{ SEC_SYNC, "writable", 0, 1, 1 },
 	[K_SYNC_PSEUDONYMISE] =	{ SEC_SYNC, "pseudonymise", 0, 1, 1 },
 	[K_SYNC_PSEUDONYM_KEY_FILE] =
 	    { SEC_SYNC, "pseudonym_key_file", 0, 1, 0 },
@@ -207,6 +211,8 @@ static int	 config_read_keyfile(struct config_parse *, const char *,
 static int	 config_add_key(struct config_parse *, const char *, int);
 static int	 config_parse_tables(struct config_parse *, const char *,
 		    const char *, int, char ***, size_t *, char ***, size_t *);
+static void	 config_check_writable(struct config_parse *,
+		    enum config_role, char **, size_t, int, int);
 static void	 config_check_columns(struct config_parse *, const char *,
 		    char **, size_t, int);
 static void	 config_check(struct config_parse *);
@@ -735,6 +741,14 @@ config_set(struct config_parse *p, enum config_keyid k, const char *value,
 		cfg->local_line = line;
 		return config_parse_tables(p, name, value, line, &cfg->local,
 		    &cfg->nlocal, &cfg->local_columns, &cfg->nlocal_columns);
+	case K_SYNC_WRITABLE:
+		cfg->writable_line = line;
+		return config_parse_tables(p, name, value, line,
+		    &cfg->writable, &cfg->nwritable, NULL, NULL);
+	case K_PEER_WRITABLE:
+		peer->writable_line = line;
+		return config_parse_tables(p, name, value, line,
+		    &peer->writable, &peer->nwritable, NULL, NULL);
 	case K_SYNC_PSEUDONYMISE:
 		cfg->pseudonymise_line = line;
 		return config_parse_tables(p, name, value, line, NULL, NULL,
@@ -818,8 +832,8 @@ bad_id:
 	    name);
 	return -1;
 bad_role:
-	config_error(p, line, "bad value '%s' for %s: expected city or "
-	    "observer", value, name);
+	config_error(p, line, "bad value '%s' for %s: expected city, "
+	    "observer or partner", value, name);
 	return -1;
 }
 
@@ -838,6 +852,8 @@ config_parse_role(const char *s, enum config_role *role)
 		*role = CONFIG_ROLE_CITY;
 	else if (strcmp(s, "observer") == 0)
 		*role = CONFIG_ROLE_OBSERVER;
+	else if (strcmp(s, "partner") == 0)
+		*role = CONFIG_ROLE_PARTNER;
 	else
 		return -1;
 	return 0;
@@ -1125,6 +1141,24 @@ bad:
 }
 
 /* Columns of KEY (at line) must be of synced tables. */
+/* writable: only for a partner, and only of synced tables. */
+static void
+config_check_writable(struct config_parse *p, enum config_role role,
+    char **list, size_t n, int line, int seen)
+{
+	const struct config	*cfg = p->cfg;
+	size_t			 i;
+
+	if (seen && role != CONFIG_ROLE_PARTNER) {
+		config_error(p, line, "writable is only for role = partner");
+		return;
+	}
+	for (i = 0; i < n; i++)
+		if (!config_table_synced(cfg, list[i]))
+			config_error(p, line, "writable table '%s' is not in "
+			    "[sync] tables", list[i]);
+}
+
 static void
 config_check_columns(struct config_parse *p, const char *key, char **cols,
     size_t n, int line)
@@ -1255,6 +1289,13 @@ config_check(struct config_parse *p)
 				    cfg->local[i]);
 	config_check_columns(p, "local", cfg->local_columns,
 	    cfg->nlocal_columns, cfg->local_line);
+	config_check_writable(p, cfg->role, cfg->writable, cfg->nwritable,
+	    cfg->writable_line, syncst->key_count[K_SYNC_WRITABLE]);
+	for (i = 0; i < cfg->npeers; i++)
+		config_check_writable(p, cfg->peers[i].role,
+		    cfg->peers[i].writable, cfg->peers[i].nwritable,
+		    cfg->peers[i].writable_line,
+		    p->peerstate[i].key_count[K_PEER_WRITABLE]);
 	config_check_columns(p, "pseudonymise", cfg->pseudonymise,
 	    cfg->npseudonymise, cfg->pseudonymise_line);
 	for (i = 0; i < cfg->npseudonymise; i++)
@@ -1264,8 +1305,8 @@ config_check(struct config_parse *p)
 				config_error(p, cfg->pseudonymise_line,
 				    "column '%s' is in both local and "
 				    "pseudonymise", cfg->pseudonymise[i]);
-	/* only a city writes, so only a city needs the key */
-	if (cfg->npseudonymise > 0 && cfg->role == CONFIG_ROLE_CITY &&
+	/* an observer writes nothing, so it needs no key */
+	if (cfg->npseudonymise > 0 && cfg->role != CONFIG_ROLE_OBSERVER &&
 	    cfg->pseudonym_key_file == NULL &&
 	    !syncst->key_bad[K_SYNC_PSEUDONYM_KEY_FILE])
 		config_error(p, cfg->pseudonymise_line, "pseudonymise needs "
@@ -1398,10 +1439,13 @@ config_free(struct config *cfg)
 	for (i = 0; i < cfg->npeers; i++) {
 		free(cfg->peers[i].publish);
 		free(cfg->peers[i].sync);
+		config_free_list(cfg->peers[i].writable,
+		    cfg->peers[i].nwritable);
 	}
 	free(cfg->peers);
 	config_free_list(cfg->tables, cfg->ntables);
 	config_free_list(cfg->local, cfg->nlocal);
+	config_free_list(cfg->writable, cfg->nwritable);
 	config_free_list(cfg->local_columns, cfg->nlocal_columns);
 	config_free_list(cfg->pseudonymise, cfg->npseudonymise);
 	free(cfg->pseudonym_key_file);
@@ -1431,6 +1475,22 @@ config_table_local(const struct config *cfg, const char *table)
 	return 0;
 }
 
+/* A city writes every table, an observer none, a partner its writable. */
+int
+config_table_writable(const struct config *cfg, const char *table)
+{
+	size_t	 i;
+
+	if (cfg->role == CONFIG_ROLE_CITY)
+		return 1;
+	if (cfg->role == CONFIG_ROLE_OBSERVER)
+		return 0;
+	for (i = 0; i < cfg->nwritable; i++)
+		if (strcmp(cfg->writable[i], table) == 0)
+			return 1;
+	return 0;
+}
+
 const char *
 config_role_name(enum config_role role)
 {
@@ -1439,6 +1499,8 @@ config_role_name(enum config_role role)
 		return "city";
 	case CONFIG_ROLE_OBSERVER:
 		return "observer";
+	case CONFIG_ROLE_PARTNER:
+		return "partner";
 	}
 	return "?";
 }

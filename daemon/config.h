@@ -15,6 +15,7 @@
 enum config_role {
 	CONFIG_ROLE_CITY = 0,
 	CONFIG_ROLE_OBSERVER = 1,
+	CONFIG_ROLE_PARTNER = 2,	/* writes only its writable tables */
 };
 
 struct config_peer {
@@ -25,6 +26,9 @@ struct config_peer {
 	enum config_role role;
 	char		 public_keys[CONFIG_MAX_KEYS][CONFIG_KEY_Z85 + 1];
 	int		 npublic_keys;
+	char		**writable;	/* a partner's writable tables */
+	size_t		 nwritable;
+	int		 writable_line;
 };
 
 struct config {
@@ -65,6 +69,9 @@ struct config {
 	size_t		 nlocal;
 	char		**local_columns;	/* "table.column": never sent */
 	size_t		 nlocal_columns;
+	char		**writable;	/* a partner: the tables it writes */
+	size_t		 nwritable;
+	int		 writable_line;
 	char		**pseudonymise;	/* "table.column": sent as an HMAC */
 	size_t		 npseudonymise;
 	char		*pseudonym_key_file;	/* resolved; NULL if unset */
@@ -90,6 +97,8 @@ void		 config_free(struct config *);
 int		 config_table_synced(const struct config *, const char *table);
 int		 config_table_local(const struct config *, const char *table);
 const char	*config_role_name(enum config_role);
+/* 1 if this node takes local writes to TABLE (city; partner: writable) */
+int		 config_table_writable(const struct config *, const char *table);
 
 /* Parsers shared with labsyncctl; 0 on success, -1 if malformed. */
 int		 config_parse_duration(const char *, int64_t *ms);

@@ -220,6 +220,9 @@ ctl_open(struct ctl *c, enum store_mode mode)
 	so.node_id = c->conf->node_id;
 	so.schema_path = mode == STORE_INIT ? c->conf->schema : NULL;
 	so.observer = c->conf->role == CONFIG_ROLE_OBSERVER;
+	so.partner = c->conf->role == CONFIG_ROLE_PARTNER;
+	so.writable = c->conf->writable;
+	so.nwritable = c->conf->nwritable;
 	so.tables = c->conf->tables;
 	so.ntables = c->conf->ntables;
 	so.local_columns = c->conf->local_columns;
@@ -856,6 +859,15 @@ ctl_run(struct ctl *c, const struct ctl_cmd *cmd, int argc, char **argv)
 	    c->conf->role == CONFIG_ROLE_OBSERVER) {
 		fprintf(stderr, "labsyncctl: node %s is an observer: local "
 		    "writes are refused\n", c->conf->node_id);
+		return 1;
+	}
+	if ((cmd->needs & CTL_WRITE) == CTL_WRITE &&
+	    (cmd->needs & CTL_TABLE) == CTL_TABLE &&
+	    config_table_synced(c->conf, argv[0]) &&
+	    !config_table_writable(c->conf, argv[0])) {
+		fprintf(stderr, "labsyncctl: node %s is a partner that may not "
+		    "write table %s: local writes to it are refused\n",
+		    c->conf->node_id, argv[0]);
 		return 1;
 	}
 	if ((cmd->needs & CTL_DAEMON) == CTL_DAEMON &&

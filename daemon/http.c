@@ -572,6 +572,11 @@ http_rows(struct labsyncd *env, struct evhttp_request *req, const char *table,
 		    "are refused");
 		return;
 	}
+	if (write && synced && !config_table_writable(env->conf, table)) {
+		http_error(req, 403, "this node is a partner that may not "
+		    "write this table: local writes to it are refused");
+		return;
+	}
 	if (!synced && !local) {
 		http_error(req, 404, "no such table");
 		return;

@@ -556,6 +556,7 @@ main(int argc, char *argv[])
 {
 	struct labsyncd		 env;
 	struct store_options	 so;
+	struct store_partner	*partners;
 	const char		*path = "/etc/labsync/labsync.conf";
 	char			*errors = NULL, err[512];
 	int			 ch, check = 0, debug = 0, refused, lockfd;
@@ -661,6 +662,9 @@ main(int argc, char *argv[])
 	so.node_id = env.conf->node_id;
 	so.schema_path = env.conf->schema;
 	so.observer = env.conf->role == CONFIG_ROLE_OBSERVER;
+	so.partner = env.conf->role == CONFIG_ROLE_PARTNER;
+	so.writable = env.conf->writable;
+	so.nwritable = env.conf->nwritable;
 	so.tables = env.conf->tables;
 	so.ntables = env.conf->ntables;
 	so.local_columns = env.conf->local_columns;
@@ -672,7 +676,21 @@ main(int argc, char *argv[])
 	so.max_clock_skew_ms = env.conf->max_clock_skew_ms;
 	so.mode = STORE_DAEMON;
 	so.refused = &refused;
+	if ((partners = calloc(env.conf->npeers + 1,
+	    sizeof(*partners))) == NULL)
+		fatal("partners");
+	for (size_t i = 0; i < env.conf->npeers; i++) {
+		struct config_peer *cp = &env.conf->peers[i];
+
+		if (cp->role != CONFIG_ROLE_PARTNER)
+			continue;
+		partners[so.npartners].origin = cp->name;
+		partners[so.npartners].tables = cp->writable;
+		partners[so.npartners++].ntables = cp->nwritable;
+	}
+	so.partners = partners;
 	env.store = store_open(&so, env.clock, err, sizeof(err));
+	free(partners);
 	sodium_memzero(pkey, sizeof(pkey));
 	if (env.store == NULL) {
 		log_error("%s: %s", path, err);
@@ -722,7 +740,8 @@ main(int argc, char *argv[])
 		if (p == NULL)
 			fatalx("peer %s: cannot start", env.conf->peers[i].name);
 		env.peers[env.npeers++] = p;
-		if (peer_has_endpoints(p) && env.conf->role == CONFIG_ROLE_CITY)
+		if (peer_has_endpoints(p) &&
+		    env.conf->role != CONFIG_ROLE_OBSERVER)
 			env.phase = PHASE_STARTING;
 	}
 	main_relay_policy(&env);

@@ -653,6 +653,14 @@ merge_fit(struct store *s, const Labsync__Change *c, struct merge_fit *f,
 		f->whole = REASON_UNKNOWN_TABLE;
 		return;
 	}
+	/* a partner we know writes only its tables, wherever it came from */
+	if (c->origin != NULL &&
+	    !schema_origin_may_write(s, c->origin, f->t->name)) {
+		store_seterr(why, whylen, "partner %.32s may not write table "
+		    "%s", c->origin, f->t->name);
+		f->whole = REASON_NOT_WRITABLE;
+		return;
+	}
 	if ((f->whole = rules_check_key(f->t->name, f->t->pk, c->pk,
 	    c->pk != NULL ? strlen(c->pk) : 0, why, whylen)) != REASON_OK)
 		return;

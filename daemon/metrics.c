@@ -155,7 +155,7 @@ metrics_render(struct labsyncd *env, struct evbuffer *b)
 	    "Largest lead of a remote HLC over this node's clock seen.",
 	    st->max_skew_ms / 1000.0);
 	metrics_gauge(b, "labsync_writable",
-	    "1 if this node takes local writes now.",
-	    env->phase == PHASE_RUNNING &&
-	    env->conf->role == CONFIG_ROLE_CITY);
+	    "1 if this node takes local writes now (a partner: to its "
+	    "writable tables).", env->phase == PHASE_RUNNING &&
+	    env->conf->role != CONFIG_ROLE_OBSERVER);
 }

@@ -445,9 +445,9 @@ peer_heard(struct peer *p, const Labsync__Vector *v)
 				own = v->entries[i]->seq;
 		p->delivery.known = 1;
 		p->delivery.confirmed = own;
-		/* only a city's word counts: we take no changes from
-		   observers, so one could only stop our writes */
-		if (p->conf.role == CONFIG_ROLE_CITY &&
+		/* an observer's word does not count: we take no changes
+		   from observers, so one could only stop our writes */
+		if (p->conf.role != CONFIG_ROLE_OBSERVER &&
 		    own > vector_own_seq(p->env->store) &&
 		    own > p->env->recover_to) {
 			log_warnx("peer %s holds our changes up to %llu, we "

@@ -134,6 +134,43 @@ schema_list_dup(char *const *list, size_t n)
 	return copy;
 }
 
+/* Free a list of schema_list_dup. */
+static void
+schema_list_free(char **list, size_t n)
+{
+	for (size_t i = 0; list != NULL && i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+/* 1 if LIST holds NAME (the config's spelling: exact). */
+static int
+schema_list_has(char *const *list, size_t n, const char *name)
+{
+	for (size_t i = 0; list != NULL && i < n; i++)
+		if (strcmp(list[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+int
+schema_writable(const struct store *s, const char *table)
+{
+	return !s->partner || schema_list_has(s->writable, s->nwritable,
+	    table);
+}
+
+int
+schema_origin_may_write(const struct store *s, const char *origin,
+    const char *table)
+{
+	for (size_t i = 0; i < s->npartners; i++)
+		if (strcmp(s->partners[i].origin, origin) == 0)
+			return schema_list_has(s->partners[i].tables,
+			    s->partners[i].ntables, table);
+	return 1;
+}
+
 /* Keep the store's local and pseudonymised columns and the key. */
 int
 schema_marks_set(struct store *s, const struct store_options *opt)
@@ -146,6 +183,24 @@ schema_marks_set(struct store *s, const struct store_options *opt)
 	    opt->npseudonymise)) == NULL)
 		return -1;
 	s->npseudonymise = opt->npseudonymise;
+	s->partner = opt->partner;
+	if ((s->writable = schema_list_dup(opt->writable,
+	    opt->nwritable)) == NULL)
+		return -1;
+	s->nwritable = opt->nwritable;
+	if ((s->partners = calloc(opt->npartners + 1,
+	    sizeof(*s->partners))) == NULL)
+		return -1;
+	for (size_t i = 0; i < opt->npartners; i++) {
+		struct store_partner *sp = &s->partners[i];
+
+		s->npartners = i + 1;
+		if ((sp->origin = strdup(opt->partners[i].origin)) == NULL ||
+		    (sp->tables = schema_list_dup(opt->partners[i].tables,
+		    opt->partners[i].ntables)) == NULL)
+			return -1;
+		sp->ntables = opt->partners[i].ntables;
+	}
 	if (opt->pseudonym_key != NULL) {
 		memcpy(s->pseudonym_key, opt->pseudonym_key,
 		    sizeof(s->pseudonym_key));
@@ -165,6 +220,13 @@ schema_marks_free(struct store *s)
 		free(s->pseudonymise[i]);
 	free(s->local_columns);
 	free(s->pseudonymise);
+	schema_list_free(s->writable, s->nwritable);
+	for (size_t i = 0; s->partners != NULL && i < s->npartners; i++) {
+		free(s->partners[i].origin);
+		schema_list_free(s->partners[i].tables,
+		    s->partners[i].ntables);
+	}
+	free(s->partners);
 	sodium_memzero(s->pseudonym_key, sizeof(s->pseudonym_key));
 }
 

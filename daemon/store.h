@@ -52,11 +52,23 @@ enum store_writable {
 	STORE_RECOVERING = 2,	/* fetching our own lost changes back */
 };
 
+/* A partner's write rights: changes of ORIGIN only to these tables. */
+struct store_partner {
+	char		 *origin;
+	char		**tables;
+	size_t		  ntables;
+};
+
 struct store_options {
 	const char	 *path;
 	const char	 *node_id;
 	const char	 *schema_path;	/* run at open in DAEMON and INIT mode */
 	int		  observer;
+	int		  partner;	/* writes only its writable tables */
+	char		**writable;
+	size_t		  nwritable;
+	const struct store_partner *partners;	/* the partners we know */
+	size_t		  npartners;
 	char		**tables;
 	size_t		  ntables;
 	char		**local_columns;	/* "table.column": never sent */

@@ -88,6 +88,11 @@ struct store {
 	struct clock	*clock;
 	char		*node_id;
 	int		 observer;
+	int		 partner;	/* local writes: only to writable */
+	char		**writable;	/* copies */
+	size_t		 nwritable;
+	struct store_partner *partners;	/* copies */
+	size_t		 npartners;
 	int		 hold_local;	/* recovering: publish none of ours */
 	uint64_t	 published;	/* own changes read into the outbox */
 	uint64_t	 max_skew_ms;
@@ -207,6 +212,11 @@ void		 schema_free(struct store *);
 int		 schema_clocks_spell(struct store *, const char *name, int n);
 int		 schema_marks_set(struct store *, const struct store_options *);
 void		 schema_marks_free(struct store *);
+/* 1 if this node's local writes may go to TABLE (a partner's rule) */
+int		 schema_writable(const struct store *, const char *table);
+/* 1 if a change of ORIGIN may go to TABLE (partners we know: theirs) */
+int		 schema_origin_may_write(const struct store *, const char *origin,
+		    const char *table);
 int		 schema_run_file(struct store *, const char *path, char *err,
 		    size_t errlen);
 struct table	*schema_table_find(struct store *, const char *);

@@ -123,7 +123,9 @@ sync_hello_new(struct labsyncd *env)
 	labsync__hello__init(h);
 	h->node_id = env->conf->node_id;
 	h->role = env->conf->role == CONFIG_ROLE_OBSERVER ?
-	    LABSYNC__ROLE__ROLE_OBSERVER : LABSYNC__ROLE__ROLE_CITY;
+	    LABSYNC__ROLE__ROLE_OBSERVER :
+	    env->conf->role == CONFIG_ROLE_PARTNER ?
+	    LABSYNC__ROLE__ROLE_PARTNER : LABSYNC__ROLE__ROLE_CITY;
 	h->protocol_version = WIRE_VERSION;
 	h->schema_fingerprint.data = env->fingerprint;
 	h->schema_fingerprint.len = sizeof(env->fingerprint);
