@@ -67,6 +67,21 @@ rows_sqlite(sqlite3 *db, char *err, size_t errlen)
 	}
 }
 
+/* End a write's transaction if it began it (own): commit on success,
+   else roll back. The result, or the commit's failure. */
+static enum reason
+rows_end(sqlite3 *db, int own, enum reason r, char *err, size_t errlen)
+{
+	if (!own)
+		return r;
+	if (r == REASON_OK &&
+	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		r = rows_sqlite(db, err, errlen);
+	if (r != REASON_OK)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
 /* The table's columns and its key; REASON_UNKNOWN_TABLE if it does not
    exist or has no primary key. */
 static enum reason
@@ -322,14 +337,7 @@ rows_write(sqlite3 *db, sqlite3_stmt *st, int *changed, char *err,
 		    (state = rows_node_state(db)) != REASON_OK)
 			r = state;
 	}
-	if (!own)
-		return r;
-	if (r == REASON_OK &&
-	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		r = rows_sqlite(db, err, errlen);
-	if (r != REASON_OK)
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	return r;
+	return rows_end(db, own, r, err, errlen);
 }
 
 enum reason
@@ -1238,14 +1246,7 @@ rows_patch_json(sqlite3 *db, const char *table, const char *pk, json_t *obj,
 	else
 		r = rows_put_json(db, table, pk, obj, err, errlen);
 	json_decref(row);
-	if (!own)
-		return r;
-	if (r == REASON_OK &&
-	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		r = rows_sqlite(db, err, errlen);
-	if (r != REASON_OK)
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	return r;
+	return rows_end(db, own, r, err, errlen);
 }
 
 enum reason
