@@ -94,6 +94,22 @@ static const char *const store_upgrades[STORE_FORMAT] = {
 	/* 4 -> 5: changes kept aside (labsync_aside, created above); an
 	   older labsync would not know them, and lose them */
 	[4] = "",
+	/* 5 -> 6 (a new database takes it too): what compaction,
+	   snapshots, erasure and the change feed keep (store_private.h);
+	   an entry of the log so far takes its place in the feed by key */
+	[5] = "ALTER TABLE labsync_origin"
+	    "  ADD COLUMN floor INTEGER NOT NULL DEFAULT 0;"
+	    "ALTER TABLE labsync_log ADD COLUMN at INTEGER;"
+	    "UPDATE labsync_log SET at = (SELECT count(*) FROM labsync_log"
+	    "  AS o WHERE o.key <= labsync_log.key);"
+	    "CREATE INDEX labsync_log_at ON labsync_log(at);"
+	    PEER_SEEN_DDL
+	    ERASURE_DDL
+	    "ALTER TABLE labsync_state"
+	    "  ADD COLUMN at INTEGER NOT NULL DEFAULT 0;"
+	    "ALTER TABLE labsync_state"
+	    "  ADD COLUMN at_floor INTEGER NOT NULL DEFAULT 0;"
+	    "UPDATE labsync_state SET at = (SELECT count(*) FROM labsync_log);",
 };
 
 static void	store_schema_log(const struct schema_plan *, const char *);
@@ -267,8 +283,9 @@ done:
 	return ret;
 }
 
-/* The format of the labsync_* tables: STORE_FORMAT for a new database,
-   -1 if it is not a labsync database. */
+/* The format of the labsync_* tables: STORE_BASE_FORMAT for a new
+   database (store_ddl's; the upgrades after it run on it too), -1 if it
+   is not a labsync database. */
 static int64_t
 store_format(struct store *s)
 {
@@ -282,7 +299,7 @@ store_format(struct store *s)
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
 	else if (rc == SQLITE_DONE)
-		v = STORE_FORMAT;
+		v = STORE_BASE_FORMAT;
 	sqlite3_finalize(st);
 	return v;
 }

@@ -29,7 +29,8 @@
 #include "proto/labsync.pb-c.h"
 #include "reason.h"
 
-#define STORE_FORMAT		5	/* version of the labsync_* tables */
+#define STORE_FORMAT		6	/* version of the labsync_* tables */
+#define STORE_BASE_FORMAT	5	/* ... that store.c's store_ddl creates */
 #define STORE_MAX_PK		1024	/* bytes in a primary key */
 #define STORE_MAX_VALUE		(1024 * 1024)	/* bytes in a text or blob */
 #define STORE_MAX_COLUMNS	63	/* non-key columns per synced table */

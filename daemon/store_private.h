@@ -151,6 +151,36 @@ struct store {
     "CREATE TABLE IF NOT EXISTS labsync_log(" \
     "  key INTEGER PRIMARY KEY, hlc INTEGER NOT NULL, body BLOB," \
     "  tbl TEXT, pk TEXT, op INTEGER, mask INTEGER);"
+/*
+ * Format 6 (store.c's upgrade 5 -> 6, which a new database runs too):
+ * labsync_log.at is the entry's place in this node's commit order (the
+ * change feed's cursor), counted in labsync_state.at; compaction never
+ * renumbers it, and labsync_state.at_floor is the highest at it removed
+ * (a feed cursor below it may have missed an entry).
+ * labsync_origin.floor: the log may lack that origin's entries up to
+ * this sequence (compacted away, or taken in as a snapshot).
+ */
+/*
+ * labsync_peer_seen: the sequence of each origin a configured peer has
+ * confirmed holding (its heartbeat's or Ack's vector), kept across
+ * restarts: compaction never drops what a peer that is down still needs.
+ */
+#define PEER_SEEN_DDL \
+    "CREATE TABLE IF NOT EXISTS labsync_peer_seen(" \
+    "  peer TEXT NOT NULL, origin TEXT NOT NULL, seq INTEGER NOT NULL," \
+    "  PRIMARY KEY (peer, origin)) WITHOUT ROWID;"
+/*
+ * labsync_erasure: the audit of erasures this node carried out: which
+ * table and key, the erasure change's origin, sequence and clock, who
+ * asked on the origin node, when it was asked (at the origin) and when
+ * it was done here. It holds no erased value.
+ */
+#define ERASURE_DDL \
+    "CREATE TABLE IF NOT EXISTS labsync_erasure(" \
+    "  id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk TEXT NOT NULL," \
+    "  origin TEXT NOT NULL, seq INTEGER NOT NULL, hlc INTEGER NOT NULL," \
+    "  requested_by TEXT NOT NULL, asked_ms INTEGER NOT NULL," \
+    "  done_ms INTEGER NOT NULL);"
 /* Columns of st_log_range. */
 enum { LOG_KEY, LOG_HLC, LOG_BODY, LOG_TBL, LOG_PK, LOG_OP, LOG_MASK, LOG_V0 };
 /* Parameter of st_log_put (the same columns) that takes v0. */

@@ -2,7 +2,7 @@
 # A database written by labsync's first format (data/format1-dortmund.sql,
 # a dump of one made by that version: six changes logged, three writes
 # still queued by its triggers because no daemon ran) is upgraded when
-# labsyncd starts, through formats 2, 3 and 4 to 5: the queued writes become
+# labsyncd starts, through formats 2, 3 4 and 5 to 6: the queued writes become
 # changes 7-9 (one of a table no longer synced is dropped, and the log
 # says so), the column clocks keep their values (kept by rowid for rows
 # there, by key for deleted ones), and the peer gets everything.
@@ -26,14 +26,15 @@ start dortmund
 grep -q "upgrading format 1 to 2" "$T/dortmund.log" &&
     grep -q "upgrading format 2 to 3" "$T/dortmund.log" &&
     grep -q "upgrading format 3 to 4" "$T/dortmund.log" &&
-    grep -q "upgrading format 4 to 5" "$T/dortmund.log" ||
+    grep -q "upgrading format 4 to 5" "$T/dortmund.log" &&
+    grep -q "upgrading format 5 to 6" "$T/dortmund.log" ||
     fail "no upgrade in dortmund's log"
 assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT count(*) FROM labsync_aside")" \
     0 "the keep-aside table after the upgrade"
 grep -q "upgrade: 1 queued writes of table old_projects, which is no longer synced, are dropped" \
     "$T/dortmund.log" || fail "the dropped orphan is not in dortmund's log"
 assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT value FROM labsync_meta
-    WHERE key = 'format'")" 5 "format after the upgrade"
+    WHERE key = 'format'")" 6 "format after the upgrade"
 # the log rebuilt in format 2 keeps no more value columns than the
 # widest synced table (activities: 11) needs
 assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT count(*) FROM

@@ -2,7 +2,7 @@
 # A database written by format 2 (data/format2-dortmund.sql, a dump of
 # one made by that version: five changes through labsyncd, a sixth
 # stamped by the triggers while no daemon ran) is upgraded through formats
-# 3 and 4 to 5 when labsyncd starts. Its log keeps its 63 value columns (format
+# 3 4 and 5 to 6 when labsyncd starts. Its log keeps its 63 value columns (format
 # 3 gives a new log only as many as the widest synced table needs); the
 # clocks of rows there move to labsync_rowid, those of the deleted act-2
 # stay by key; old and new changes alike reach the peer.
@@ -23,12 +23,13 @@ assert_eq "$(width dortmund)" 63 "value columns of the format 2 log"
 start dortmund
 grep -q "upgrading format 2 to 3" "$T/dortmund.log" &&
     grep -q "upgrading format 3 to 4" "$T/dortmund.log" &&
-    grep -q "upgrading format 4 to 5" "$T/dortmund.log" ||
+    grep -q "upgrading format 4 to 5" "$T/dortmund.log" &&
+    grep -q "upgrading format 5 to 6" "$T/dortmund.log" ||
     fail "no upgrade in dortmund's log"
 assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT count(*) FROM labsync_aside")" \
     0 "the keep-aside table after the upgrade"
 assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT value FROM labsync_meta
-    WHERE key = 'format'")" 5 "format after the upgrade"
+    WHERE key = 'format'")" 6 "format after the upgrade"
 assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT group_concat(pk, ' ') FROM
     (SELECT pk FROM labsync_row ORDER BY pk)")" "act-2" "clocks by key"
 assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT group_concat(r.pk || ':' ||
