@@ -424,6 +424,16 @@ merge_row_bind(sqlite3_stmt *st, const struct table *t, const char *pk,
 			store_bind_value(st, ++n, vals[i]);
 }
 
+/* After a failed write: was it one of this node's constraints (NOT NULL,
+   CHECK, UNIQUE, a foreign key) the sender's schema does not have? */
+static int
+merge_refused(struct store *s)
+{
+	s->refused_row = (sqlite3_extended_errcode(s->db) & 0xff) ==
+	    SQLITE_CONSTRAINT;
+	return -1;
+}
+
 /*
  * Write the given values (NULL value: SQL NULL) of the columns in mask,
  * creating the row if it is absent; m learns its rowid then.
@@ -438,7 +448,7 @@ merge_row_write(struct store *s, struct table *t, const char *pk,
 		return -1;
 	merge_row_bind(st, t, pk, mask, vals);
 	if (store_step_done(s, st) == -1)
-		return -1;
+		return merge_refused(s);
 	if (t->find_row != NULL && !m->row) {
 		m->row = 1;
 		m->rid = sqlite3_last_insert_rowid(s->db);
@@ -469,7 +479,17 @@ merge_row_insert_new(struct store *s, struct table *t, const char *pk,
 			return -1;
 		if (sqlite3_changes(s->db) != 1)
 			return 0;
-		return merge_row_write(s, t, pk, all, vals, &m) == -1 ? -1 : 1;
+		if (merge_row_write(s, t, pk, all, vals, &m) == 0)
+			return 1;
+		if (!s->refused_row)
+			return -1;
+		/* refused by a constraint: the probe goes, the full merge
+		   decides (and keeps the change aside if it is refused too) */
+		s->refused_row = 0;
+		sqlite3_bind_text(s->st_row_drop, 1, t->name, -1,
+		    SQLITE_STATIC);
+		sqlite3_bind_text(s->st_row_drop, 2, pk, -1, SQLITE_STATIC);
+		return store_step_done(s, s->st_row_drop) == -1 ? -1 : 0;
 	}
 	/* no other writer until the commit: whether the table has keys
 	   with clocks (deleted rows) stays known, the merge tells its own */
@@ -490,8 +510,15 @@ merge_row_insert_new(struct store *s, struct table *t, const char *pk,
 		return rc == 1 ? 0 : -1;
 	}
 	merge_row_bind(t->insert_new, t, pk, all, vals);
-	if (store_step_done(s, t->insert_new) == -1)
-		return -1;
+	if (store_step_done(s, t->insert_new) == -1) {
+		/* a CHECK is tested before the conflict that would have
+		   skipped the insert: the full merge decides */
+		merge_refused(s);
+		if (!s->refused_row)
+			return -1;
+		s->refused_row = 0;
+		return 0;
+	}
 	if (sqlite3_changes(s->db) != 1)
 		return 0;
 	m.row = 1;
@@ -576,7 +603,7 @@ merge_change(struct store *s, struct table *t, struct origin *o,
 			sqlite3_bind_text(t->delete_row, 1, c->pk, -1,
 			    SQLITE_STATIC);
 			if (store_step_done(s, t->delete_row) == -1)
-				return -1;
+				return merge_refused(s);
 			if (m.row) {
 				/* its clocks go by key from now on */
 				sqlite3_bind_text(s->st_rowid_drop, 1, t->name,
@@ -633,6 +660,30 @@ struct merge_fit {
 	enum reason	 why[MERGE_WIRE_COLUMNS];	/* REASON_OK: fits */
 	int		 nkept;		/* columns that do not fit */
 };
+
+/*
+ * merge_change, except that a write this node's own constraints refuse
+ * (its schema may be stricter than the sender's) keeps the change aside
+ * whole, refused, instead of failing the batch: SQLite undid the failing
+ * statement, and merge_change wrote nothing before it that stays.
+ */
+static int
+merge_or_keep(struct store *s, struct table *t, struct origin *o,
+    const Labsync__Change *c, const int *idx, const Labsync__Change *whole,
+    const ProtobufCBinaryData *raw, uint64_t since, int *kept)
+{
+	s->refused_row = 0;
+	if (merge_change(s, t, o, c, idx) == 0)
+		return 0;
+	if (!s->refused_row)
+		return -1;
+	s->refused_row = 0;
+	log_warnx("%s #%" PRIu64 ": %s %s is refused by a constraint of "
+	    "this node's schema (%s): kept aside", whole->origin, whole->seq,
+	    whole->table, whole->pk, sqlite3_errmsg(s->db));
+	(*kept)++;
+	return aside_keep(s, whole, -1, raw, REASON_CONSTRAINT, since);
+}
 
 /*
  * The content of a protocol-valid change against this node's tables,
@@ -787,7 +838,7 @@ merge_fitting(struct store *s, struct origin *o, Labsync__Change *c,
 		return aside_keep(s, c, -1, raw, f.whole, since);
 	}
 	if (f.nkept == 0)
-		return merge_change(s, f.t, o, c, f.idx);
+		return merge_or_keep(s, f.t, o, c, f.idx, c, raw, since, kept);
 	sub = *c;
 	sub.columns = cols;
 	sub.n_columns = 0;
@@ -803,7 +854,7 @@ merge_fitting(struct store *s, struct origin *o, Labsync__Change *c,
 	}
 	if (sub.n_columns == 0)
 		return 0;
-	return merge_change(s, f.t, o, &sub, idx);
+	return merge_or_keep(s, f.t, o, &sub, idx, c, raw, since, kept);
 }
 
 /* Open the transaction remote changes are applied in. */

@@ -68,6 +68,7 @@ reason_keep(enum reason r)
 	case REASON_NUL_IN_TEXT:
 	case REASON_BAD_KEY:
 	case REASON_NOT_WRITABLE:
+	case REASON_CONSTRAINT:		/* of the receiver's schema */
 		return KEEP_REFUSED;
 	default:
 		return KEEP_NO;

@@ -111,6 +111,8 @@ struct store {
 
 	struct checkpointer *checkpointer;	/* checkpoint.c, or NULL */
 	int		 no_relay;	/* applied changes stay off our feed */
+	int		 refused_row;	/* merge.c: the last write failed on a
+					   constraint of this node's schema */
 
 	/* committed changes not yet published, packed one after another
 	   in one buffer: thousands of small copies would fragment the heap */
