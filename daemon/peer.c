@@ -160,6 +160,7 @@ peer_new(struct labsyncd *env, const struct config_peer *cp)
 		goto fail;
 	}
 	p->src.name = p->conf.name;
+	p->src.own_only = cp->role == CONFIG_ROLE_PARTNER;
 	p->hook.cb = peer_handshake_cb;
 	p->hook.arg = p;
 	p->state = PEER_CONNECTING;
@@ -445,9 +446,10 @@ peer_heard(struct peer *p, const Labsync__Vector *v)
 				own = v->entries[i]->seq;
 		p->delivery.known = 1;
 		p->delivery.confirmed = own;
-		/* an observer's word does not count: we take no changes
-		   from observers, so one could only stop our writes */
-		if (p->conf.role != CONFIG_ROLE_OBSERVER &&
+		/* only a city's word counts: we take no changes of ours
+		   from observers or partners, so one could only stop our
+		   writes */
+		if (p->conf.role == CONFIG_ROLE_CITY &&
 		    own > vector_own_seq(p->env->store) &&
 		    own > p->env->recover_to) {
 			log_warnx("peer %s holds our changes up to %llu, we "
