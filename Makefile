@@ -30,8 +30,8 @@ PROTO_H	 = $(B)/proto/labsync.pb-c.h
 # Sources in three groups. CORE: linked into labsyncd, labsyncctl, the unit
 # tests and fuzz_seeds, and compiled again for the fuzzer. DAEMON: labsyncd
 # only (main.c and the event loop's modules). CTL: labsyncctl only.
-CORE_SRCS = daemon/log.c daemon/config.c daemon/clock.c daemon/store.c \
-	    daemon/schema.c daemon/vector.c daemon/changelog.c \
+CORE_SRCS = daemon/log.c daemon/config.c daemon/config_value.c \
+	    daemon/clock.c daemon/store.c daemon/schema.c daemon/vector.c daemon/changelog.c \
 	    daemon/outbox.c daemon/merge.c daemon/capture.c \
 	    daemon/checkpoint.c daemon/wire.c daemon/rows.c daemon/uuid.c \
 	    daemon/reason.c daemon/aside.c daemon/rules.c
