@@ -365,17 +365,24 @@ changelog_floor(struct store *s, const char *origin)
 }
 
 /*
- * Bytes the log and its indexes take: dbstat's count of their pages if
- * this SQLite has it, else the live pages of the whole database (an
- * upper bound).
+ * Bytes the log and its index take: dbstat's sum of their pages if this
+ * SQLite has it, else the live pages of the whole database (an upper
+ * bound). dbstat walks every page: above CHANGELOG_MEASURE_MAX entries
+ * (a peer away for long) the bytes per entry last measured stand in, so
+ * that status and /metrics stay cheap.
  */
 int64_t
 changelog_bytes_used(struct store *s)
 {
-	int64_t	 n = store_pragma_int(s, "SELECT sum(pgsize) FROM dbstat"
+	int64_t	 entries = changelog_count(s), n;
+
+	if (entries > CHANGELOG_MEASURE_MAX && s->log_entry_bytes > 0)
+		return entries * s->log_entry_bytes;
+	n = store_pragma_int(s, "SELECT sum(pgsize) FROM dbstat"
 	    " WHERE name IN ('labsync_log', 'labsync_log_at') AND"
 	    " aggregate = 1");
-
+	if (n >= 0 && entries > 0)
+		s->log_entry_bytes = n / entries > 0 ? n / entries : 1;
 	if (n < 0)
 		n = store_pragma_int(s, "SELECT (p.page_count -"
 		    " f.freelist_count) * z.page_size FROM pragma_page_count()"

@@ -20,6 +20,7 @@
 #define STORE_BUSY_FAST	100	/* lock retries 0.1 ms apart, ... */
 #define STORE_BUSY_SLOW	9990	/* ... then this many 1 ms apart */
 #define STORE_OUTBOX_KEEP (1024 * 1024)	/* outbox bytes kept once drained */
+#define CHANGELOG_MEASURE_MAX 100000	/* log entries dbstat measures */
 
 struct column {
 	char		*name;
@@ -115,6 +116,7 @@ struct store {
 
 	struct checkpointer *checkpointer;	/* checkpoint.c, or NULL */
 	struct compact	*compact;	/* compact.c: peers, what they hold */
+	int64_t		 log_entry_bytes;	/* as last measured */
 	int		 no_relay;	/* applied changes stay off our feed */
 
 	/* committed changes not yet published, packed one after another
