@@ -364,8 +364,9 @@ compact_origin(struct store *s, const struct origin *o, uint64_t h,
 		uint64_t seq = (uint64_t)sqlite3_column_int64(c->st_range, 0) &
 		    ORIGIN_SEQ_MAX;
 
-		/* the floor stays whole: the log holds every entry above */
-		if (seq != last + 1 ||
+		/* the floor stays whole: the log holds every entry above
+		   (below the first one it held none: the floor may pass) */
+		if ((*n > 0 && seq != last + 1) ||
 		    (uint64_t)sqlite3_column_int64(c->st_range, 1) >= cutoff)
 			break;
 		if (sqlite3_column_type(c->st_range, 2) != SQLITE_NULL &&
@@ -391,6 +392,27 @@ compact_origin(struct store *s, const struct origin *o, uint64_t h,
 	return store_step_done(s, c->st_floor);
 }
 
+/* Whether o's oldest entry in the log is below its horizon and older
+   than cutoff: a read, so that a step with nothing to do writes nothing. */
+static int
+compact_due(struct store *s, const struct origin *o, uint64_t cutoff)
+{
+	struct compact	*c = s->compact;
+	uint64_t	 base = (uint64_t)o->id << ORIGIN_SHIFT;
+	uint64_t	 h = compact_horizon(s, o);
+	int		 due = 0;
+
+	if (h <= o->floor)
+		return 0;
+	sqlite3_bind_int64(c->st_range, 1, (int64_t)(base | o->floor));
+	sqlite3_bind_int64(c->st_range, 2, (int64_t)(base | h));
+	sqlite3_bind_int64(c->st_range, 3, 1);
+	if (sqlite3_step(c->st_range) == SQLITE_ROW)
+		due = (uint64_t)sqlite3_column_int64(c->st_range, 1) < cutoff;
+	sqlite3_reset(c->st_range);
+	return due;
+}
+
 /*
  * One step, in a short transaction of its own: save what peers
  * confirmed, drop at most max entries every peer holds that are older
@@ -414,9 +436,8 @@ compact_step(struct store *s, uint64_t now_ms, uint64_t after_ms, int max,
 		for (size_t j = 0; j < c->peers[i].nseen; j++)
 			if (c->peers[i].seen[j].seq > c->peers[i].seen[j].saved)
 				dirty = 1;
-	for (size_t i = 0; i < s->norigins; i++)
-		if (compact_horizon(s, &s->origins[i]) > s->origins[i].floor)
-			due = 1;
+	for (size_t i = 0; i < s->norigins && !due; i++)
+		due = compact_due(s, &s->origins[i], cutoff);
 	if (!dirty && !due)
 		return 0;
 	if ((floors = calloc(s->norigins + 1, sizeof(*floors))) == NULL) {
