@@ -46,7 +46,7 @@ struct compact {
 	struct compact_peer	*peers;	/* configured, in config order */
 	size_t			 npeers;
 	sqlite3_stmt		*st_seen_put, *st_range, *st_drop;
-	sqlite3_stmt		*st_floor, *st_at_floor, *st_hlc;
+	sqlite3_stmt		*st_floor, *st_at_floor;
 };
 
 static void
@@ -74,7 +74,6 @@ compact_free(struct store *s)
 	sqlite3_finalize(c->st_drop);
 	sqlite3_finalize(c->st_floor);
 	sqlite3_finalize(c->st_at_floor);
-	sqlite3_finalize(c->st_hlc);
 	free(c);
 	s->compact = NULL;
 }
@@ -145,9 +144,7 @@ compact_prepare(struct store *s, struct compact *c)
 	    store_prepare(s, &c->st_floor, "UPDATE labsync_origin SET floor ="
 	    " max(floor, ?) WHERE id = ?") == -1 ||
 	    store_prepare(s, &c->st_at_floor, "UPDATE labsync_state SET"
-	    " at_floor = max(at_floor, ?)") == -1 ||
-	    store_prepare(s, &c->st_hlc, "SELECT hlc FROM labsync_log WHERE"
-	    " key = ?") == -1)
+	    " at_floor = max(at_floor, ?)") == -1)
 		return -1;
 	return 0;
 }
@@ -364,10 +361,9 @@ compact_origin(struct store *s, const struct origin *o, uint64_t h,
 		uint64_t seq = (uint64_t)sqlite3_column_int64(c->st_range, 0) &
 		    ORIGIN_SEQ_MAX;
 
-		/* the floor stays whole: the log holds every entry above
-		   (below the first one it held none: the floor may pass) */
-		if ((*n > 0 && seq != last + 1) ||
-		    (uint64_t)sqlite3_column_int64(c->st_range, 1) >= cutoff)
+		/* in key order: everything up to here is old enough (a
+		   hole, an entry some other path removed, is passed over) */
+		if ((uint64_t)sqlite3_column_int64(c->st_range, 1) >= cutoff)
 			break;
 		if (sqlite3_column_type(c->st_range, 2) != SQLITE_NULL &&
 		    sqlite3_column_int64(c->st_range, 2) > *at)
@@ -512,15 +508,20 @@ compact_held_back(struct store *s, const char *peer, uint64_t *oldest_ms)
 		if (o->committed <= from)
 			continue;
 		n += o->committed - from;
-		sqlite3_bind_int64(c->st_hlc, 1, (int64_t)((uint64_t)o->id <<
-		    ORIGIN_SHIFT | (from + 1)));
-		if (sqlite3_step(c->st_hlc) == SQLITE_ROW) {
-			ms = CLOCK_MS((uint64_t)sqlite3_column_int64(c->st_hlc,
-			    0));
+		/* its first entry it lacks: the oldest of o's (o's clock
+		   never goes back) */
+		sqlite3_bind_int64(c->st_range, 1, (int64_t)((uint64_t)o->id <<
+		    ORIGIN_SHIFT | from));
+		sqlite3_bind_int64(c->st_range, 2, (int64_t)((uint64_t)o->id <<
+		    ORIGIN_SHIFT | o->committed));
+		sqlite3_bind_int64(c->st_range, 3, 1);
+		if (sqlite3_step(c->st_range) == SQLITE_ROW) {
+			ms = CLOCK_MS((uint64_t)sqlite3_column_int64(
+			    c->st_range, 1));
 			if (ms > 0 && (*oldest_ms == 0 || ms < *oldest_ms))
 				*oldest_ms = ms;
 		}
-		sqlite3_reset(c->st_hlc);
+		sqlite3_reset(c->st_range);
 	}
 	return n;
 }
