@@ -45,7 +45,7 @@ DAEMON_OBJS = $(DAEMON_SRCS:daemon/%.c=$(B)/obj/%.o) $(B)/obj/dashboard_html.o
 CTL_OBJS = $(CTL_SRCS:daemon/%.c=$(B)/obj/%.o)
 
 UNIT_TESTS = $(B)/test_clock $(B)/test_wire $(B)/test_merge $(B)/test_reason \
-	     $(B)/test_rules
+	     $(B)/test_rules $(B)/test_compact
 
 # Benchmark helpers (tests/bench/): make bench, make bench-vs-pg; make
 # check builds them for its tiny bench run.
