@@ -17,7 +17,6 @@
  * restarts; a configured peer never heard from holds all of it, and one
  * removed from the configuration nothing.
  */
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
