@@ -267,6 +267,18 @@ changelog_read_missing(struct store *s, const Labsync__Vector *have,
 
 		if (o->committed <= from)
 			continue;
+		/* compacted away: a range from here would have a gap, which
+		   the asker would drop anyway; it needs a snapshot */
+		if (from < o->floor) {
+			if (!o->floor_said)
+				log_warnx("catch-up: a peer holds %s up to "
+				    "%llu, our log keeps it from %llu only "
+				    "(compacted): not sent", o->name,
+				    (unsigned long long)from,
+				    (unsigned long long)o->floor + 1);
+			o->floor_said = 1;
+			continue;
+		}
 		if (count >= max_changes || bytes >= max_bytes) {
 			*more = 1;
 			break;
@@ -327,14 +339,55 @@ changelog_own_hlc(struct store *s, uint64_t seq)
 	return v > 0 ? (uint64_t)v : 0;
 }
 
-/* Entries the log holds: every origin's sequence, summed. */
+/*
+ * Entries the log holds: of each origin, those above its floor (the log
+ * holds an origin's entries from floor + 1 to its sequence, no gap).
+ */
 int64_t
 changelog_count(struct store *s)
 {
 	int64_t	 n = 0;
 
 	for (size_t i = 0; i < s->norigins; i++)
-		n += (int64_t)s->origins[i].seq;
+		if (s->origins[i].seq > s->origins[i].floor)
+			n += (int64_t)(s->origins[i].seq -
+			    s->origins[i].floor);
+	return n;
+}
+
+/* The log lacks origin's entries up to this sequence (compacted). */
+uint64_t
+changelog_floor(struct store *s, const char *origin)
+{
+	struct origin	*o = vector_origin_find(s, origin);
+
+	return o != NULL ? o->floor : 0;
+}
+
+/*
+ * Bytes the log and its index take: dbstat's sum of their pages if this
+ * SQLite has it, else the live pages of the whole database (an upper
+ * bound). dbstat walks every page: above CHANGELOG_MEASURE_MAX entries
+ * (a peer away for long) the bytes per entry last measured stand in, so
+ * that status and /metrics stay cheap.
+ */
+int64_t
+changelog_bytes_used(struct store *s)
+{
+	int64_t	 entries = changelog_count(s), n;
+
+	if (entries > CHANGELOG_MEASURE_MAX && s->log_entry_bytes > 0)
+		return entries * s->log_entry_bytes;
+	n = store_pragma_int(s, "SELECT sum(pgsize) FROM dbstat"
+	    " WHERE name IN ('labsync_log', 'labsync_log_at') AND"
+	    " aggregate = 1");
+	if (n >= 0 && entries > 0)
+		s->log_entry_bytes = n / entries > 0 ? n / entries : 1;
+	if (n < 0)
+		n = store_pragma_int(s, "SELECT (p.page_count -"
+		    " f.freelist_count) * z.page_size FROM pragma_page_count()"
+		    " AS p, pragma_freelist_count() AS f, pragma_page_size()"
+		    " AS z");
 	return n;
 }
 

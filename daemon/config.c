@@ -85,6 +85,7 @@ enum config_keyid {
 	K_SYNC_HEARTBEAT_INTERVAL,
 	K_SYNC_HEARTBEAT_TIMEOUT,
 	K_SYNC_ANTI_ENTROPY_INTERVAL,
+	K_SYNC_COMPACT_AFTER,
 	K_SYNC_MAX_MESSAGE_SIZE,
 	K_SYNC_BATCH_CHANGES,
 	K_SYNC_CATCHUP_CHANGES,
@@ -131,6 +132,7 @@ static const struct config_keydef {
 	[K_SYNC_HEARTBEAT_TIMEOUT] = { SEC_SYNC, "heartbeat_timeout", 0, 1, 0 },
 	[K_SYNC_ANTI_ENTROPY_INTERVAL] =
 	    { SEC_SYNC, "anti_entropy_interval", 0, 1, 0 },
+	[K_SYNC_COMPACT_AFTER] = { SEC_SYNC, "compact_after", 0, 1, 0 },
 	[K_SYNC_MAX_MESSAGE_SIZE] = { SEC_SYNC, "max_message_size", 0, 1, 0 },
 	[K_SYNC_BATCH_CHANGES] = { SEC_SYNC, "batch_changes", 0, 1, 0 },
 	[K_SYNC_CATCHUP_CHANGES] = { SEC_SYNC, "catchup_changes", 0, 1, 0 },
@@ -746,14 +748,17 @@ config_set(struct config_parse *p, enum config_keyid k, const char *value,
 	case K_SYNC_HEARTBEAT_INTERVAL:
 	case K_SYNC_HEARTBEAT_TIMEOUT:
 	case K_SYNC_ANTI_ENTROPY_INTERVAL:
+	case K_SYNC_COMPACT_AFTER:
 		if (k == K_SYNC_MAX_CLOCK_SKEW)
 			ms = &cfg->max_clock_skew_ms;
 		else if (k == K_SYNC_HEARTBEAT_INTERVAL)
 			ms = &cfg->heartbeat_interval_ms;
 		else if (k == K_SYNC_HEARTBEAT_TIMEOUT)
 			ms = &cfg->heartbeat_timeout_ms;
-		else
+		else if (k == K_SYNC_ANTI_ENTROPY_INTERVAL)
 			ms = &cfg->anti_entropy_interval_ms;
+		else
+			ms = &cfg->compact_after_ms;
 		/* A bound keeps "now + duration" far from overflowing. */
 		if (config_parse_duration(value, &dur) == -1 ||
 		    dur > CONFIG_MAX_DURATION) {
@@ -1187,6 +1192,7 @@ config_load(const char *path, char **errors)
 	cfg->heartbeat_interval_ms = 1000;
 	cfg->heartbeat_timeout_ms = 5 * 1000;
 	cfg->anti_entropy_interval_ms = 30 * 1000;
+	cfg->compact_after_ms = 30 * 1000;
 	cfg->max_message_size = 4 * 1024 * 1024;
 	cfg->batch_changes = 2000;
 	cfg->catchup_changes = 10000;

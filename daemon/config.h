@@ -81,6 +81,8 @@ struct config {
 	int64_t		 heartbeat_interval_ms;
 	int64_t		 heartbeat_timeout_ms;
 	int64_t		 anti_entropy_interval_ms;
+	int64_t		 compact_after_ms;	/* log entries every peer
+						   holds go once this old */
 	size_t		 max_message_size;	/* bytes */
 	int		 batch_changes;		/* max changes per live message */
 	int		 catchup_changes;	/* max per catch-up answer */

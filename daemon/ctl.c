@@ -624,6 +624,21 @@ ctl_status_delivery(json_t *p)
 	    json_string_value(json_object_get(p, "kept_what")));
 }
 
+/* On a peer's line: the log entries it holds back from compaction. */
+static void
+ctl_status_log(json_t *p)
+{
+	json_t	*n = json_object_get(p, "holds_log");
+	json_t	*age = json_object_get(p, "holds_log_oldest_s");
+
+	if (!json_is_integer(n) || json_integer_value(n) == 0)
+		return;
+	printf(", holds back %lld log entries",
+	    (long long)json_integer_value(n));
+	if (json_is_real(age))
+		printf(" (oldest %.1f s)", json_real_value(age));
+}
+
 /* refused [--json]: the kept-aside changes, from the database. */
 static int
 ctl_refused(struct ctl *c, int argc, char **argv)
@@ -744,6 +759,10 @@ ctl_status(struct ctl *c, int argc, char **argv)
 	json_object_foreach(json_object_get(o, "vector"), k, v)
 		printf(" %s=%lld", k, (long long)json_integer_value(v));
 	printf("\n");
+	v = json_object_get(o, "log");
+	printf("log: %lld changes, %lld bytes\n", (long long)
+	    json_integer_value(json_object_get(v, "changes")), (long long)
+	    json_integer_value(json_object_get(v, "bytes")));
 	json_array_foreach(json_object_get(o, "peers"), i, p) {
 		json_t *lc = json_object_get(p, "last_contact_s");
 		json_t *ea = json_object_get(p, "last_error_age_s");
@@ -763,6 +782,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 			printf(", schema %.12s%s", pf, fp != NULL &&
 			    strcmp(pf, fp) != 0 ? " (differs)" : "");
 		ctl_status_delivery(p);
+		ctl_status_log(p);
 		if (e != NULL && e[0] != '\0' && json_is_real(ea))
 			printf(", last error %.0f s ago: %s",
 			    json_real_value(ea), e);

@@ -518,6 +518,7 @@ store_free(struct store *s)
 	if (s == NULL)
 		return;
 	checkpoint_stop(s);
+	compact_free(s);
 	schema_free(s);
 	vector_clear(s);
 	outbox_clear(s);

@@ -13,6 +13,7 @@
  *   capture.c     the triggers that stamp local writes
  *   checkpoint.c  WAL checkpoints on a thread of their own
  *   aside.c       changes kept aside: what a receiver could not apply
+ *   compact.c     dropping log entries every peer holds
  *
  * They share store_private.h. SQL is spoken by these files and by one
  * other, rows.c: labsyncctl's and the HTTP API's reads and writes of rows
@@ -167,6 +168,8 @@ int		 schema_check_file(const char *dbpath, const char *schema_path,
 
 /* The version vector; free with vector_free. */
 Labsync__Vector	*vector_new(struct store *);
+/* ... as committed: what peers are told we hold (they may compact). */
+Labsync__Vector	*vector_new_committed(struct store *);
 void		 vector_free(Labsync__Vector *);
 /* Advance v over one change, if it follows origin's entry without a gap. */
 int		 vector_advance(Labsync__Vector *, const char *origin,
@@ -193,9 +196,18 @@ int		 changelog_pending(struct store *);
 int		 changelog_read_missing(struct store *,
 		    const Labsync__Vector *have, size_t max_changes,
 		    size_t max_bytes, store_change_cb, void *arg, int *more);
+/* Entries the log holds (above each origin's floor). */
 int64_t		 changelog_count(struct store *);
-/* The HLC of our own change seq; 0 if the log lacks it. */
+/* Bytes of the log and its index (dbstat, else an upper bound). */
+int64_t		 changelog_bytes_used(struct store *);
+/* The HLC of our own change seq; 0 if the log lacks it (compacted). */
 uint64_t	 changelog_own_hlc(struct store *, uint64_t seq);
+/*
+ * The log lacks origin's entries up to this sequence (compacted away): a
+ * peer that holds less of origin cannot catch up from the log (catch-up
+ * leaves that origin out) and needs a snapshot.
+ */
+uint64_t	 changelog_floor(struct store *, const char *origin);
 
 /* --- outbox.c: committed changes for our live feed --------------------- */
 
@@ -249,6 +261,29 @@ int		 aside_list(struct store *, int json, FILE *);
 /* Drop the kept parts of one change (logged): how many, or -1. */
 int		 aside_discard(struct store *, const char *origin,
 		    uint64_t seq);
+
+/* --- compact.c: dropping log entries every peer holds ------------------ */
+
+/* The configured peers (start, reload): each holds the log from what it
+   confirmed on; what peers no longer configured confirmed is forgotten. */
+int		 compact_peers(struct store *, char *const *names, size_t n);
+/* A configured peer's committed vector: what it confirmed holding. */
+void		 compact_heard(struct store *, const char *peer,
+		    const Labsync__Vector *);
+/*
+ * One small step, in a transaction of its own (none while another is
+ * open): save what peers confirmed, then drop at most max entries every
+ * configured peer confirmed that are older than after_ms.
+ */
+int		 compact_step(struct store *, uint64_t now_ms,
+		    uint64_t after_ms, int max, int *dropped);
+/* Entries of the log peer has not confirmed (it holds them back), and
+   when the oldest of them was made (ms, 0: none). */
+uint64_t	 compact_held_back(struct store *, const char *peer,
+		    uint64_t *oldest_ms);
+/* What peer confirmed of origin's changes. */
+uint64_t	 compact_confirmed(struct store *, const char *peer,
+		    const char *origin);
 
 /* --- checkpoint.c: WAL checkpoints on a thread ------------------------- */
 

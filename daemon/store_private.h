@@ -1,7 +1,8 @@
 /*
  * store_private.h: the store's state and what its files call of each
  * other. Included by the store's files only: store.c, schema.c, vector.c,
- * changelog.c, outbox.c, merge.c, capture.c and checkpoint.c.
+ * changelog.c, outbox.c, merge.c, capture.c, aside.c, compact.c and
+ * checkpoint.c.
  */
 #ifndef LABSYNC_STORE_PRIVATE_H
 #define LABSYNC_STORE_PRIVATE_H
@@ -19,6 +20,7 @@
 #define STORE_BUSY_FAST	100	/* lock retries 0.1 ms apart, ... */
 #define STORE_BUSY_SLOW	9990	/* ... then this many 1 ms apart */
 #define STORE_OUTBOX_KEEP (1024 * 1024)	/* outbox bytes kept once drained */
+#define CHANGELOG_MEASURE_MAX 100000	/* log entries dbstat measures */
 
 struct column {
 	char		*name;
@@ -58,6 +60,9 @@ struct origin {
 	char		*name;
 	uint64_t	 seq;		/* highest contiguous held */
 	uint64_t	 committed;	/* seq as last committed */
+	uint64_t	 floor;		/* the log lacks its entries up to
+					   here (labsync_origin.floor) */
+	int		 floor_said;	/* a peer behind floor was logged */
 };
 
 struct col_clock {
@@ -110,6 +115,8 @@ struct store {
 	int64_t		 data_version;
 
 	struct checkpointer *checkpointer;	/* checkpoint.c, or NULL */
+	struct compact	*compact;	/* compact.c: peers, what they hold */
+	int64_t		 log_entry_bytes;	/* as last measured */
 	int		 no_relay;	/* applied changes stay off our feed */
 	int		 refused_row;	/* merge.c: the last write failed on a
 					   constraint of this node's schema */
@@ -299,6 +306,9 @@ int		 aside_keep(struct store *, const Labsync__Change *, int col,
 int		 merge_fitting(struct store *, struct origin *,
 		    Labsync__Change *, const ProtobufCBinaryData *raw,
 		    uint64_t since, int *kept);
+
+/* compact.c */
+void		 compact_free(struct store *);
 
 /* checkpoint.c */
 void		 checkpoint_stop(struct store *);

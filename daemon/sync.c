@@ -129,7 +129,7 @@ sync_hello_new(struct labsyncd *env)
 	h->protocol_version = WIRE_VERSION;
 	h->schema_fingerprint.data = env->fingerprint;
 	h->schema_fingerprint.len = sizeof(env->fingerprint);
-	if ((h->vector = vector_new(env->store)) == NULL) {
+	if ((h->vector = vector_new_committed(env->store)) == NULL) {
 		log_warnx("hello: out of memory");
 		free(h);
 		return NULL;
@@ -257,7 +257,7 @@ sync_heartbeat(struct labsyncd *env)
 
 	hb.node_id = env->conf->node_id;
 	hb.hlc = clock_last(env->clock);
-	hb.vector = vector_new(env->store);
+	hb.vector = vector_new_committed(env->store);
 	/* what we keep aside, per origin: its sender shows it */
 	hb.kept = aside_summary(env->store, WIRE_MAX_KEPT, &hb.n_kept);
 	e.body_case = LABSYNC__ENVELOPE__BODY_HEARTBEAT;
