@@ -226,15 +226,15 @@ capture_stamp_sql(const struct table *t, const char *key, const char *rid,
 	if (clock_step_sql(step, sizeof(step), "hlc", CLOCK_NOW_MS_SQL) == -1)
 		fatalx("%s: clock_step_sql does not fit", __func__);
 	sql = store_sql(" UPDATE labsync_state SET hlc = %s%s%s%s%s,"
-	    " seq = seq + 1 WHERE applying = 0;"
-	    " INSERT INTO labsync_log(key, hlc, tbl, pk, op, mask",
+	    " seq = seq + 1, at = at + 1 WHERE applying = 0;"
+	    " INSERT INTO labsync_log(key, hlc, tbl, pk, op, mask, at",
 	    refuse[0] != '\0' ? "CASE " : "", refuse,
 	    refuse[0] != '\0' ? " ELSE " : "", step,
 	    refuse[0] != '\0' ? " END" : "");
 	for (int i = 0; !src->del && i < t->ncols; i++)
 		sql = store_append(sql, ", v%d", i);
 	sql = store_append(sql, ") SELECT self << %d | seq, hlc, %Q, %s,"
-	    " %d, %s", ORIGIN_SHIFT, t->name, key, src->del,
+	    " %d, %s, at", ORIGIN_SHIFT, t->name, key, src->del,
 	    src->del ? "0" : src->mask);
 	for (int i = 0; !src->del && i < t->ncols; i++)
 		sql = store_append(sql, ", %s", src->value[i]);

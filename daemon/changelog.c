@@ -237,9 +237,16 @@ changelog_prepare(struct store *s)
 	ret = store_prepare(s, &s->st_log_range, sql);
 	sqlite3_free(sql);
 	sql = store_sql("INSERT INTO labsync_log(key, hlc, body, tbl,"
-	    " pk, op, mask%s) VALUES (?, ?, ?, ?, ?, ?, ?%s)", cols, args);
+	    " pk, op, mask%s, at) VALUES (?, ?, ?, ?, ?, ?, ?%s, ?)", cols,
+	    args);
 	if (ret == 0)
 		ret = store_prepare(s, &s->st_log_put, sql);
+	if (ret == 0 && s->st_at_get == NULL)
+		ret = store_prepare(s, &s->st_at_get, "SELECT at FROM "
+		    "labsync_state");
+	if (ret == 0 && s->st_at_put == NULL)
+		ret = store_prepare(s, &s->st_at_put, "UPDATE labsync_state "
+		    "SET at = max(at, ?)");
 	sqlite3_free(cols);
 	sqlite3_free(args);
 	sqlite3_free(sql);
@@ -505,6 +512,9 @@ changelog_append(struct store *s, struct origin *o, Labsync__Change *c,
 		store_bind_value(st, LOG_PUT_V0 + i, c->columns[j]->value);
 	}
 	sqlite3_bind_int64(st, 7, (int64_t)mask);
+	/* its place in our commit order: the change feed's cursor */
+	sqlite3_bind_int64(st, LOG_PUT_V0 + s->log_width, ++s->at);
+	s->at_dirty = 1;
 	if (store_step_done(s, st) == -1)
 		goto done;
 	ret = relay ? outbox_add(s, o->id, buf, len) : 0;
@@ -512,4 +522,92 @@ done:
 	if (buf != stackbuf && (raw == NULL || buf != raw->data))
 		free(buf);
 	return ret;
+}
+
+/*
+ * The apply transaction numbers the entries it logs (labsync_log.at)
+ * after those already there: it reads the count when it begins, and
+ * writes it back before it commits (no other writer can come between:
+ * it holds the write lock).
+ */
+int
+changelog_at_begin(struct store *s)
+{
+	int	 rc = sqlite3_step(s->st_at_get);
+
+	s->at = rc == SQLITE_ROW ? sqlite3_column_int64(s->st_at_get, 0) : 0;
+	s->at_dirty = 0;
+	sqlite3_reset(s->st_at_get);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+changelog_at_end(struct store *s)
+{
+	if (!s->at_dirty)
+		return 0;
+	s->at_dirty = 0;
+	sqlite3_bind_int64(s->st_at_put, 1, s->at);
+	return store_step_done(s, s->st_at_put);
+}
+
+/*
+ * The change feed: the log's entries after cursor since in this node's
+ * commit order (labsync_log.at), of table (NULL: every table), at most
+ * limit, each packed as it is sent, to cb. The feed has no copy of its
+ * own: compaction and erasure act on it as on the log.
+ */
+int
+changelog_read_feed(struct store *s, int64_t since, const char *table,
+    int limit, changelog_feed_cb cb, void *arg)
+{
+	sqlite3_stmt	*st = NULL;
+	char		*sql, *cols = store_append(NULL, "%s", "");
+	int		 rc, ret = -1;
+
+	for (int i = 0; i < s->log_width; i++)
+		cols = store_append(cols, ", v%d", i);
+	sql = store_sql("SELECT key, hlc, body, tbl, pk, op, mask%s, at"
+	    " FROM labsync_log WHERE at > ?1 AND (?2 IS NULL OR tbl = ?2)"
+	    " ORDER BY at LIMIT ?3", cols);
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		log_warnx("sqlite: %s", sqlite3_errmsg(s->db));
+		goto done;
+	}
+	sqlite3_bind_int64(st, 1, since);
+	if (table != NULL)
+		sqlite3_bind_text(st, 2, table, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct changelog_bytes lb;
+		struct origin *o;
+		int fail;
+
+		if (changelog_bytes(s, st, &o, &lb) == -1)
+			continue;	/* said so; the feed goes on */
+		fail = cb(arg, sqlite3_column_int64(st, LOG_V0 + s->log_width),
+		    lb.data, lb.len) == -1;
+		changelog_bytes_free(&lb);
+		if (fail)
+			goto done;
+	}
+	if (rc != SQLITE_DONE) {
+		log_warnx("sqlite: %s", sqlite3_errmsg(s->db));
+		goto done;
+	}
+	ret = 0;
+done:
+	sqlite3_finalize(st);
+	sqlite3_free(sql);
+	sqlite3_free(cols);
+	return ret;
+}
+
+/* labsync_state's at (the newest cursor) or at_floor (the newest one
+   compaction removed); -1 if the database fails. */
+int64_t
+changelog_feed_mark(struct store *s, int floor)
+{
+	return store_pragma_int(s, floor ? "SELECT at_floor FROM "
+	    "labsync_state" : "SELECT at FROM labsync_state");
 }

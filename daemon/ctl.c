@@ -16,9 +16,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -28,6 +30,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "feed.h"
 #include "keys.h"
 #include "log.h"
 #include "rows.h"
@@ -38,6 +41,7 @@
 #include "version.h"
 
 #define CTL_WAIT_MS	30000	/* how long put waits for a starting node */
+#define CTL_WATCH_MS	200	/* how often watch looks for new changes */
 #define CTL_DEFAULT_CONF "/etc/labsync/labsync.conf"
 
 /* What a command needs; ctl_run sees to it, in this order, before the
@@ -58,6 +62,7 @@ struct ctl {
 	struct clock		*clock;
 	struct store		*store;
 	int			 flag;	/* the command's flag was given */
+	unsigned char		 pkey[32];	/* the pseudonym key, if read */
 };
 
 struct ctl_cmd {
@@ -87,6 +92,7 @@ static int	ctl_schema(struct ctl *, int, char **);
 static int	ctl_refused(struct ctl *, int, char **);
 static int	ctl_retry(struct ctl *, int, char **);
 static int	ctl_discard(struct ctl *, int, char **);
+static int	ctl_watch(struct ctl *, int, char **);
 static int	ctl_help(struct ctl *, int, char **);
 
 static const struct ctl_cmd ctl_cmds[] = {
@@ -123,6 +129,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "read the tables' layout again and retry the kept changes" },
 	{ "discard", "ORIGIN SEQ", NULL, 2, 2, CTL_CONFIG, ctl_discard,
 	    "give up a kept change on this node" },
+	{ "watch", "[--since CURSOR] [TABLE]", NULL, 0, 3, CTL_DB, ctl_watch,
+	    "print changes as JSON lines as they commit, until interrupted" },
 	{ "help", "[COMMAND]", NULL, 0, 1, 0, ctl_help,
 	    "list the commands, or show one's usage" },
 };
@@ -231,6 +239,12 @@ ctl_open(struct ctl *c, enum store_mode mode)
 	so.npseudonymise = c->conf->npseudonymise;
 	so.cache_size_mib = 8;
 	so.max_clock_skew_ms = c->conf->max_clock_skew_ms;
+	/* watch shows our pseudonymised columns as sent, if we may read the
+	   key; without it they are left out, never shown in clear */
+	if (c->conf->pseudonym_key_file != NULL &&
+	    keys_read_pseudonym(c->conf->pseudonym_key_file, c->pkey, err,
+	    sizeof(err)) == 0)
+		so.pseudonym_key = c->pkey;
 	so.mode = mode;
 	if ((c->clock = clock_new(NULL)) == NULL) {
 		fprintf(stderr, "labsyncctl: out of memory\n");
@@ -651,6 +665,99 @@ ctl_refused(struct ctl *c, int argc, char **argv)
 	return aside_list(c->store, c->flag, stdout) == -1 ? 1 : 0;
 }
 
+static volatile sig_atomic_t ctl_stopped;
+
+static void
+ctl_stop(int sig)
+{
+	(void)sig;
+	ctl_stopped = 1;
+}
+
+/*
+ * watch [--since CURSOR] [TABLE]: the change feed (feed.c) as JSON
+ * lines, from the newest change on (or after CURSOR), polling the
+ * database, until SIGINT or SIGTERM (exit 0).
+ */
+static int
+ctl_watch(struct ctl *c, int argc, char **argv)
+{
+	struct sigaction sa;
+	const struct timespec nap = { 0, CTL_WATCH_MS * 1000000L };
+	const char	*table = NULL;
+	long long	 since = -1;
+	char		*end;
+	json_t		*changes, *o;
+	int64_t		 next;
+	size_t		 i;
+	enum reason	 r;
+
+	for (int a = 0; a < argc; a++) {
+		if (strcmp(argv[a], "--since") == 0 && a + 1 < argc &&
+		    since == -1) {
+			errno = 0;
+			since = strtoll(argv[++a], &end, 10);
+			if (argv[a][0] == '\0' || *end != '\0' ||
+			    errno != 0 || since < 0) {
+				fprintf(stderr, "labsyncctl: watch: --since "
+				    "takes a cursor (0 or more)\n");
+				return 2;
+			}
+		} else if (argv[a][0] != '-' && table == NULL)
+			table = argv[a];
+		else {
+			ctl_usage_cmd(stderr, c->cmd);
+			return 2;
+		}
+	}
+	if (table != NULL && !config_table_synced(c->conf, table)) {
+		fprintf(stderr, "labsyncctl: %s is not a synced table of %s\n",
+		    table, c->conf->path);
+		return 2;
+	}
+	if (since == -1 && (since = changelog_feed_mark(c->store, 0)) < 0) {
+		fprintf(stderr, "labsyncctl: watch: cannot read the change "
+		    "log\n");
+		return 1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = ctl_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	while (!ctl_stopped) {
+		r = feed_read(c->store, since, table, FEED_LIMIT_MAX,
+		    &changes, &next);
+		if (r == REASON_COMPACTED) {
+			fprintf(stderr, "labsyncctl: watch: changes after "
+			    "cursor %lld were compacted away: read the tables "
+			    "again, then watch from now on\n", since);
+			return 1;
+		}
+		if (r != REASON_OK) {
+			fprintf(stderr, "labsyncctl: watch: cannot read the "
+			    "change feed (%s)\n", reason_name(r));
+			return 1;
+		}
+		json_array_foreach(changes, i, o) {
+			if (json_dumpf(o, stdout, JSON_COMPACT) == -1 ||
+			    putchar('\n') == EOF)
+				break;
+		}
+		json_decref(changes);
+		if (fflush(stdout) == EOF || ferror(stdout)) {
+			fprintf(stderr, "labsyncctl: watch: standard output: "
+			    "%s\n", strerror(errno));
+			return 1;
+		}
+		if (next == since)
+			nanosleep(&nap, NULL);	/* a signal cuts it short */
+		since = next;
+	}
+	return 0;
+}
+
 /* retry: the daemon reads the layout again and tries every kept change. */
 static int
 ctl_retry(struct ctl *c, int argc, char **argv)
@@ -941,6 +1048,7 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	rc = ctl_run(&c, cmd, argc - 1, argv + 1);
+	sodium_memzero(c.pkey, sizeof(c.pkey));
 	store_free(c.store);
 	clock_free(c.clock);
 	config_free(c.conf);

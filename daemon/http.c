@@ -15,6 +15,7 @@
 #include <sys/queue.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@
 #include "config.h"
 #include "control.h"
 #include "dashboard.h"
+#include "feed.h"
 #include "http.h"
 #include "keys.h"
 #include "labsyncd.h"
@@ -279,6 +281,8 @@ http_status_of(enum reason r)
 		return 403;
 	case REASON_RECOVERING:
 		return 503;
+	case REASON_COMPACTED:
+		return 410;
 	default:
 		return 500;
 	}
@@ -501,6 +505,83 @@ done:
 	evhttp_clear_headers(&q);
 }
 
+/* A whole number in [min, max] from a query parameter; -1 if not. */
+static int
+http_number(const char *s, long long min, long long max, long long *v)
+{
+	char	*end;
+
+	errno = 0;
+	*v = strtoll(s, &end, 10);
+	return *s == '\0' || *end != '\0' || errno != 0 || *v < min ||
+	    *v > max ? -1 : 0;
+}
+
+/*
+ * GET /v1/changes?since=CURSOR[&table=T][&limit=N]: the change feed,
+ * no token needed. A cursor older than compaction kept answers 410.
+ */
+static void
+http_changes(struct labsyncd *env, struct evhttp_request *req)
+{
+	struct evkeyvalq q;
+	struct evkeyval	*kv;
+	const char	*s, *table;
+	long long	 since = 0, limit = FEED_LIMIT;
+	json_t		*changes;
+	int64_t		 next;
+	enum reason	 r;
+
+	s = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	if (evhttp_parse_query_str(s != NULL ? s : "", &q) == -1) {
+		http_error(req, 400, "bad query string");
+		return;
+	}
+	TAILQ_FOREACH(kv, &q, next) {
+		if (strcmp(kv->key, "since") != 0 &&
+		    strcmp(kv->key, "table") != 0 &&
+		    strcmp(kv->key, "limit") != 0) {
+			http_error(req, 400, "unknown parameter: the feed "
+			    "takes since, table and limit");
+			goto done;
+		}
+	}
+	if ((s = evhttp_find_header(&q, "since")) != NULL &&
+	    http_number(s, 0, INT64_MAX, &since) == -1) {
+		http_error(req, 400, "since must be a cursor: 0 or the "
+		    "\"next\" of an earlier answer");
+		goto done;
+	}
+	if ((s = evhttp_find_header(&q, "limit")) != NULL &&
+	    http_number(s, 1, FEED_LIMIT_MAX, &limit) == -1) {
+		http_error(req, 400, "limit must be 1 to 1000");
+		goto done;
+	}
+	if ((table = evhttp_find_header(&q, "table")) != NULL &&
+	    !config_table_synced(env->conf, table)) {
+		http_error(req, 404, "no such synced table");
+		goto done;
+	}
+	/* a catch-up transaction held open is ended first: the feed shows
+	   only what is committed, so a cursor is never given twice */
+	store_settle(env->store);
+	r = feed_read(env->store, since, table, (int)limit, &changes, &next);
+	if (r == REASON_COMPACTED)
+		http_json(req, 410, json_pack("{s:s, s:s, s:I}", "error",
+		    "changes after this cursor were compacted away",
+		    "hint", "read the tables again (GET /v1/tables/T/rows), "
+		    "then follow the feed from since=0",
+		    "since", (json_int_t)since));
+	else if (r != REASON_OK)
+		http_error(req, http_status_of(r), "cannot read the change "
+		    "feed");
+	else
+		http_json(req, 200, json_pack("{s:o, s:I}", "changes",
+		    changes, "next", (json_int_t)next));
+done:
+	evhttp_clear_headers(&q);
+}
+
 /* GET /v1/tables: the synced and local tables and their columns. */
 static void
 http_tables(struct labsyncd *env, struct evhttp_request *req)
@@ -688,7 +769,8 @@ http_cb(struct evhttp_request *req, void *arg)
 	if ((n == 0 && tok == NULL) || (n == 1 && (strcmp(parts[0], "healthz") == 0 ||
 	    strcmp(parts[0], "metrics") == 0)) || (n == 2 &&
 	    strcmp(parts[0], "v1") == 0 && (strcmp(parts[1], "status") == 0 ||
-	    strcmp(parts[1], "tables") == 0)))
+	    strcmp(parts[1], "tables") == 0 ||
+	    strcmp(parts[1], "changes") == 0)))
 		allow = "GET";
 	else if ((n == 4 || n == 5) && strcmp(parts[0], "v1") == 0 &&
 	    strcmp(parts[1], "tables") == 0 && strcmp(parts[3], "rows") == 0)
@@ -708,8 +790,10 @@ http_cb(struct evhttp_request *req, void *arg)
 		http_healthz(env, req);
 	else if (n == 1)
 		http_metrics(env, req);
-	else if (parts[1][0] == 's')
+	else if (strcmp(parts[1], "status") == 0)
 		http_status(env, req);
+	else if (strcmp(parts[1], "changes") == 0)
+		http_changes(env, req);
 	else
 		http_tables(env, req);
 done:

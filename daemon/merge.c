@@ -875,6 +875,8 @@ merge_apply_begin(struct store *s)
 	}
 	for (size_t i = 0; i < s->ntables; i++)
 		s->tables[i].no_keys = -1;
+	if (changelog_at_begin(s) == -1)
+		goto fail;
 	return 0;
 fail:
 	log_warnx("apply failed, rolled back: %s", sqlite3_errmsg(s->db));
@@ -943,7 +945,7 @@ merge_apply_end(struct store *s, int commit)
 {
 	if (commit) {
 		sqlite3_bind_int(s->st_applying, 1, 0);
-		if ((s->capture_off ||
+		if (changelog_at_end(s) == 0 && (s->capture_off ||
 		    store_step_done(s, s->st_applying) == 0) &&
 		    store_commit(s) == 0) {
 			s->held = NULL;

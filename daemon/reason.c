@@ -39,6 +39,7 @@ static const struct {
 	[REASON_CONSTRAINT] =		{ "constraint", 0 },
 	[REASON_IO] =			{ "io", 0 },
 	[REASON_NUL_IN_TEXT] =		{ "nul_in_text", 0 },
+	[REASON_COMPACTED] =		{ "compacted", 0 },
 };
 
 const char *

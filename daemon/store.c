@@ -100,8 +100,9 @@ static const char *const store_upgrades[STORE_FORMAT] = {
 	[5] = "ALTER TABLE labsync_origin"
 	    "  ADD COLUMN floor INTEGER NOT NULL DEFAULT 0;"
 	    "ALTER TABLE labsync_log ADD COLUMN at INTEGER;"
-	    "UPDATE labsync_log SET at = (SELECT count(*) FROM labsync_log"
-	    "  AS o WHERE o.key <= labsync_log.key);"
+	    "UPDATE labsync_log SET at = n FROM (SELECT key AS k,"
+	    "  row_number() OVER (ORDER BY key) AS n FROM labsync_log)"
+	    "  WHERE key = k;"
 	    "CREATE INDEX labsync_log_at ON labsync_log(at);"
 	    PEER_SEEN_DDL
 	    ERASURE_DDL
@@ -535,6 +536,8 @@ store_free(struct store *s)
 	sqlite3_finalize(s->st_row_any);
 	sqlite3_finalize(s->st_log_put);
 	sqlite3_finalize(s->st_log_range);
+	sqlite3_finalize(s->st_at_get);
+	sqlite3_finalize(s->st_at_put);
 	sqlite3_finalize(s->st_aside_put);
 	sqlite3_finalize(s->st_origin_new);
 	sqlite3_finalize(s->st_origin_seq);

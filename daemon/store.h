@@ -209,6 +209,19 @@ uint64_t	 changelog_own_hlc(struct store *, uint64_t seq);
  */
 uint64_t	 changelog_floor(struct store *, const char *origin);
 
+/* One entry of the change feed: its cursor and its packed change. */
+typedef int	(*changelog_feed_cb)(void *arg, int64_t cursor,
+		    const uint8_t *, size_t);
+/*
+ * The change feed: entries after cursor since, in this node's commit
+ * order, of table (NULL: all), at most limit, to cb; -1 on failure.
+ */
+int		 changelog_read_feed(struct store *, int64_t since,
+		    const char *table, int limit, changelog_feed_cb, void *arg);
+/* The newest cursor (floor 0), or the newest one compaction removed
+   (floor 1): a cursor below that may have missed changes. */
+int64_t		 changelog_feed_mark(struct store *, int floor);
+
 /* --- outbox.c: committed changes for our live feed --------------------- */
 
 /* Changes committed since the last drain (local and relayed), packed. */

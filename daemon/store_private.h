@@ -100,6 +100,9 @@ struct store {
 	size_t		 npartners;
 	int		 hold_local;	/* recovering: publish none of ours */
 	uint64_t	 published;	/* own changes read into the outbox */
+	int64_t		 at;		/* the apply transaction's last
+					   labsync_log.at (changelog.c) */
+	int		 at_dirty;	/* ... not yet in labsync_state */
 	uint64_t	 max_skew_ms;
 	struct table	*tables;
 	size_t		 ntables;
@@ -134,6 +137,7 @@ struct store {
 	sqlite3_stmt	*st_rowid_get, *st_rowid_put, *st_rowid_upd;
 	sqlite3_stmt	*st_rowid_drop, *st_row_any;
 	sqlite3_stmt	*st_log_put, *st_log_range;
+	sqlite3_stmt	*st_at_get, *st_at_put;	/* labsync_state.at */
 	sqlite3_stmt	*st_origin_new, *st_origin_seq;
 	sqlite3_stmt	*st_state_hlc, *st_state_seq;
 	sqlite3_stmt	*st_applying;
@@ -280,6 +284,9 @@ int		 changelog_prepare(struct store *);
 int		 changelog_append(struct store *, struct origin *,
 		    Labsync__Change *, int as_values,
 		    const ProtobufCBinaryData *raw, int relay);
+/* Around the apply transaction: number its entries after the others. */
+int		 changelog_at_begin(struct store *);
+int		 changelog_at_end(struct store *);
 
 /* outbox.c */
 int		 outbox_add(struct store *, int64_t origin, const uint8_t *,
