@@ -13,6 +13,7 @@
  *   capture.c     the triggers that stamp local writes
  *   checkpoint.c  WAL checkpoints on a thread of their own
  *   aside.c       changes kept aside: what a receiver could not apply
+ *   erase.c       erasures: scrubbing a row's old values, their audit
  *
  * They share store_private.h. SQL is spoken by these files and by one
  * other, rows.c: labsyncctl's and the HTTP API's reads and writes of rows
@@ -249,6 +250,19 @@ int		 aside_list(struct store *, int json, FILE *);
 /* Drop the kept parts of one change (logged): how many, or -1. */
 int		 aside_discard(struct store *, const char *origin,
 		    uint64_t seq);
+
+/* --- erase.c: erasures ------------------------------------------------ */
+
+/*
+ * In the writer's transaction, right after a delete through the capture
+ * triggers (rows.c): make the delete an erasure asked for by `by` and
+ * carry it out here.
+ */
+int		 erase_local(struct sqlite3 *, const char *by);
+/* labsyncctl erasures: the audit rows, lines or a JSON array, with
+   which of peers confirmed each. */
+int		 erase_list(struct store *, char *const *peers, size_t npeers,
+		    int json, FILE *);
 
 /* --- checkpoint.c: WAL checkpoints on a thread ------------------------- */
 
