@@ -151,14 +151,32 @@ erase_carry_out(sqlite3 *db, const Labsync__Change *c)
 	return 0;
 }
 
+/* Our sequence now, for erase_local; 0 if it cannot be read. */
+uint64_t
+erase_seq(sqlite3 *db)
+{
+	sqlite3_stmt	*st;
+	int64_t		 v = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT seq FROM labsync_state", -1, &st,
+	    NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v > 0 ? (uint64_t)v : 0;
+}
+
 /*
  * A local erasure, in the writer's transaction, right after the delete
  * whose entry the capture trigger wrote (our newest): the entry becomes
  * an erasure (op 2, kept packed with who asked and when: a log row has
- * no columns for them), then it is carried out here. by: who asked.
+ * no columns for them), then it is carried out here. by: who asked;
+ * seq: our sequence before the delete. 1 if the delete was not
+ * captured (a table that is not synced).
  */
 int
-erase_local(sqlite3 *db, const char *by)
+erase_local(sqlite3 *db, const char *by, uint64_t seq)
 {
 	Labsync__Change	 c = LABSYNC__CHANGE__INIT;
 	sqlite3_stmt	*st = NULL;
@@ -170,10 +188,11 @@ erase_local(sqlite3 *db, const char *by)
 	if (sqlite3_prepare_v2(db, "SELECT l.key, l.hlc, l.tbl, l.pk, o.name"
 	    " FROM labsync_state AS s JOIN labsync_log AS l ON l.key ="
 	    " (s.self << 40 | s.seq) JOIN labsync_origin AS o ON o.id = s.self"
-	    " WHERE l.op = 1", -1, &st, NULL) != SQLITE_OK)
+	    " WHERE l.op = 1 AND s.seq > ?", -1, &st, NULL) != SQLITE_OK)
 		goto sqlfail;
+	sqlite3_bind_int64(st, 1, (int64_t)seq);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		log_warnx("erase: the delete was not logged");
+		ret = 1;
 		goto done;
 	}
 	key = sqlite3_column_int64(st, 0);

@@ -27,6 +27,10 @@ enum reason rows_put(struct sqlite3 *, const char *table, const char *pk,
 	    char *const *assign, int nassign, char *err, size_t errlen);
 enum reason rows_delete(struct sqlite3 *, const char *table, const char *pk,
 	    char *err, size_t errlen);
+/* delete, and the erasure of every older value of the row (erase.c);
+   by: who asked. REASON_NOT_WRITABLE: the table is not synced. */
+enum reason rows_erase(struct sqlite3 *, const char *table, const char *pk,
+	    const char *by, char *err, size_t errlen);
 enum reason rows_get(struct sqlite3 *, const char *table, const char *pk,
 	    FILE *out, char *err, size_t errlen);
 enum reason rows_list(struct sqlite3 *, const char *table, FILE *out,

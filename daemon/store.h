@@ -256,9 +256,11 @@ int		 aside_discard(struct store *, const char *origin,
 /*
  * In the writer's transaction, right after a delete through the capture
  * triggers (rows.c): make the delete an erasure asked for by `by` and
- * carry it out here.
+ * carry it out here. seq: erase_seq before the delete. 0 done, 1 the
+ * delete was not captured (a table that is not synced), -1 failed.
  */
-int		 erase_local(struct sqlite3 *, const char *by);
+uint64_t	 erase_seq(struct sqlite3 *);
+int		 erase_local(struct sqlite3 *, const char *by, uint64_t seq);
 /* labsyncctl erasures: the audit rows, lines or a JSON array, with
    which of peers confirmed each. */
 int		 erase_list(struct store *, char *const *peers, size_t npeers,
