@@ -82,6 +82,29 @@ for n in a b; do
 	wait_for 60 "no erased value in $n's files" clean $n "$v1" "$v2" "$v4"
 done
 
+# c returns first knowing a and b only as peers that connect in: they
+# fetch its old update, it does not learn of the erasure. They must take
+# the update without its values (logged empty: the row stays erased).
+cp "$T/c.conf" "$T/c.full.conf"
+sed -i -e "/^publish = tcp:\/\/127.0.0.1:${PORT_PUB[a]}\$/d" \
+    -e "/^sync = tcp:\/\/127.0.0.1:${PORT_SYNC[a]}\$/d" \
+    -e "/^publish = tcp:\/\/127.0.0.1:${PORT_PUB[b]}\$/d" \
+    -e "/^sync = tcp:\/\/127.0.0.1:${PORT_SYNC[b]}\$/d" "$T/c.conf"
+start c
+cseq=$(sql c "SELECT seq FROM labsync_origin WHERE name = 'c'")
+has_c() {	# has_c NODE: NODE holds all of c's changes
+	[ "$(sql "$1" "SELECT seq FROM labsync_origin WHERE name = 'c'")" = \
+	    "$cseq" ]
+}
+for n in a b; do
+	wait_for 30 "$n fetches c's old update" has_c $n
+	absent $n gone || fail "c's old update brought the row back at $n"
+	clean $n "$v1" "$v2" "$v3" "$v4" ||
+	    fail "c's old update left its values in $n's files"
+done
+holds c "$v3" || fail "c, which did not learn of the erasure, lost $v3"
+stop c
+mv "$T/c.full.conf" "$T/c.conf"
 start c
 for n in a b c; do
 	wait_for 60 "no erased value in $n's files after c's return" \
