@@ -788,17 +788,17 @@ merge_fitting(struct store *s, struct origin *o, Labsync__Change *c,
 	char			 words[256];
 
 	*kept = 0;
-	/* an erasure scrubs here whatever becomes of its merge (kept aside:
-	   it is carried out again, harmlessly, when it is released) */
+	merge_fit(s, c, &f, words, sizeof(words));
+	if (f.whole != REASON_OK) {
+		/* an erasure too: a table unknown here, or one its origin
+		   (a partner) may not write, is not scrubbed for it */
+		*kept = 1;
+		return aside_keep(s, c, -1, raw, f.whole, since);
+	}
 	if (c->op == LABSYNC__OP__OP_ERASE) {
 		if (erase_carry_out(s->db, c) == -1)
 			return -1;
 		s->erased = 1;
-	}
-	merge_fit(s, c, &f, words, sizeof(words));
-	if (f.whole != REASON_OK) {
-		*kept = 1;
-		return aside_keep(s, c, -1, raw, f.whole, since);
 	}
 	if (f.nkept == 0)
 		return merge_change(s, f.t, o, c, f.idx);
