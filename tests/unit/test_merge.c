@@ -1671,17 +1671,19 @@ count_sql(struct store *s, const char *sql)
 
 /*
  * An erasure of k1 (o2) scrubs the values of every older change of k1
- * from the log, whether they came before it or after it (o3's update,
- * older than the erasure, arriving last): the same rows, no value of k1
- * in the log, one audit row, an unrelated row untouched, in any order.
+ * from the log and the parts of it kept aside (o4's, of a column this
+ * node lacks, kept whole in the log), whether they came before it or
+ * after it (o3's update, older than the erasure, arriving last): the
+ * same rows, no value of k1 in the log or aside, one audit row, an
+ * unrelated row untouched, in any order.
  */
 static void
 test_erasure_scrubs_older_values_in_any_order(void **state)
 {
 	struct fixture		*f = *state;
 	struct merge_stats	 st;
-	struct one_change	 u1, u2, u3, e;
-	Labsync__Change		*first[2] = { &u1.c, &u2.c };
+	struct one_change	 u1, u2, u3, u4, e;
+	Labsync__Change		*first[2] = { &u1.c, &u2.c }, *odd[1] = { &u4.c };
 	Labsync__Change		*erase[1] = { &e.c }, *late[1] = { &u3.c };
 	struct store		*other;
 	uint64_t		 h = CLOCK_MAKE(BASE_MS, 0);
@@ -1690,6 +1692,7 @@ test_erasure_scrubs_older_values_in_any_order(void **state)
 	one_change_init(&u1, "o1", 1, h + 1, "t1", "k1", "a");
 	one_change_init(&u2, "o1", 2, h + 2, "t1", "k2", "a");
 	one_change_init(&u3, "o3", 1, h + 5, "t1", "k1", "a");
+	one_change_init(&u4, "o4", 1, h + 3, "t1", "k1", "zz");
 	one_change_init(&e, "o2", 1, h + 10, "t1", "k1", "a");
 	e.c.op = LABSYNC__OP__OP_ERASE;
 	e.c.n_columns = 0;
@@ -1699,6 +1702,10 @@ test_erasure_scrubs_older_values_in_any_order(void **state)
 	    REASON_OK);
 
 	assert_int_equal(apply(f->store, first, 2, 0, &st), 0);
+	assert_int_equal(apply(f->store, odd, 1, 0, &st), 0);
+	assert_int_equal(st.kept, 1);
+	assert_int_equal(count_sql(f->store, "SELECT count(*) FROM"
+	    " labsync_aside"), 1);
 	assert_int_equal(apply(f->store, erase, 1, 0, &st), 0);
 	assert_int_equal(apply(f->store, late, 1, 0, &st), 0);
 	assert_int_equal(st.applied, 1);
@@ -1708,6 +1715,8 @@ test_erasure_scrubs_older_values_in_any_order(void **state)
 	assert_int_equal(apply(other, late, 1, 0, &st), 0);
 	assert_int_equal(apply(other, erase, 1, 0, &st), 0);
 	assert_int_equal(apply(other, first, 2, 0, &st), 0);
+	assert_int_equal(apply(other, odd, 1, 0, &st), 0);
+	assert_int_equal(st.kept, 0);
 
 	d1 = dump_store(f->store);
 	d2 = dump_store(other);
@@ -1718,9 +1727,11 @@ test_erasure_scrubs_older_values_in_any_order(void **state)
 	for (int i = 0; i < 2; i++) {
 		struct store *s = i == 0 ? f->store : other;
 
-		/* u1, u3 emptied, the erasure packed without a value */
+		/* u1, u3, u4 emptied, the erasure packed without a value */
 		assert_int_equal(count_sql(s, "SELECT count(*) FROM labsync_log"
-		    " WHERE pk = 'k1'"), 3);
+		    " WHERE pk = 'k1'"), 4);
+		assert_int_equal(count_sql(s, "SELECT count(*) FROM"
+		    " labsync_aside"), 0);
 		assert_int_equal(count_sql(s, "SELECT count(*) FROM labsync_log"
 		    " WHERE pk = 'k1' AND op <> 2 AND (mask <> 0 OR body IS"
 		    " NOT NULL OR v0 IS NOT NULL)"), 0);
