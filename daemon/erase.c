@@ -28,22 +28,17 @@
 #include "store_private.h"
 #include "wire.h"
 
+#define ERASE_STR(x)	#x
+#define ERASE_XSTR(x)	ERASE_STR(x)
+#define ERASE_SHIFT	ERASE_XSTR(ORIGIN_SHIFT)	/* in SQL text */
+
 /* Entries older than the erasure at (?3 hlc, ?4 origin name), by the
    merge's (hlc, origin) order; the log's origin is its key's top bits. */
 #define ERASE_OLDER_LOG \
     "(hlc < ?3 OR (hlc = ?3 AND (SELECT name FROM labsync_origin" \
-    " WHERE id = labsync_log.key >> 40) < ?4))"
+    " WHERE id = labsync_log.key >> " ERASE_SHIFT ") < ?4))"
 #define ERASE_OLDER_ASIDE \
     "(hlc < ?3 OR (hlc = ?3 AND origin < ?4))"
-
-static uint64_t
-erase_now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int
 erase_exec(sqlite3 *db, const char *sql, const char *tbl, const char *pk,
@@ -108,8 +103,9 @@ erase_carry_out(sqlite3 *db, const Labsync__Change *c)
 
 	if ((set = erase_empty_sql(db)) == NULL)
 		return -1;
-	/* upserts only: deletes and erasures hold no value */
-	sql = sqlite3_mprintf("UPDATE labsync_log SET %s, op = 0 WHERE"
+	/* upserts only: deletes and erasures hold no value. A scan of the
+	   log: erasures are rare, an index by key would cost every write */
+	sql = sqlite3_mprintf("UPDATE labsync_log SET %s WHERE"
 	    " tbl = ?1 AND pk = ?2 AND op = 0 AND (body IS NOT NULL OR"
 	    " mask <> 0) AND " ERASE_OLDER_LOG, set);
 	sqlite3_free(set);
@@ -137,7 +133,7 @@ erase_carry_out(sqlite3 *db, const Labsync__Change *c)
 	sqlite3_bind_text(st, 6, c->erased_by != NULL ? c->erased_by : "", -1,
 	    SQLITE_STATIC);
 	sqlite3_bind_int64(st, 7, (int64_t)c->asked_ms);
-	sqlite3_bind_int64(st, 8, (int64_t)erase_now_ms());
+	sqlite3_bind_int64(st, 8, (int64_t)clock_system_ms());
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
@@ -181,13 +177,15 @@ erase_local(sqlite3 *db, const char *by, uint64_t seq)
 	Labsync__Change	 c = LABSYNC__CHANGE__INIT;
 	sqlite3_stmt	*st = NULL;
 	uint8_t		*buf = NULL;
+	char		*tbl = NULL, *pk = NULL, *origin = NULL;
 	size_t		 len;
 	int64_t		 key;
 	int		 ret = -1;
 
 	if (sqlite3_prepare_v2(db, "SELECT l.key, l.hlc, l.tbl, l.pk, o.name"
 	    " FROM labsync_state AS s JOIN labsync_log AS l ON l.key ="
-	    " (s.self << 40 | s.seq) JOIN labsync_origin AS o ON o.id = s.self"
+	    " (s.self << " ERASE_SHIFT " | s.seq) JOIN labsync_origin AS o"
+	    " ON o.id = s.self"
 	    " WHERE l.op = 1 AND s.seq > ?", -1, &st, NULL) != SQLITE_OK)
 		goto sqlfail;
 	sqlite3_bind_int64(st, 1, (int64_t)seq);
@@ -196,23 +194,30 @@ erase_local(sqlite3 *db, const char *by, uint64_t seq)
 		goto done;
 	}
 	key = sqlite3_column_int64(st, 0);
+	/* copies: the statement ends before the log is written */
+	if (sqlite3_column_text(st, 2) == NULL ||
+	    sqlite3_column_text(st, 3) == NULL ||
+	    (tbl = strdup((const char *)sqlite3_column_text(st, 2))) == NULL ||
+	    (pk = strdup((const char *)sqlite3_column_text(st, 3))) == NULL ||
+	    (origin = strdup((const char *)sqlite3_column_text(st, 4))) ==
+	    NULL)
+		goto done;
 	c.seq = (uint64_t)key & ORIGIN_SEQ_MAX;
 	c.hlc = (uint64_t)sqlite3_column_int64(st, 1);
-	c.table = UNCONST(sqlite3_column_text(st, 2));
-	c.pk = UNCONST(sqlite3_column_text(st, 3));
-	c.origin = UNCONST(sqlite3_column_text(st, 4));
+	c.table = tbl;
+	c.pk = pk;
+	c.origin = origin;
 	c.op = LABSYNC__OP__OP_ERASE;
 	c.erased_by = UNCONST(by);
-	c.asked_ms = erase_now_ms();
-	if (c.table == NULL || c.pk == NULL || c.origin == NULL)
-		goto done;
+	c.asked_ms = clock_system_ms();
+	sqlite3_finalize(st);
+	st = NULL;
 	len = labsync__change__get_packed_size(&c);
 	if ((buf = malloc(len)) == NULL)
 		goto done;
 	labsync__change__pack(&c, buf);
 	if (erase_carry_out(db, &c) == -1)
 		goto done;
-	sqlite3_finalize(st);
 	if (sqlite3_prepare_v2(db, "UPDATE labsync_log SET op = 2, body = ?"
 	    " WHERE key = ?", -1, &st, NULL) != SQLITE_OK)
 		goto sqlfail;
@@ -227,6 +232,9 @@ sqlfail:
 done:
 	sqlite3_finalize(st);
 	free(buf);
+	free(tbl);
+	free(pk);
+	free(origin);
 	return ret;
 }
 
