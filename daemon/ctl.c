@@ -451,7 +451,7 @@ ctl_write(struct ctl *c, int argc, char **argv, enum ctl_write_op op)
 	ctl_user(user, sizeof(user));
 	for (;;) {
 		if (op == CTL_ERASE)
-			r = rows_erase(store_db(c->store), argv[0], pk, user,
+			r = rows_erase(c->store, argv[0], pk, user,
 			    err, sizeof(err));
 		else if (op == CTL_DELETE)
 			r = rows_delete(store_db(c->store), argv[0], pk, err,

@@ -238,6 +238,76 @@ done:
 	return ret;
 }
 
+/* 1 if labsync keeps clocks of key pk of table (a tombstone), 0 if not. */
+static int
+erase_known(struct store *s, const char *table, const char *pk)
+{
+	sqlite3_stmt	*st;
+	int		 known = 0;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT EXISTS (SELECT 1 FROM"
+	    " labsync_row WHERE tbl = ? AND pk = ?)", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return 0;
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, pk, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		known = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return known;
+}
+
+/*
+ * A row deleted before: its key has a tombstone here, the row is gone,
+ * but old values of it may still be in the logs. In the caller's
+ * transaction, stamp a delete of it by the statements (and with the
+ * refusals) of its table's delete trigger, run from a temporary trigger,
+ * for erase_local to make an erasure of. 0 stamped; 1 the key is not
+ * known here (or its table not synced); -1 failed, -2 refused by the
+ * trigger: err says why.
+ */
+int
+erase_absent(struct store *s, const char *table, const char *pk, char *err,
+    size_t errlen)
+{
+	struct table	*t;
+	sqlite3_stmt	*st = NULL;
+	char		*body, *sql;
+	int		 rc, ret = -1;
+
+	if ((t = schema_table_find(s, table)) == NULL ||
+	    !erase_known(s, table, pk))
+		return 1;
+	body = capture_delete_sql(s, t, "NEW.pk");
+	sql = store_sql("DROP VIEW IF EXISTS temp.labsync_erase;"
+	    "CREATE TEMP VIEW labsync_erase AS SELECT NULL AS pk WHERE 0;"
+	    "CREATE TEMP TRIGGER labsync_erase_del INSTEAD OF INSERT ON"
+	    " labsync_erase BEGIN%s END;", body);
+	sqlite3_free(body);
+	rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+	sqlite3_free(sql);
+	if (rc != SQLITE_OK || sqlite3_prepare_v2(s->db, "INSERT INTO"
+	    " temp.labsync_erase(pk) VALUES (?)", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		store_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		goto done;
+	}
+	sqlite3_bind_text(st, 1, pk, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_DONE)
+		ret = 0;
+	else {
+		store_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		if (sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_TRIGGER)
+			ret = -2;
+	}
+done:
+	sqlite3_finalize(st);
+	/* its trigger goes with it */
+	sqlite3_exec(s->db, "DROP VIEW IF EXISTS temp.labsync_erase", NULL,
+	    NULL, NULL);
+	return ret;
+}
+
 /* The statement erase_covers steps. */
 int
 erase_prepare(struct store *s)

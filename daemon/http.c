@@ -372,7 +372,7 @@ http_delete(struct labsyncd *env, struct evhttp_request *req,
 
 	store_capture(env->store, 1);
 	if (erase)
-		r = rows_erase(store_db(env->store), table, id, "http", err,
+		r = rows_erase(env->store, table, id, "http", err,
 		    sizeof(err));
 	else
 		r = rows_delete(store_db(env->store), table, id, err,

@@ -439,9 +439,10 @@ done:
  * its own): whoever reads the log after the commit sees an erasure.
  */
 enum reason
-rows_erase(sqlite3 *db, const char *table, const char *pk, const char *by,
-    char *err, size_t errlen)
+rows_erase(struct store *s, const char *table, const char *pk,
+    const char *by, char *err, size_t errlen)
 {
+	sqlite3		*db = store_db(s);
 	enum reason	 r;
 	uint64_t	 seq;
 	int		 own = 0, rc;
@@ -453,7 +454,25 @@ rows_erase(sqlite3 *db, const char *table, const char *pk, const char *by,
 		own = 1;
 	}
 	seq = erase_seq(db);
-	if ((r = rows_delete(db, table, pk, err, errlen)) != REASON_OK)
+	r = rows_delete(db, table, pk, err, errlen);
+	/* a row deleted before: its old values may be in the logs */
+	if (r == REASON_NOT_FOUND) {
+		switch (erase_absent(s, table, pk, err, errlen)) {
+		case 0:
+			r = REASON_OK;
+			break;
+		case 1:
+			break;
+		case -2:	/* as rows_write tells a trigger's refusal */
+			if ((r = rows_node_state(db)) == REASON_OK)
+				r = REASON_CONSTRAINT;
+			break;
+		default:
+			r = REASON_DATABASE;
+			break;
+		}
+	}
+	if (r != REASON_OK)
 		return rows_end(db, own, r, err, errlen);
 	if ((rc = erase_local(db, by, seq)) == 1) {
 		rows_err(err, errlen, "table %s is not synced: its rows never "

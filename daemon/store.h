@@ -260,6 +260,11 @@ int		 aside_discard(struct store *, const char *origin,
  * delete was not captured (a table that is not synced), -1 failed.
  */
 uint64_t	 erase_seq(struct sqlite3 *);
+/* Before erase_local, for a row deleted before (a tombstone, no row):
+   stamp its delete again. 0 done, 1 key not known here, -1 failed, -2
+   refused by the delete trigger's rules (err says why). */
+int		 erase_absent(struct store *, const char *table,
+		    const char *pk, char *err, size_t errlen);
 int		 erase_local(struct sqlite3 *, const char *by, uint64_t seq);
 /* labsyncctl erasures: the audit rows, lines or a JSON array, with
    which of peers confirmed each. */

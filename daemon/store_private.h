@@ -294,6 +294,8 @@ int		 merge_rows_check(struct store *);
 int		 capture_triggers(struct store *, struct table *);
 int		 capture_replay_pending(struct store *);
 int		 capture_clocks_upgrade(struct store *);
+char		*capture_delete_sql(struct store *, const struct table *,
+		    const char *key);
 
 /* aside.c */
 int		 aside_prepare(struct store *);

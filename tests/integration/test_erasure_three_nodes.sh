@@ -8,7 +8,9 @@
 # database, -wal, -shm) holds any marker. c returns: within 60 s of that
 # no file of any node holds one, the row is absent everywhere (c's old
 # update did not bring it back), an unrelated row is untouched, and
-# `labsyncctl erasures` shows the audit row on all three.
+# `labsyncctl erasures` shows the audit row on all three. Last, a row
+# deleted before is erased too (its old values were still in the logs),
+# and erasing a key no node has seen exits 1.
 . "$(dirname "$0")/lib.sh"
 
 for n in a b c; do
@@ -138,4 +140,22 @@ for n in a b c; do
 	*ERASE-ME*) fail "the audit at $n holds an erased value" ;;
 	esac
 done
+
+old=OLD-ME-$tag
+ctl b put activities deleted title="$old" || fail "put the row to delete"
+converge 30 a b c
+ctl b delete activities deleted || fail "delete at b"
+converge 30 a b c
+for n in a b c; do
+	holds $n "$old" || fail "the deleted row's value is not in $n's log"
+done
+ctl a erase activities deleted || fail "erase of the deleted row at a"
+ctl a erase activities never-seen 2>/dev/null
+assert_eq "$?" 1 "erase of a key never seen (exit status)"
+for n in a b c; do
+	wait_for 60 "the deleted row's value gone from $n's files" clean $n "$old"
+	assert_eq "$(ctl $n erasures --json | jq -c '[.[].id]')" \
+	    '["gone","deleted"]' "erasures at $n"
+done
+converge 30 a b c
 pass
