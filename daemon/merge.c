@@ -741,10 +741,17 @@ merge_validate(struct store *s, const Labsync__Change *c, int allow_own,
 		store_seterr(why, whylen, "delete with columns");
 		return REASON_BAD_OPERATION;
 	}
-	if (c->op == LABSYNC__OP__OP_ERASE && (c->pk == NULL ||
-	    (c->erased_by != NULL && strlen(c->erased_by) > 256))) {
-		store_seterr(why, whylen, "bad erasure");
-		return REASON_BAD_OPERATION;
+	/* who asked goes into the audit and labsyncctl's lines: a name */
+	if (c->op == LABSYNC__OP__OP_ERASE && c->erased_by != NULL) {
+		const char *p = c->erased_by;
+
+		for (; *p != '\0' && (unsigned char)*p >= 0x20 && *p != 0x7f;
+		    p++)
+			;
+		if (*p != '\0' || p - c->erased_by > 256) {
+			store_seterr(why, whylen, "erasure with a bad asker");
+			return REASON_BAD_OPERATION;
+		}
 	}
 	if (c->n_columns > MERGE_WIRE_COLUMNS) {
 		store_seterr(why, whylen, "%zu columns", c->n_columns);

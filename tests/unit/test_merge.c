@@ -1696,8 +1696,13 @@ test_erasure_scrubs_older_values_in_any_order(void **state)
 	one_change_init(&e, "o2", 1, h + 10, "t1", "k1", "a");
 	e.c.op = LABSYNC__OP__OP_ERASE;
 	e.c.n_columns = 0;
-	e.c.erased_by = UNCONST("dpo");
+	e.c.erased_by = UNCONST("dpo\tx");
 	e.c.asked_ms = 5;
+	assert_invalid(f->store, &e.c, 0, REASON_BAD_OPERATION);
+	e.c.n_columns = 1;
+	e.c.erased_by = UNCONST("dpo");
+	assert_invalid(f->store, &e.c, 0, REASON_BAD_OPERATION);
+	e.c.n_columns = 0;
 	assert_int_equal(merge_validate(f->store, &e.c, 0, NULL, 0),
 	    REASON_OK);
 
