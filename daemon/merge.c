@@ -9,8 +9,8 @@
  *
  * Merge: per column last-writer-wins on (hlc, origin); see README.md,
  * "Merge rules". An erasure merges as a delete, and is carried out
- * (erase.c) wherever it is merged. Per row, labsync_row (by key) or labsync_rowid (by
- * rowid) keeps the newest upsert (r_*), the newest delete (d_*) and each
+ * (erase.c) wherever it is merged. Per row, labsync_row (by key) or
+ * labsync_rowid (by rowid) keeps the newest upsert (r_*), the newest delete (d_*) and each
  * column's clock, as text that the triggers can write too: 16 hex digits
  * of HLC and 8 of origin id per column.
  */
@@ -837,6 +837,10 @@ merge_apply_begin(struct store *s)
 	checkpoint_bound(s);
 	if (store_begin(s) == -1)
 		return -1;
+	/* no other writer until the commit: whether any erasure was carried
+	   out here stays known (the merge sets erased for its own) */
+	s->erasures = store_pragma_int(s, "SELECT EXISTS (SELECT 1 FROM"
+	    " labsync_erasure)") != 0;
 	/* with triggers on (not the daemon's connection), their WHEN
 	   clauses keep them quiet meanwhile */
 	if (!s->capture_off) {
@@ -888,8 +892,8 @@ merge_apply_more(struct store *s, Labsync__Change *const *changes,
 		/* an upsert older than an erasure of its row: the delete rule
 		   leaves nothing of it to apply, and its values are neither
 		   logged nor relayed (nor kept aside) */
-		erased = c->op == LABSYNC__OP__OP_UPSERT ? erase_covers(s, c) :
-		    0;
+		erased = c->op == LABSYNC__OP__OP_UPSERT &&
+		    (s->erasures || s->erased) ? erase_covers(s, c) : 0;
 		if (erased == -1)
 			return -1;
 		if (erased) {

@@ -134,6 +134,8 @@ struct store {
 	int		 erased;	/* an erasure was carried out in the
 					   apply transaction: cut the WAL
 					   back after its commit */
+	int		 erasures;	/* labsync_erasure had rows when it
+					   began (else no lookups) */
 	sqlite3_stmt	*st_begin, *st_commit, *st_data_version;
 	int		 log_width;	/* value columns st_log_put and
 					   st_log_range have */
