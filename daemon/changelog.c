@@ -129,8 +129,17 @@ changelog_bytes(struct store *s, sqlite3_stmt *st, struct origin **o,
 	c.hlc = (uint64_t)sqlite3_column_int64(st, LOG_HLC);
 	c.table = UNCONST(sqlite3_column_text(st, LOG_TBL));
 	c.pk = UNCONST(sqlite3_column_text(st, LOG_PK));
-	c.op = sqlite3_column_int(st, LOG_OP) == 1 ? LABSYNC__OP__OP_DELETE :
-	    LABSYNC__OP__OP_UPSERT;
+	switch (sqlite3_column_int(st, LOG_OP)) {
+	case 1:
+		c.op = LABSYNC__OP__OP_DELETE;
+		break;
+	case 2:		/* kept packed (erase.c): not expected here */
+		c.op = LABSYNC__OP__OP_ERASE;
+		break;
+	default:
+		c.op = LABSYNC__OP__OP_UPSERT;
+		break;
+	}
 	mask = (uint64_t)sqlite3_column_int64(st, LOG_MASK);
 	if (c.table == NULL || c.pk == NULL) {
 		log_warnx("change log: entry %s:%" PRIu64 " has no table or "
@@ -406,7 +415,7 @@ int
 changelog_take_local(struct store *s, int max, int *n)
 {
 	uint64_t	 base, seq;
-	int		 rc, ret = 0;
+	int		 rc, ret = 0, erased = 0;
 
 	*n = 0;
 	if (s->observer || s->hold_local || s->self == NULL)
@@ -432,6 +441,8 @@ changelog_take_local(struct store *s, int max, int *n)
 			break;
 		clock_absorb(s->clock, (uint64_t)sqlite3_column_int64(
 		    s->st_log_range, LOG_HLC));
+		if (sqlite3_column_int(s->st_log_range, LOG_OP) == 2)
+			erased = 1;
 		s->published = seq;
 		(*n)++;
 	}
@@ -444,6 +455,9 @@ changelog_take_local(struct store *s, int max, int *n)
 		s->self->seq = s->self->committed = s->published;
 	if (*n > 0)
 		checkpoint_nudge(s);
+	/* a local erasure (erase_local) was committed: cut the WAL back */
+	if (erased)
+		checkpoint_truncate(s);
 	return ret;
 }
 
@@ -471,18 +485,20 @@ changelog_pending(struct store *s)
  * every packed change, made the entry twice the size of its row. One
  * that was kept aside in part (as_values 0) is kept packed, whole, as
  * received: relays and catch-up forward what this node could not apply.
- * The relay sends the bytes as received.
+ * So is an erasure: who asked and when have no columns in the log. The
+ * relay sends the bytes as received.
  */
 int
 changelog_append(struct store *s, struct origin *o, Labsync__Change *c,
     int as_values, const ProtobufCBinaryData *raw, int relay)
 {
 	sqlite3_stmt	*st = s->st_log_put;
-	struct table	*t = as_values ? schema_table_find(s, c->table) : NULL;
+	struct table	*t = as_values && c->op != LABSYNC__OP__OP_ERASE ?
+			    schema_table_find(s, c->table) : NULL;
 	uint8_t		 stackbuf[4096], *buf = stackbuf;
 	size_t		 len;
 	uint64_t	 mask = 0;
-	int		 del = c->op == LABSYNC__OP__OP_DELETE, ret = -1, i = -1;
+	int		 del = c->op != LABSYNC__OP__OP_UPSERT, ret = -1, i = -1;
 
 	if (raw != NULL && raw->data != NULL) {
 		buf = raw->data;	/* as the origin packed it */
@@ -501,7 +517,7 @@ changelog_append(struct store *s, struct origin *o, Labsync__Change *c,
 	sqlite3_bind_int64(st, 2, (int64_t)c->hlc);
 	sqlite3_bind_text(st, 4, c->table, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, c->pk, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 6, del);
+	sqlite3_bind_int(st, 6, (int)c->op);	/* 0, 1 or 2 (an erasure) */
 	if (t == NULL)
 		sqlite3_bind_blob(st, 3, buf, (int)len, SQLITE_STATIC);
 	for (size_t j = 0; t != NULL && !del && j < c->n_columns; j++) {

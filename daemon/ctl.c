@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +83,8 @@ static int	ctl_keygen(struct ctl *, int, char **);
 static int	ctl_setup(struct ctl *, int, char **);
 static int	ctl_put(struct ctl *, int, char **);
 static int	ctl_delete(struct ctl *, int, char **);
+static int	ctl_erase(struct ctl *, int, char **);
+static int	ctl_erasures(struct ctl *, int, char **);
 static int	ctl_get(struct ctl *, int, char **);
 static int	ctl_list(struct ctl *, int, char **);
 static int	ctl_dump(struct ctl *, int, char **);
@@ -108,6 +111,11 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "insert or update (- makes an id, \\N is NULL)" },
 	{ "delete", "TABLE ID", NULL, 2, 2, CTL_TABLE | CTL_WRITE | CTL_DB,
 	    ctl_delete, "delete one row" },
+	{ "erase", "TABLE ID", NULL, 2, 2, CTL_TABLE | CTL_WRITE | CTL_DB,
+	    ctl_erase, "delete one row and every old value of it, on every "
+	    "node" },
+	{ "erasures", "[--json]", "--json", 0, 0, CTL_DB, ctl_erasures,
+	    "list the erasures carried out here, and who confirmed them" },
 	{ "get", "TABLE ID", NULL, 2, 2, CTL_TABLE | CTL_DB, ctl_get,
 	    "print one row as JSON" },
 	{ "list", "TABLE", NULL, 1, 1, CTL_TABLE | CTL_DB, ctl_list,
@@ -417,25 +425,49 @@ ctl_setup(struct ctl *c, int argc, char **argv)
 	return setup_main(argc + 1, argv - 1);	/* argv[-1]: "setup" */
 }
 
+/* What ctl_write writes. */
+enum ctl_write_op {
+	CTL_PUT,
+	CTL_DELETE,
+	CTL_ERASE,
+};
+
+/* Who asks for an erasure: the local user's name (or number). */
+static void
+ctl_user(char *buf, size_t len)
+{
+	struct passwd	*pw = getpwuid(getuid());
+
+	if (pw != NULL && pw->pw_name != NULL)
+		snprintf(buf, len, "%s", pw->pw_name);
+	else
+		snprintf(buf, len, "uid %lu", (unsigned long)getuid());
+}
+
 /*
- * put and delete. A node that is starting refuses writes for a moment
- * (it first asks its peers whether it lost changes of its own): wait.
+ * put, delete and erase. A node that is starting refuses writes for a
+ * moment (it first asks its peers whether it lost changes of its own):
+ * wait.
  */
 static int
-ctl_write(struct ctl *c, int argc, char **argv, int del)
+ctl_write(struct ctl *c, int argc, char **argv, enum ctl_write_op op)
 {
-	char		 err[512] = "", id[UUID_STRLEN + 1];
+	char		 err[512] = "", id[UUID_STRLEN + 1], user[256];
 	const char	*pk = argv[1];
 	uint64_t	 deadline = clock_system_ms() + CTL_WAIT_MS;
 	char		*reply;
 	enum reason	 r;
 
-	if (!del && strcmp(pk, "-") == 0) {
+	if (op == CTL_PUT && strcmp(pk, "-") == 0) {
 		uuid_v7(id);
 		pk = id;
 	}
+	ctl_user(user, sizeof(user));
 	for (;;) {
-		if (del)
+		if (op == CTL_ERASE)
+			r = rows_erase(c->store, argv[0], pk, user,
+			    err, sizeof(err));
+		else if (op == CTL_DELETE)
 			r = rows_delete(store_db(c->store), argv[0], pk, err,
 			    sizeof(err));
 		else
@@ -458,14 +490,46 @@ ctl_write(struct ctl *c, int argc, char **argv, int del)
 static int
 ctl_put(struct ctl *c, int argc, char **argv)
 {
-	return ctl_write(c, argc, argv, 0);
+	return ctl_write(c, argc, argv, CTL_PUT);
 }
 
 /* delete TABLE ID */
 static int
 ctl_delete(struct ctl *c, int argc, char **argv)
 {
-	return ctl_write(c, argc, argv, 1);
+	return ctl_write(c, argc, argv, CTL_DELETE);
+}
+
+/* erase TABLE ID: exits once the erasure is committed here; the daemon
+   sends it on and cuts its WAL back. */
+static int
+ctl_erase(struct ctl *c, int argc, char **argv)
+{
+	return ctl_write(c, argc, argv, CTL_ERASE);
+}
+
+/* erasures [--json]: the audit rows, with which peers confirmed each. */
+static int
+ctl_erasures(struct ctl *c, int argc, char **argv)
+{
+	char	**peers;
+	int	  ret;
+
+	(void)argc;
+	(void)argv;
+	if ((peers = calloc(c->conf->npeers + 1, sizeof(*peers))) == NULL) {
+		fprintf(stderr, "labsyncctl: out of memory\n");
+		return 1;
+	}
+	for (size_t i = 0; i < c->conf->npeers; i++)
+		peers[i] = c->conf->peers[i].name;
+	if (!c->flag)
+		printf("# asked\tby\ttable\tid\terasure\tdone here"
+		    "\tconfirmed by peers\n");
+	ret = erase_list(c->store, peers, c->conf->npeers, c->flag,
+	    stdout) == -1 ? 1 : 0;
+	free(peers);
+	return ret;
 }
 
 /* get TABLE ID: one row as JSON. */

@@ -69,6 +69,8 @@ feed_object(int64_t cursor, const uint8_t *data, size_t len)
 		    feed_value(c->columns[i]->value)) == -1)
 			goto done;
 	}
+	/* an erasure is a delete that also took the row's old values out
+	   of every log, this feed's included */
 	o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:O}",
 	    "cursor", (json_int_t)cursor,
 	    "table", c->table != NULL ? c->table : "",
@@ -77,6 +79,11 @@ feed_object(int64_t cursor, const uint8_t *data, size_t len)
 	    "origin", c->origin != NULL ? c->origin : "",
 	    "hlc", (json_int_t)c->hlc,
 	    "columns", cols);
+	if (o != NULL && c->op == LABSYNC__OP__OP_ERASE &&
+	    json_object_set_new(o, "erased", json_true()) == -1) {
+		json_decref(o);
+		o = NULL;
+	}
 done:
 	json_decref(cols);
 	labsync__change__free_unpacked(c, NULL);

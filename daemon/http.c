@@ -5,7 +5,8 @@
  * other writer, answer only after their commit, and are published at
  * once. Errors are checked in a fixed order (405, 401, 403, 404, 413,
  * 400) and always carry a JSON body {"error": "..."}. PUT replaces a
- * row, PATCH changes the given columns; a list takes col=value filters
+ * row, PATCH changes the given columns, DELETE with erase=1 erases the
+ * row (erase.c: who asked is "http"); a list takes col=value filters
  * and format=csv; one row carries a strong ETag (a hash of its JSON);
  * [http] cors_origin adds CORS headers and answers preflights.
  *
@@ -278,6 +279,7 @@ http_status_of(enum reason r)
 	case REASON_CONSTRAINT:
 		return 400;
 	case REASON_READ_ONLY:
+	case REASON_NOT_WRITABLE:
 		return 403;
 	case REASON_RECOVERING:
 		return 503;
@@ -364,15 +366,21 @@ http_write(struct labsyncd *env, struct evhttp_request *req,
 	    "row", row));
 }
 
+/* erase: the row is erased (rows_erase), not only deleted. */
 static void
 http_delete(struct labsyncd *env, struct evhttp_request *req,
-    const char *table, const char *id)
+    const char *table, const char *id, int erase)
 {
 	char		 err[512];
 	enum reason	 r;
 
 	store_capture(env->store, 1);
-	r = rows_delete(store_db(env->store), table, id, err, sizeof(err));
+	if (erase)
+		r = rows_erase(env->store, table, id, "http", err,
+		    sizeof(err));
+	else
+		r = rows_delete(store_db(env->store), table, id, err,
+		    sizeof(err));
 	store_capture(env->store, 0);
 	if (r == REASON_NOT_FOUND)
 		http_error(req, 404, "no such row");
@@ -380,8 +388,26 @@ http_delete(struct labsyncd *env, struct evhttp_request *req,
 		http_error(req, http_status_of(r), err);
 	else {
 		sync_local(env);
-		http_json(req, 200, json_pack("{s:s}", "deleted", id));
+		http_json(req, 200, json_pack("{s:s, s:b}", "deleted", id,
+		    "erased", erase));
 	}
+}
+
+/* DELETE's ?erase=: 1, 0 (also when absent), -1 if it is bad. */
+static int
+http_erase_param(struct evhttp_request *req)
+{
+	struct evkeyvalq q;
+	const char	*s, *v;
+	int		 ret = 0;
+
+	s = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	if (evhttp_parse_query_str(s != NULL ? s : "", &q) == -1)
+		return -1;
+	if ((v = evhttp_find_header(&q, "erase")) != NULL)
+		ret = strcmp(v, "1") == 0 ? 1 : strcmp(v, "0") == 0 ? 0 : -1;
+	evhttp_clear_headers(&q);
+	return ret;
 }
 
 /* Query parameters that are not filters. */
@@ -620,7 +646,7 @@ http_rows(struct labsyncd *env, struct evhttp_request *req, const char *table,
     const char *id)
 {
 	enum evhttp_cmd_type	 m = evhttp_request_get_command(req);
-	int			 write, local, synced;
+	int			 write, local, synced, erase;
 	enum reason		 r;
 	char			 newid[UUID_STRLEN + 1];
 	json_t			*row;
@@ -700,7 +726,11 @@ http_rows(struct labsyncd *env, struct evhttp_request *req, const char *table,
 			json_decref(row);
 			return;
 		}
-		http_delete(env, req, table, id);
+		if ((erase = http_erase_param(req)) == -1) {
+			http_error(req, 400, "erase must be 0 or 1");
+			return;
+		}
+		http_delete(env, req, table, id, erase);
 		return;
 	default:
 		return;

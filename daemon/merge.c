@@ -8,8 +8,9 @@
  * the transaction, so they stay quiet.
  *
  * Merge: per column last-writer-wins on (hlc, origin); see README.md,
- * "Merge rules". Per row, labsync_row (by key) or labsync_rowid (by
- * rowid) keeps the newest upsert (r_*), the newest delete (d_*) and each
+ * "Merge rules". An erasure merges as a delete, and is carried out
+ * (erase.c) wherever it is merged. Per row, labsync_row (by key) or
+ * labsync_rowid (by rowid) keeps the newest upsert (r_*), the newest delete (d_*) and each
  * column's clock, as text that the triggers can write too: 16 hex digits
  * of HLC and 8 of origin id per column.
  */
@@ -580,7 +581,7 @@ merge_change(struct store *s, struct table *t, struct origin *o,
 	/* a change of every column is usually of a row new here: it goes in
 	   at once, sparing the lookups, and only a row known already takes
 	   the whole merge below */
-	if (c->op != LABSYNC__OP__OP_DELETE &&
+	if (c->op == LABSYNC__OP__OP_UPSERT &&
 	    c->n_columns == (size_t)t->ncols) {
 		int	 rc;
 
@@ -593,7 +594,7 @@ merge_change(struct store *s, struct table *t, struct origin *o,
 	}
 	if (merge_row_load(s, t, c->pk, &m, 1) == -1)
 		return -1;
-	if (c->op == LABSYNC__OP__OP_DELETE) {
+	if (c->op != LABSYNC__OP__OP_UPSERT) {	/* a delete, an erasure */
 		if (merge_clock_cmp(s, now.hlc, now.origin, m.d.hlc,
 		    m.d.origin) <= 0)
 			return 0;	/* an older delete: nothing changes */
@@ -782,13 +783,26 @@ merge_validate(struct store *s, const Labsync__Change *c, int allow_own,
 		store_seterr(why, whylen, "change without a table");
 		return REASON_MALFORMED;
 	}
-	if (c->op != LABSYNC__OP__OP_UPSERT && c->op != LABSYNC__OP__OP_DELETE) {
+	if (c->op != LABSYNC__OP__OP_UPSERT && c->op != LABSYNC__OP__OP_DELETE &&
+	    c->op != LABSYNC__OP__OP_ERASE) {
 		store_seterr(why, whylen, "unknown operation %d", (int)c->op);
 		return REASON_BAD_OPERATION;
 	}
-	if (c->op == LABSYNC__OP__OP_DELETE && c->n_columns != 0) {
+	if (c->op != LABSYNC__OP__OP_UPSERT && c->n_columns != 0) {
 		store_seterr(why, whylen, "delete with columns");
 		return REASON_BAD_OPERATION;
+	}
+	/* who asked goes into the audit and labsyncctl's lines: a name */
+	if (c->op == LABSYNC__OP__OP_ERASE && c->erased_by != NULL) {
+		const char *p = c->erased_by;
+
+		for (; *p != '\0' && (unsigned char)*p >= 0x20 && *p != 0x7f;
+		    p++)
+			;
+		if (*p != '\0' || p - c->erased_by > 256) {
+			store_seterr(why, whylen, "erasure with a bad asker");
+			return REASON_BAD_OPERATION;
+		}
 	}
 	if (c->n_columns > MERGE_WIRE_COLUMNS) {
 		store_seterr(why, whylen, "%zu columns", c->n_columns);
@@ -834,8 +848,15 @@ merge_fitting(struct store *s, struct origin *o, Labsync__Change *c,
 	*kept = 0;
 	merge_fit(s, c, &f, words, sizeof(words));
 	if (f.whole != REASON_OK) {
+		/* an erasure too: a table unknown here, or one its origin
+		   (a partner) may not write, is not scrubbed for it */
 		*kept = 1;
 		return aside_keep(s, c, -1, raw, f.whole, since);
+	}
+	if (c->op == LABSYNC__OP__OP_ERASE) {
+		if (erase_carry_out(s->db, c) == -1)
+			return -1;
+		s->erased = 1;
 	}
 	if (f.nkept == 0)
 		return merge_or_keep(s, f.t, o, c, f.idx, c, raw, since, kept);
@@ -863,9 +884,14 @@ merge_apply_begin(struct store *s)
 {
 	store_settle(s);
 	s->apply_mark = s->noutbox;
+	s->erased = 0;
 	checkpoint_bound(s);
 	if (store_begin(s) == -1)
 		return -1;
+	/* no other writer until the commit: whether any erasure was carried
+	   out here stays known (the merge sets erased for its own) */
+	s->erasures = store_pragma_int(s, "SELECT EXISTS (SELECT 1 FROM"
+	    " labsync_erasure)") != 0;
 	/* with triggers on (not the daemon's connection), their WHEN
 	   clauses keep them quiet meanwhile */
 	if (!s->capture_off) {
@@ -897,7 +923,7 @@ merge_apply_more(struct store *s, Labsync__Change *const *changes,
 		Labsync__Change *c = changes[i];
 		struct origin *o;
 		size_t full = c->n_columns, dropped;
-		int kept;
+		int kept, erased, ret;
 
 		if (!catchup && strcmp(c->origin, s->node_id) == 0)
 			return -1;
@@ -916,6 +942,25 @@ merge_apply_more(struct store *s, Labsync__Change *const *changes,
 			continue;
 		}
 		clock_absorb(s->clock, c->hlc);
+		/* an upsert older than an erasure of its row: the delete rule
+		   leaves nothing of it to apply, and its values are neither
+		   logged nor relayed (nor kept aside) */
+		erased = c->op == LABSYNC__OP__OP_UPSERT &&
+		    (s->erasures || s->erased) ? erase_covers(s, c) : 0;
+		if (erased == -1)
+			return -1;
+		if (erased) {
+			c->n_columns = 0;
+			ret = changelog_append(s, o, c, 1, NULL, relay);
+			c->n_columns = full;
+			if (ret == -1)
+				return -1;
+			log_debug("%s:%" PRIu64 ": of %s %s, erased since: "
+			    "logged without its values", c->origin, c->seq,
+			    c->table, c->pk);
+			kept = 0;
+			goto applied;
+		}
 		/* a change kept aside in part stays whole in the log; without
 		   a column local here, it is packed again */
 		dropped = merge_drop_local(schema_table_find(s, c->table), c);
@@ -927,6 +972,7 @@ merge_apply_more(struct store *s, Labsync__Change *const *changes,
 			return -1;
 		}
 		c->n_columns = full;
+applied:
 		if (kept > 0)
 			st->kept++;
 		o->seq = c->seq;
@@ -949,6 +995,9 @@ merge_apply_end(struct store *s, int commit)
 		    store_step_done(s, s->st_applying) == 0) &&
 		    store_commit(s) == 0) {
 			s->held = NULL;
+			if (s->erased)
+				checkpoint_truncate(s);
+			s->erased = 0;
 			return 0;
 		}
 	}

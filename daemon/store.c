@@ -276,7 +276,7 @@ store_prepare_all(struct store *s)
 	    store_prepare(s, &s->st_commit, "COMMIT") == -1 ||
 	    store_prepare(s, &s->st_data_version, "PRAGMA data_version") == -1 ||
 	    merge_prepare(s) == -1 || vector_prepare(s) == -1 ||
-	    aside_prepare(s) == -1)
+	    aside_prepare(s) == -1 || erase_prepare(s) == -1)
 		goto done;
 	ret = 0;
 done:
@@ -362,7 +362,11 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 		goto fail;
 	}
 	sqlite3_busy_handler(s->db, store_busy, NULL);
+	/* secure_delete: what a write frees is zeroed, so that an erased
+	   value (erase.c) and the old versions of rows do not stay in the
+	   file's free space */
 	sql = store_sql("PRAGMA journal_mode = WAL;"
+	    "PRAGMA secure_delete = ON;"
 	    "PRAGMA synchronous = NORMAL;"
 	    "PRAGMA cache_size = -%d;"
 	    "PRAGMA temp_store = MEMORY;"
@@ -539,6 +543,7 @@ store_free(struct store *s)
 	sqlite3_finalize(s->st_at_get);
 	sqlite3_finalize(s->st_at_put);
 	sqlite3_finalize(s->st_aside_put);
+	sqlite3_finalize(s->st_erased);
 	sqlite3_finalize(s->st_origin_new);
 	sqlite3_finalize(s->st_origin_seq);
 	sqlite3_finalize(s->st_state_hlc);

@@ -14,6 +14,7 @@
  *   checkpoint.c  WAL checkpoints on a thread of their own
  *   aside.c       changes kept aside: what a receiver could not apply
  *   compact.c     dropping log entries every peer holds
+ *   erase.c       erasures: scrubbing a row's old values, their audit
  *
  * They share store_private.h. SQL is spoken by these files and by one
  * other, rows.c: labsyncctl's and the HTTP API's reads and writes of rows
@@ -297,6 +298,25 @@ uint64_t	 compact_held_back(struct store *, const char *peer,
 /* What peer confirmed of origin's changes. */
 uint64_t	 compact_confirmed(struct store *, const char *peer,
 		    const char *origin);
+/* --- erase.c: erasures ------------------------------------------------ */
+
+/*
+ * In the writer's transaction, right after a delete through the capture
+ * triggers (rows.c): make the delete an erasure asked for by `by` and
+ * carry it out here. seq: erase_seq before the delete. 0 done, 1 the
+ * delete was not captured (a table that is not synced), -1 failed.
+ */
+uint64_t	 erase_seq(struct sqlite3 *);
+/* Before erase_local, for a row deleted before (a tombstone, no row):
+   stamp its delete again. 0 done, 1 key not known here, -1 failed, -2
+   refused by the delete trigger's rules (err says why). */
+int		 erase_absent(struct store *, const char *table,
+		    const char *pk, char *err, size_t errlen);
+int		 erase_local(struct sqlite3 *, const char *by, uint64_t seq);
+/* labsyncctl erasures: the audit rows, lines or a JSON array, with
+   which of peers confirmed each. */
+int		 erase_list(struct store *, char *const *peers, size_t npeers,
+		    int json, FILE *);
 
 /* --- checkpoint.c: WAL checkpoints on a thread ------------------------- */
 

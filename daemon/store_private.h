@@ -1,8 +1,8 @@
 /*
  * store_private.h: the store's state and what its files call of each
  * other. Included by the store's files only: store.c, schema.c, vector.c,
- * changelog.c, outbox.c, merge.c, capture.c, aside.c, compact.c and
- * checkpoint.c.
+ * changelog.c, outbox.c, merge.c, capture.c, aside.c, compact.c,
+ * checkpoint.c and erase.c.
  */
 #ifndef LABSYNC_STORE_PRIVATE_H
 #define LABSYNC_STORE_PRIVATE_H
@@ -142,6 +142,12 @@ struct store {
 	sqlite3_stmt	*st_state_hlc, *st_state_seq;
 	sqlite3_stmt	*st_applying;
 	sqlite3_stmt	*st_aside_put;
+	sqlite3_stmt	*st_erased;	/* erase_covers */
+	int		 erased;	/* an erasure was carried out in the
+					   apply transaction: cut the WAL
+					   back after its commit */
+	int		 erasures;	/* labsync_erasure had rows when it
+					   began (else no lookups) */
 	sqlite3_stmt	*st_begin, *st_commit, *st_data_version;
 	int		 log_width;	/* value columns st_log_put and
 					   st_log_range have */
@@ -186,14 +192,17 @@ struct store {
  * labsync_erasure: the audit of erasures this node carried out: which
  * table and key, the erasure change's origin, sequence and clock, who
  * asked on the origin node, when it was asked (at the origin) and when
- * it was done here. It holds no erased value.
+ * it was done here. It holds no erased value. By key: every applied
+ * change asks whether an erasure newer than it erased its row (erase.c).
  */
 #define ERASURE_DDL \
     "CREATE TABLE IF NOT EXISTS labsync_erasure(" \
     "  id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk TEXT NOT NULL," \
     "  origin TEXT NOT NULL, seq INTEGER NOT NULL, hlc INTEGER NOT NULL," \
     "  requested_by TEXT NOT NULL, asked_ms INTEGER NOT NULL," \
-    "  done_ms INTEGER NOT NULL);"
+    "  done_ms INTEGER NOT NULL);" \
+    "CREATE INDEX IF NOT EXISTS labsync_erasure_key" \
+    "  ON labsync_erasure(tbl, pk);"
 /* Columns of st_log_range. */
 enum { LOG_KEY, LOG_HLC, LOG_BODY, LOG_TBL, LOG_PK, LOG_OP, LOG_MASK, LOG_V0 };
 /* Parameter of st_log_put (the same columns) that takes v0. */
@@ -302,6 +311,8 @@ int		 merge_rows_check(struct store *);
 int		 capture_triggers(struct store *, struct table *);
 int		 capture_replay_pending(struct store *);
 int		 capture_clocks_upgrade(struct store *);
+char		*capture_delete_sql(struct store *, const struct table *,
+		    const char *key);
 
 /* aside.c */
 int		 aside_prepare(struct store *);
@@ -316,9 +327,16 @@ int		 merge_fitting(struct store *, struct origin *,
 
 /* compact.c */
 void		 compact_free(struct store *);
+/* erase.c */
+int		 erase_prepare(struct store *);
+int		 erase_carry_out(sqlite3 *, const Labsync__Change *);
+int		 erase_covers(struct store *, const Labsync__Change *);
 
 /* checkpoint.c */
 void		 checkpoint_stop(struct store *);
+/* Cut the WAL back to nothing (TRUNCATE) soon, trying again every
+   second until it succeeds: after an erasure. */
+void		 checkpoint_truncate(struct store *);
 void		 checkpoint_nudge(struct store *);
 void		 checkpoint_bound(struct store *);
 
