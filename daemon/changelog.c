@@ -579,7 +579,7 @@ changelog_read_feed(struct store *s, int64_t since, const char *table,
 {
 	sqlite3_stmt	*st = NULL;
 	char		*sql, *cols = store_append(NULL, "%s", "");
-	int		 rc, ret = -1;
+	int		 rc, ret = -1, reloaded = 0;
 
 	for (int i = 0; i < s->log_width; i++)
 		cols = store_append(cols, ", v%d", i);
@@ -597,8 +597,19 @@ changelog_read_feed(struct store *s, int64_t since, const char *table,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct changelog_bytes lb;
 		struct origin *o;
+		int64_t id = sqlite3_column_int64(st, LOG_KEY) >> ORIGIN_SHIFT;
 		int fail;
 
+		/* an origin that came after this connection read them (a
+		   long labsyncctl watch): read them again, in the snapshot
+		   this read holds, which has it. Never inside a transaction,
+		   whose origins in memory may be ahead of the database. */
+		if (vector_origin_byid(s, id) == NULL && !reloaded &&
+		    sqlite3_get_autocommit(s->db)) {
+			reloaded = 1;
+			if (vector_load(s) == -1)
+				goto done;
+		}
 		if (changelog_bytes(s, st, &o, &lb) == -1)
 			continue;	/* said so; the feed goes on */
 		fail = cb(arg, sqlite3_column_int64(st, LOG_V0 + s->log_width),
