@@ -115,15 +115,19 @@ feed_read(struct store *s, int64_t since, const char *table, int limit,
 
 	*changes = NULL;
 	*next = since;
-	if ((floor = changelog_feed_mark(s, 1)) == -1)
-		return REASON_DATABASE;
-	if (since > 0 && since < floor)
-		return REASON_COMPACTED;
 	if ((fr.changes = json_array()) == NULL)
 		return REASON_NO_MEMORY;
 	if (changelog_read_feed(s, since, table, limit, feed_add, &fr) == -1) {
 		json_decref(fr.changes);
 		return fr.failed ? REASON_NO_MEMORY : REASON_DATABASE;
+	}
+	/* the floor after the read: compaction on another connection (the
+	   daemon's, under labsyncctl watch) between a check and the read
+	   would drop entries unseen; after it, the read is known whole */
+	if ((floor = changelog_feed_mark(s, 1)) == -1 ||
+	    (since > 0 && since < floor)) {
+		json_decref(fr.changes);
+		return floor == -1 ? REASON_DATABASE : REASON_COMPACTED;
 	}
 	*changes = fr.changes;
 	*next = fr.last;
