@@ -799,6 +799,14 @@ ctl_watch(struct ctl *c, int argc, char **argv)
 			    "again, then watch from now on\n", since);
 			return 1;
 		}
+		if (r == REASON_CURSOR_AHEAD) {
+			fprintf(stderr, "labsyncctl: watch: cursor %lld is "
+			    "beyond the newest change of this database "
+			    "(restored from a backup, or another node's "
+			    "cursor): read the tables again, then watch from "
+			    "now on\n", since);
+			return 1;
+		}
 		if (r != REASON_OK) {
 			fprintf(stderr, "labsyncctl: watch: cannot read the "
 			    "change feed (%s)\n", reason_name(r));

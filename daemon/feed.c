@@ -111,7 +111,7 @@ feed_read(struct store *s, int64_t since, const char *table, int limit,
     json_t **changes, int64_t *next)
 {
 	struct feed_read fr = { NULL, since, 0 };
-	int64_t		 floor;
+	int64_t		 floor, top;
 
 	*changes = NULL;
 	*next = since;
@@ -128,6 +128,14 @@ feed_read(struct store *s, int64_t since, const char *table, int limit,
 	    (since > 0 && since < floor)) {
 		json_decref(fr.changes);
 		return floor == -1 ? REASON_DATABASE : REASON_COMPACTED;
+	}
+	/* a cursor beyond the newest this database gave: it was restored
+	   from a backup (its count went back, so cursors the reader has
+	   passed come again, for other changes), or the cursor is another
+	   node's; either way reading on would miss changes in silence */
+	if ((top = changelog_feed_mark(s, 0)) == -1 || since > top) {
+		json_decref(fr.changes);
+		return top == -1 ? REASON_DATABASE : REASON_CURSOR_AHEAD;
 	}
 	*changes = fr.changes;
 	*next = fr.last;

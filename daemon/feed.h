@@ -19,7 +19,9 @@
  * (NULL: all), at most limit, as an array of {"cursor", "table", "id",
  * "op", "origin", "hlc", "columns"} in commit order; *next: the cursor
  * to ask from next time. REASON_COMPACTED if since is older than what
- * compaction kept (the reader must read the tables again).
+ * compaction kept, REASON_CURSOR_AHEAD if it is beyond the newest this
+ * database gave (restored from a backup, or another node's cursor):
+ * either way the reader must read the tables again.
  */
 enum reason	feed_read(struct store *, int64_t since, const char *table,
 		    int limit, json_t **changes, int64_t *next);

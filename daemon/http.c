@@ -284,6 +284,7 @@ http_status_of(enum reason r)
 	case REASON_RECOVERING:
 		return 503;
 	case REASON_COMPACTED:
+	case REASON_CURSOR_AHEAD:
 		return 410;
 	default:
 		return 500;
@@ -592,9 +593,12 @@ http_changes(struct labsyncd *env, struct evhttp_request *req)
 	   only what is committed, so a cursor is never given twice */
 	store_settle(env->store);
 	r = feed_read(env->store, since, table, (int)limit, &changes, &next);
-	if (r == REASON_COMPACTED)
-		http_json(req, 410, json_pack("{s:s, s:s, s:I}", "error",
-		    "changes after this cursor were compacted away",
+	if (r == REASON_COMPACTED || r == REASON_CURSOR_AHEAD)
+		http_json(req, 410, json_pack("{s:s, s:s, s:s, s:I}", "error",
+		    r == REASON_COMPACTED ? "changes after this cursor were "
+		    "compacted away" : "this cursor is beyond the newest "
+		    "change of this node's database (restored from a backup, "
+		    "or another node's cursor)", "reason", reason_name(r),
 		    "hint", "read the tables again (GET /v1/tables/T/rows), "
 		    "then follow the feed from since=0",
 		    "since", (json_int_t)since));

@@ -40,6 +40,7 @@ static const struct {
 	[REASON_IO] =			{ "io", 0 },
 	[REASON_NUL_IN_TEXT] =		{ "nul_in_text", 0 },
 	[REASON_COMPACTED] =		{ "compacted", 0 },
+	[REASON_CURSOR_AHEAD] =		{ "cursor_ahead", 0 },
 };
 
 const char *

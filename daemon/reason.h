@@ -52,6 +52,8 @@ enum reason {
 
 	/* the change feed */
 	REASON_COMPACTED = 30,		/* a cursor older than the log holds */
+	REASON_CURSOR_AHEAD = 31,	/* a cursor this database never gave
+					   (a restored backup, another node) */
 
 	REASON_N
 };
