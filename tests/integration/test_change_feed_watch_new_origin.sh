@@ -4,7 +4,8 @@
 # heard from (here b, whose first write comes after watch started, and c,
 # a third city relayed through b) is printed like any other, not skipped,
 # and every change is printed once, in commit order. GET /v1/changes
-# agrees with what watch printed.
+# agrees with what watch printed; c, without token_file, serves its feed
+# (relayed changes included) without a token.
 . "$(dirname "$0")/lib.sh"
 command -v curl >/dev/null || skip "curl is not installed"
 command -v jq >/dev/null || skip "jq is not installed"
@@ -17,6 +18,8 @@ peer b a
 peer b c
 peer c b
 http_node a
+http_node c
+sed -i '/^token_file = /d' "$T/c.conf"	# reads need none: the feed too
 start a
 start b
 start c
@@ -64,4 +67,10 @@ assert_eq "$(curl -s --max-time 10 "${HTTP_URL[a]}/v1/changes?since=$start_at" |
     "$(jq -s -c '[.[] | [.cursor, .id]]' "$T/watch.out")" \
     "watch and GET /v1/changes agree"
 [ ! -s "$T/watch.err" ] || fail "watch said on stderr: $(cat "$T/watch.err")"
+
+# c has no token_file; its feed, without a token, holds every change,
+# a's relayed through b as well
+assert_eq "$(curl -s --max-time 10 "${HTTP_URL[c]}/v1/changes?since=0" |
+    jq -r '[.changes[] | "\(.origin):\(.id)"] | sort | join(" ")')" \
+    "a:act-a a:act-a2 b:lab-b c:lab-c" "c's feed without a token"
 pass
