@@ -739,6 +739,47 @@ ctl_stop(int sig)
 }
 
 /*
+ * One change as a JSON line on standard output, written past stdio:
+ * its buffer would be written again at exit, and block for good on a
+ * reader that stopped reading. 0, 1 if a stop signal cut the write
+ * short, -1 on failure (errno).
+ */
+static int
+ctl_watch_line(json_t *o)
+{
+	char	*line, *p;
+	size_t	 n;
+	ssize_t	 w;
+	int	 ret = 0;
+
+	if ((line = json_dumps(o, JSON_COMPACT)) == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	n = strlen(line);
+	if ((p = realloc(line, n + 2)) == NULL) {
+		free(line);
+		errno = ENOMEM;
+		return -1;
+	}
+	line = p;
+	line[n++] = '\n';
+	line[n] = '\0';
+	while (n > 0) {
+		if ((w = write(STDOUT_FILENO, p, n)) == -1) {
+			if (errno == EINTR && !ctl_stopped)
+				continue;
+			ret = errno == EINTR ? 1 : -1;
+			break;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	free(line);
+	return ret;
+}
+
+/*
  * watch [--since CURSOR] [TABLE]: the change feed (feed.c) as JSON
  * lines, from the newest change on (or after CURSOR), polling the
  * database, until SIGINT or SIGTERM (exit 0).
@@ -754,6 +795,7 @@ ctl_watch(struct ctl *c, int argc, char **argv)
 	json_t		*changes, *o;
 	int64_t		 next;
 	size_t		 i;
+	int		 wr;
 	enum reason	 r;
 
 	for (int a = 0; a < argc; a++) {
@@ -812,13 +854,15 @@ ctl_watch(struct ctl *c, int argc, char **argv)
 			    "change feed (%s)\n", reason_name(r));
 			return 1;
 		}
+		wr = 0;
 		json_array_foreach(changes, i, o) {
-			if (json_dumpf(o, stdout, JSON_COMPACT) == -1 ||
-			    putchar('\n') == EOF)
+			if ((wr = ctl_watch_line(o)) != 0)
 				break;
 		}
 		json_decref(changes);
-		if (fflush(stdout) == EOF || ferror(stdout)) {
+		if (wr == 1)
+			return 0;	/* stopped while a write waited */
+		if (wr == -1) {
 			fprintf(stderr, "labsyncctl: watch: standard output: "
 			    "%s\n", strerror(errno));
 			return 1;

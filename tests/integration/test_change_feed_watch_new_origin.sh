@@ -5,7 +5,8 @@
 # a third city relayed through b) is printed like any other, not skipped,
 # and every change is printed once, in commit order. GET /v1/changes
 # agrees with what watch printed; c, without token_file, serves its feed
-# (relayed changes included) without a token.
+# (relayed changes included) without a token; watch blocked on a reader
+# that stopped reading still ends on SIGTERM, with 0.
 . "$(dirname "$0")/lib.sh"
 command -v curl >/dev/null || skip "curl is not installed"
 command -v jq >/dev/null || skip "jq is not installed"
@@ -73,4 +74,25 @@ assert_eq "$(curl -s --max-time 10 "${HTTP_URL[a]}/v1/changes?since=$start_at" |
 assert_eq "$(curl -s --max-time 10 "${HTTP_URL[c]}/v1/changes?since=0" |
     jq -r '[.changes[] | "\(.origin):\(.id)"] | sort | join(" ")')" \
     "a:act-a a:act-a2 b:lab-b c:lab-c" "c's feed without a token"
+
+# a reader that stops reading: watch blocks on the full pipe, and SIGTERM
+# ends it as asked, with 0, not as a failed write (EINTR, exit 1)
+sqlite3 "$T/a.db" ".timeout 10000" "WITH RECURSIVE n(x) AS (SELECT 1
+    UNION ALL SELECT x + 1 FROM n WHERE x < 2000)
+    INSERT INTO activities(id, title) SELECT printf('bulk-%04d', x),
+    'Viele Zeilen, damit die Leitung voll wird' FROM n;" ||
+    fail "2000 rows at a"
+mkfifo "$T/pipe"
+exec 3<>"$T/pipe"	# a reader that never reads
+"$LABSYNCCTL" -c "$T/a.conf" watch --since 0 >"$T/pipe" 2>"$T/watch.err" &
+PID[watch]=$!
+sleep 2
+kill -0 "${PID[watch]}" || fail "watch ended before SIGTERM: $(cat "$T/watch.err")"
+kill -TERM "${PID[watch]}"
+wait_for 10 "watch ends on SIGTERM while its reader does not read" \
+    bash -c "! kill -0 ${PID[watch]}"
+wait "${PID[watch]}"
+assert_eq "$?" 0 "watch's exit status after SIGTERM, blocked"
+unset 'PID[watch]'
+exec 3<&-
 pass
