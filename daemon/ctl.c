@@ -730,19 +730,27 @@ ctl_refused(struct ctl *c, int argc, char **argv)
 }
 
 static volatile sig_atomic_t ctl_stopped;
+static volatile sig_atomic_t ctl_writing;	/* watch: in a write */
 
+/*
+ * SIGINT, SIGTERM: watch stops. In a write, which blocks for as long as
+ * the reader does not read (and goes on after a signal that cut it
+ * short), it ends at once, as asked: _exit is safe in a handler, and
+ * nothing is left to do (the database is only read).
+ */
 static void
 ctl_stop(int sig)
 {
 	(void)sig;
 	ctl_stopped = 1;
+	if (ctl_writing)
+		_exit(0);
 }
 
 /*
- * One change as a JSON line on standard output, written past stdio:
- * its buffer would be written again at exit, and block for good on a
- * reader that stopped reading. 0, 1 if a stop signal cut the write
- * short, -1 on failure (errno).
+ * One change as a JSON line on standard output, written past stdio,
+ * whose buffer exit would try to write again. 0, or -1 on failure
+ * (errno).
  */
 static int
 ctl_watch_line(json_t *o)
@@ -765,16 +773,20 @@ ctl_watch_line(json_t *o)
 	line = p;
 	line[n++] = '\n';
 	line[n] = '\0';
+	ctl_writing = 1;
+	if (ctl_stopped)	/* came before ctl_writing was set */
+		_exit(0);
 	while (n > 0) {
 		if ((w = write(STDOUT_FILENO, p, n)) == -1) {
-			if (errno == EINTR && !ctl_stopped)
+			if (errno == EINTR)
 				continue;
-			ret = errno == EINTR ? 1 : -1;
+			ret = -1;
 			break;
 		}
 		p += w;
 		n -= (size_t)w;
 	}
+	ctl_writing = 0;
 	free(line);
 	return ret;
 }
@@ -860,8 +872,6 @@ ctl_watch(struct ctl *c, int argc, char **argv)
 				break;
 		}
 		json_decref(changes);
-		if (wr == 1)
-			return 0;	/* stopped while a write waited */
 		if (wr == -1) {
 			fprintf(stderr, "labsyncctl: watch: standard output: "
 			    "%s\n", strerror(errno));

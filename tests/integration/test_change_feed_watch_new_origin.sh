@@ -28,9 +28,14 @@ start c
 ctl a put activities act-a title="Vor dem Beobachten" >/dev/null ||
     fail "put act-a at a"
 
-"$LABSYNCCTL" -c "$T/a.conf" watch >"$T/watch.out" 2>"$T/watch.err" &
+# from the cursor of act-a, a's newest change: what watch prints does not
+# depend on how soon it starts
+start_at=$(curl -s --max-time 10 "${HTTP_URL[a]}/v1/changes?since=0" |
+    jq -r '.changes[] | select(.id == "act-a") | .cursor')
+[ -n "$start_at" ] || fail "act-a is not in a's feed"
+"$LABSYNCCTL" -c "$T/a.conf" watch --since "$start_at" >"$T/watch.out" \
+    2>"$T/watch.err" &
 PID[watch]=$!
-sleep 1
 
 ctl b put labs lab-b city=Wuppertal name="Labor B" >/dev/null ||
     fail "put lab-b at b"
@@ -60,9 +65,6 @@ unset 'PID[watch]'
 assert_eq "$(jq -r '"\(.origin) \(.id)"' "$T/watch.out" | sort | tr '\n' ';')" \
     "a act-a2;b lab-b;c lab-c;" "what watch printed, once each"
 # the feed over HTTP: the same changes after act-a, with the same cursors
-start_at=$(curl -s --max-time 10 "${HTTP_URL[a]}/v1/changes?since=0" |
-    jq -r '.changes[] | select(.id == "act-a") | .cursor')
-[ -n "$start_at" ] || fail "act-a is not in a's feed"
 assert_eq "$(curl -s --max-time 10 "${HTTP_URL[a]}/v1/changes?since=$start_at" |
     jq -c '[.changes[] | [.cursor, .id]]')" \
     "$(jq -s -c '[.[] | [.cursor, .id]]' "$T/watch.out")" \
@@ -86,7 +88,9 @@ mkfifo "$T/pipe"
 exec 3<>"$T/pipe"	# a reader that never reads
 "$LABSYNCCTL" -c "$T/a.conf" watch --since 0 >"$T/pipe" 2>"$T/watch.err" &
 PID[watch]=$!
-sleep 2
+# a byte read: watch runs its loop (its signal handlers are set); the
+# rest fills the pipe
+read -r -N 1 -t 30 -u 3 _ || fail "watch wrote nothing: $(cat "$T/watch.err")"
 kill -0 "${PID[watch]}" || fail "watch ended before SIGTERM: $(cat "$T/watch.err")"
 kill -TERM "${PID[watch]}"
 wait_for 10 "watch ends on SIGTERM while its reader does not read" \
