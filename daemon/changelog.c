@@ -567,6 +567,19 @@ changelog_at_end(struct store *s)
 	return store_step_done(s, s->st_at_put);
 }
 
+/* Whether labsync_origin has origin id (this connection may not know it
+   yet). */
+static int
+changelog_origin_held(struct store *s, int64_t id)
+{
+	char	*sql = store_sql("SELECT count(*) FROM labsync_origin WHERE"
+	    " id = %lld", (long long)id);
+	int64_t	 n = store_pragma_int(s, sql);
+
+	sqlite3_free(sql);
+	return n > 0;
+}
+
 /*
  * The change feed: the log's entries after cursor since in this node's
  * commit order (labsync_log.at), of table (NULL: every table), at most
@@ -605,13 +618,20 @@ changelog_read_feed(struct store *s, int64_t since, const char *table,
 		   this read holds, which has it. Never inside a transaction,
 		   whose origins in memory may be ahead of the database. */
 		if (vector_origin_byid(s, id) == NULL && !reloaded &&
-		    sqlite3_get_autocommit(s->db)) {
+		    sqlite3_get_autocommit(s->db) &&
+		    changelog_origin_held(s, id)) {
 			reloaded = 1;
 			if (vector_load(s) == -1)
 				goto done;
 		}
-		if (changelog_bytes(s, st, &o, &lb) == -1)
-			continue;	/* said so; the feed goes on */
+		/* said so; the feed goes on, past it (data NULL): a broken
+		   entry last would hold the reader's cursor back for good */
+		if (changelog_bytes(s, st, &o, &lb) == -1) {
+			if (cb(arg, sqlite3_column_int64(st, LOG_V0 +
+			    s->log_width), NULL, 0) == -1)
+				goto done;
+			continue;
+		}
 		fail = cb(arg, sqlite3_column_int64(st, LOG_V0 + s->log_width),
 		    lb.data, lb.len) == -1;
 		changelog_bytes_free(&lb);

@@ -94,10 +94,12 @@ static int
 feed_add(void *arg, int64_t cursor, const uint8_t *data, size_t len)
 {
 	struct feed_read *fr = arg;
-	json_t		*o = feed_object(cursor, data, len);
+	json_t		*o;
 
 	fr->last = cursor;
-	if (o == NULL)
+	if (data == NULL)
+		return 0;	/* an entry that cannot be read: passed */
+	if ((o = feed_object(cursor, data, len)) == NULL)
 		return 0;	/* not one of ours to show; its cursor counts */
 	if (json_array_append_new(fr->changes, o) == -1) {
 		fr->failed = 1;

@@ -210,7 +210,8 @@ uint64_t	 changelog_own_hlc(struct store *, uint64_t seq);
  */
 uint64_t	 changelog_floor(struct store *, const char *origin);
 
-/* One entry of the change feed: its cursor and its packed change. */
+/* One entry of the change feed: its cursor and its packed change (NULL:
+   an entry that cannot be read, said in the log; its cursor counts). */
 typedef int	(*changelog_feed_cb)(void *arg, int64_t cursor,
 		    const uint8_t *, size_t);
 /*
