@@ -34,7 +34,7 @@ CORE_SRCS = daemon/log.c daemon/config.c daemon/clock.c daemon/store.c \
 	    daemon/schema.c daemon/vector.c daemon/changelog.c \
 	    daemon/outbox.c daemon/merge.c daemon/capture.c \
 	    daemon/checkpoint.c daemon/wire.c daemon/rows.c daemon/uuid.c \
-	    daemon/reason.c daemon/aside.c daemon/rules.c
+	    daemon/reason.c daemon/aside.c daemon/rules.c daemon/snapshot.c
 DAEMON_SRCS = daemon/main.c daemon/bus.c daemon/peer.c daemon/sync.c \
 	    daemon/catchup.c daemon/control.c daemon/keys.c daemon/zap.c daemon/monitor.c \
 	    daemon/http.c daemon/metrics.c daemon/dashboard.c

@@ -618,6 +618,64 @@ sync_end(struct sync_txn *tx, int *gaps, int *own)
 }
 
 /*
+ * Merge a snapshot batch in a transaction of its own (a snapshot cut
+ * short leaves merged rows, which the next one merges again). With the
+ * last batch, the vector moves up to the snapshot's in that
+ * transaction. A change the protocol refuses refuses the batch (-1);
+ * 1: a change is stamped too far ahead, so the vector stays (ask again
+ * later). *own: our own sequence moved (look at the phase).
+ */
+int
+sync_take_snapshot(struct labsyncd *env, struct sync_source *src,
+    const Labsync__Snapshot *sp, int *own)
+{
+	struct merge_stats st;
+	char		 why[256], msg[512];
+	enum reason	 r;
+
+	*own = 0;
+	memset(&st, 0, sizeof(st));
+	for (size_t i = 0; i < sp->n_changes; i++) {
+		const Labsync__Change *c = sp->changes[i];
+
+		if ((r = merge_validate_snapshot(env->store, c, why,
+		    sizeof(why))) != REASON_OK && reason_keep(r) == KEEP_NO) {
+			snprintf(msg, sizeof(msg), "snapshot change %zu of %zu:"
+			    " %s; batch refused", i + 1, sp->n_changes, why);
+			sync_reject(env, src, r, msg);
+			return -1;
+		}
+	}
+	if (merge_apply_begin(env->store) == -1)
+		goto fail;
+	if (merge_snapshot_more(env->store, sp->changes, sp->n_changes,
+	    &st) == -1 || (!sp->more && st.held == 0 &&
+	    merge_snapshot_end(env->store, sp->vector, own) == -1)) {
+		merge_apply_end(env->store, 0);
+		goto fail;
+	}
+	if (merge_apply_end(env->store, 1) == -1)
+		goto fail;
+	env->stats.batches++;
+	env->stats.snapshot_changes += st.applied;
+	env->stats.kept += st.kept;
+	if (st.kept > 0)
+		log_warnx("%d snapshot changes from %s could not be applied in "
+		    "full: kept aside (labsyncctl refused)", st.kept, src->name);
+	if (st.held > 0) {
+		log_warnx("%d snapshot changes from %s are stamped more than "
+		    "max_clock_skew ahead of our clock: the snapshot is not "
+		    "taken as complete", st.held, src->name);
+		return 1;
+	}
+	return 0;
+fail:
+	sync_reject(env, src, REASON_DATABASE, "could not apply snapshot "
+	    "(database error)");
+	return -1;
+}
+
+/*
  * Try the changes kept aside again (labsyncctl retry; after the layout
  * changed): with reload, the synced tables' layout is read from the
  * database first (a table rebuilt or altered by hand). -1 on failure.

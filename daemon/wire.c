@@ -170,6 +170,15 @@ wire_unpack(const uint8_t *buf, size_t len, struct wire_arena *arena,
 	case LABSYNC__ENVELOPE__BODY_ACK:
 		v = e->ack->vector;
 		break;
+	case LABSYNC__ENVELOPE__BODY_SNAPSHOT:
+		if (e->snapshot->n_changes > WIRE_MAX_CHANGES) {
+			wire_err(code, REASON_TOO_LARGE, why, whylen,
+			    "snapshot batch of %zu changes is too large",
+			    e->snapshot->n_changes);
+			goto bad;
+		}
+		v = e->snapshot->vector;
+		break;
 	case LABSYNC__ENVELOPE__BODY_HEARTBEAT:
 		if (e->heartbeat->n_kept > WIRE_MAX_KEPT) {
 			wire_err(code, REASON_MALFORMED, why, whylen,
@@ -306,6 +315,32 @@ wire_batch_pack(struct wire_batch *b, const char *sender, int more,
 	if ((buf = malloc(*len ? *len : 1)) == NULL)
 		return NULL;
 	labsync__packed_envelope__pack(&e, buf);
+	return buf;
+}
+
+uint8_t *
+wire_snapshot_pack(struct wire_batch *b, const char *sender,
+    const Labsync__Vector *v, int more, uint64_t total, uint64_t sent,
+    size_t *len)
+{
+	Labsync__PackedSnapshotEnvelope	 e =
+	    LABSYNC__PACKED_SNAPSHOT_ENVELOPE__INIT;
+	Labsync__PackedSnapshot		 ps = LABSYNC__PACKED_SNAPSHOT__INIT;
+	uint8_t				*buf;
+
+	ps.changes = b->changes;
+	ps.n_changes = b->n;
+	ps.vector = UNCONST(v);
+	ps.more = more;
+	ps.rows_total = total;
+	ps.rows_sent = sent;
+	e.version = WIRE_VERSION;
+	e.sender = UNCONST(sender);
+	e.snapshot = &ps;
+	*len = labsync__packed_snapshot_envelope__get_packed_size(&e);
+	if ((buf = malloc(*len ? *len : 1)) == NULL)
+		return NULL;
+	labsync__packed_snapshot_envelope__pack(&e, buf);
 	return buf;
 }
 

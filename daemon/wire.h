@@ -64,6 +64,11 @@ void		 wire_batch_init(struct wire_batch *);
 int		 wire_batch_add(struct wire_batch *, const uint8_t *, size_t);
 uint8_t		*wire_batch_pack(struct wire_batch *, const char *sender,
 		    int more, size_t *len);
+/* A snapshot batch of b's changes; v (NULL but in the last): the
+   server's vector as of the snapshot. */
+uint8_t		*wire_snapshot_pack(struct wire_batch *, const char *sender,
+		    const Labsync__Vector *v, int more, uint64_t total,
+		    uint64_t sent, size_t *len);
 void		 wire_batch_clear(struct wire_batch *);	/* empties */
 void		 wire_batch_free(struct wire_batch *);	/* and releases */
 
