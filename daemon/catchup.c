@@ -514,7 +514,8 @@ catchup_snap_drop(struct catchup_server *srv, struct catchup_snap *sn)
 }
 
 static struct catchup_snap *
-catchup_snap_new(struct catchup_server *srv, const char *who)
+catchup_snap_new(struct catchup_server *srv, const char *who,
+    const char *why)
 {
 	struct catchup_snap	*sn;
 	struct timeval		 tv = { CATCHUP_SNAPSHOT_IDLE_MS / 1000, 0 };
@@ -532,9 +533,8 @@ catchup_snap_new(struct catchup_server *srv, const char *who)
 		return NULL;
 	}
 	snapshot_progress(sn->snap, &sent, &total);
-	log_info("snapshot for %s: it lacks changes our log no longer holds; "
-	    "sending the state of %llu rows instead", who,
-	    (unsigned long long)total);
+	log_info("snapshot for %s: %s; sending the state of %llu rows "
+	    "instead", who, why, (unsigned long long)total);
 	sn->next = srv->snaps;
 	srv->snaps = sn;
 	if (!evtimer_pending(srv->ev_reap, NULL))
@@ -595,6 +595,9 @@ catchup_serve_snapshot(struct catchup_server *srv, const void *data[2],
 			env->stats.served += b.n;
 		free(buf);
 	}
+	log_debug("snapshot for %s: a batch of %zu changes, %llu of %llu "
+	    "rows", sn->who, b.n, (unsigned long long)sent,
+	    (unsigned long long)total);
 	wire_batch_free(&b);
 	if (more)
 		return;
@@ -617,6 +620,7 @@ catchup_serve(struct catchup_server *srv, zmq_msg_t *id,
 	struct labsyncd		*env = srv->env;
 	struct catchup_snap	*sn;
 	struct wire_batch	 b;
+	char			 why[160];
 	const void		*data[2];
 	size_t			 len[2];
 	uint8_t			*buf;
@@ -640,8 +644,9 @@ catchup_serve(struct catchup_server *srv, zmq_msg_t *id,
 		catchup_snap_drop(srv, sn);
 		sn = NULL;
 	}
-	if (sn == NULL && snapshot_needed(env->store, v) == 1)
-		sn = catchup_snap_new(srv, who);
+	if (sn == NULL && snapshot_needed(env->store, v, why,
+	    sizeof(why)) == 1)
+		sn = catchup_snap_new(srv, who, why);
 	if (sn != NULL) {
 		catchup_serve_snapshot(srv, data, len, sn);
 		return;

@@ -965,16 +965,13 @@ merge_snapshot_end(struct store *s, const Labsync__Vector *v, int *own)
 		sqlite3_bind_int64(st, 2, o->id);
 		if (store_step_done(s, st) == -1)
 			goto done;
-		log_info("snapshot: %s's changes up to %" PRIu64 " taken in as "
+		log_debug("snapshot: %s's changes up to %" PRIu64 " taken in as "
 		    "state (we held %" PRIu64 ")", o->name, e->seq, o->seq);
-		o->seq = e->seq;	/* vector_save keeps it at commit */
-		if (o == s->self) {
-			/* ours: the triggers go on after it, and none of
-			   those is ours to publish again */
+		/* vector_save keeps it at commit; ours in labsync_state
+		   too, which the triggers count on from */
+		o->seq = e->seq;
+		if (o == s->self)
 			*own = 1;
-			if (s->published < e->seq)
-				s->published = e->seq;
-		}
 	}
 	ret = 0;
 done:

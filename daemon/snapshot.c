@@ -111,6 +111,16 @@ snapshot_load(struct snapshot *sn)
 		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 2);
 
 		sn->self = sqlite3_column_int64(st, 3);
+		/*
+		 * Ours: as far as we have read our own changes (their
+		 * writers commit before we read them). A peer whose vector
+		 * held more of ours than we know of would think we lost
+		 * them (a restore); the rows it gets may be newer, which
+		 * their changes, coming again, do not undo.
+		 */
+		if (sqlite3_column_int64(st, 0) == sn->self &&
+		    seq > vector_own_seq(s))
+			seq = vector_own_seq(s);
 		if ((o = reallocarray(sn->origins, sn->norigins + 1,
 		    sizeof(*o))) == NULL)
 			goto done;
@@ -484,11 +494,16 @@ snapshot_read(struct snapshot *sn, size_t max_changes, size_t max_bytes,
 	return 0;
 }
 
-/* Whether a peer with vector v lacks changes our log no longer holds. */
+/*
+ * Whether a peer with vector v lacks changes our log no longer holds;
+ * which origin's, in words, into why.
+ */
 int
-snapshot_needed(struct store *s, const Labsync__Vector *v)
+snapshot_needed(struct store *s, const Labsync__Vector *v, char *why,
+    size_t whylen)
 {
 	sqlite3_stmt	*st;
+	uint64_t	 has, floor;
 	int		 rc, need = 0;
 
 	if (sqlite3_prepare_v2(s->db, "SELECT name, floor FROM labsync_origin"
@@ -496,10 +511,16 @@ snapshot_needed(struct store *s, const Labsync__Vector *v)
 		log_warnx("snapshot: %s", sqlite3_errmsg(s->db));
 		return -1;
 	}
-	while (!need && (rc = sqlite3_step(st)) == SQLITE_ROW)
-		need = vector_entry_seq(v, (const char *)
-		    sqlite3_column_text(st, 0)) <
-		    (uint64_t)sqlite3_column_int64(st, 1);
+	while (!need && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+
+		has = vector_entry_seq(v, name);
+		floor = (uint64_t)sqlite3_column_int64(st, 1);
+		if ((need = has < floor))
+			store_seterr(why, whylen, "it holds %s's changes up to "
+			    "%" PRIu64 ", our log none up to %" PRIu64, name,
+			    has, floor);
+	}
 	sqlite3_finalize(st);
 	return need;
 }

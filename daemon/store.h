@@ -290,8 +290,10 @@ void		 snapshot_progress(const struct snapshot *, uint64_t *sent,
 int		 snapshot_read(struct snapshot *, size_t max_changes,
 		    size_t max_bytes, store_change_cb, void *arg, int *more);
 /* 1 if a peer with vector v lacks changes our log no longer holds
-   (below an origin's floor): it needs a snapshot. -1 on failure. */
-int		 snapshot_needed(struct store *, const Labsync__Vector *v);
+   (below an origin's floor): it needs a snapshot (why: whose). -1 on
+   failure. */
+int		 snapshot_needed(struct store *, const Labsync__Vector *v,
+		    char *why, size_t whylen);
 
 /* --- checkpoint.c: WAL checkpoints on a thread ------------------------- */
 
