@@ -387,27 +387,37 @@ catchup_snapshot(struct catchup *c, const Labsync__Snapshot *sp)
 		    "a snapshot from an observer");
 		return;
 	}
-	/* the answers held open go first, on their own */
-	if (sync_txn_open(c->txn))
-		catchup_commit(c, &gaps);
-	if (!c->snap_active) {
+	if (sp->rows_from == 0) {
 		c->snap_active = 1;
+		c->snap_sent = 0;
 		c->snap_t0_us = clock_mono_us();
 		log_info("peer %s: it no longer holds the changes we lack: "
 		    "taking a snapshot of its %llu rows", c->s.src->name,
 		    (unsigned long long)sp->rows_total);
+	} else if (!c->snap_active || sp->rows_from != c->snap_sent) {
+		/* the rest of one we gave up: the next request starts a
+		   new one */
+		log_debug("peer %s: a batch of a snapshot we do not take in "
+		    "(from row %llu): ignored", c->s.src->name,
+		    (unsigned long long)sp->rows_from);
+		c->snap_active = 0;
+		return;
 	}
-	c->snap_sent = sp->rows_sent;
 	c->snap_total = sp->rows_total;
+	/* the answers held open go first, on their own */
+	if (sync_txn_open(c->txn))
+		catchup_commit(c, &gaps);
+	/* the server reads the next batch while we merge this one */
+	if (sp->more)
+		catchup_snapshot_next(c);
 	if ((rc = sync_take_snapshot(c->env, c->s.src, sp, &own)) != 0) {
 		c->snap_active = 0;
 		c->refused_ms = clock_system_ms();
 		return;
 	}
-	if (sp->more) {
-		catchup_snapshot_next(c);
+	c->snap_sent = sp->rows_sent;
+	if (sp->more)
 		return;
-	}
 	c->snap_active = 0;
 	log_info("peer %s: snapshot taken in: %llu rows in %.1f s",
 	    c->s.src->name, (unsigned long long)sp->rows_sent,
@@ -573,10 +583,11 @@ catchup_serve_snapshot(struct catchup_server *srv, const void *data[2],
 	struct labsyncd		*env = srv->env;
 	struct wire_batch	 b;
 	uint8_t			*buf;
-	uint64_t		 sent, total;
+	uint64_t		 from, sent, total;
 	int			 more = 0;
 
 	sn->last_ms = clock_system_ms();
+	snapshot_progress(sn->snap, &from, &total);
 	wire_batch_init(&b);
 	if (snapshot_read(sn->snap, env->conf->catchup_changes,
 	    env->conf->max_message_size / 2, catchup_reply_add, &b,
@@ -589,7 +600,8 @@ catchup_serve_snapshot(struct catchup_server *srv, const void *data[2],
 	}
 	snapshot_progress(sn->snap, &sent, &total);
 	if ((buf = wire_snapshot_pack(&b, env->conf->node_id, more ? NULL :
-	    snapshot_vector(sn->snap), more, total, sent, &len[1])) != NULL) {
+	    snapshot_vector(sn->snap), more, total, from, sent, &len[1])) !=
+	    NULL) {
 		data[1] = buf;
 		if (bus_send(srv->router, data, len, 2) == 0)
 			env->stats.served += b.n;

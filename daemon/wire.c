@@ -320,8 +320,8 @@ wire_batch_pack(struct wire_batch *b, const char *sender, int more,
 
 uint8_t *
 wire_snapshot_pack(struct wire_batch *b, const char *sender,
-    const Labsync__Vector *v, int more, uint64_t total, uint64_t sent,
-    size_t *len)
+    const Labsync__Vector *v, int more, uint64_t total, uint64_t from,
+    uint64_t sent, size_t *len)
 {
 	Labsync__PackedSnapshotEnvelope	 e =
 	    LABSYNC__PACKED_SNAPSHOT_ENVELOPE__INIT;
@@ -334,6 +334,7 @@ wire_snapshot_pack(struct wire_batch *b, const char *sender,
 	ps.more = more;
 	ps.rows_total = total;
 	ps.rows_sent = sent;
+	ps.rows_from = from;
 	e.version = WIRE_VERSION;
 	e.sender = UNCONST(sender);
 	e.snapshot = &ps;

@@ -68,7 +68,7 @@ uint8_t		*wire_batch_pack(struct wire_batch *, const char *sender,
    server's vector as of the snapshot. */
 uint8_t		*wire_snapshot_pack(struct wire_batch *, const char *sender,
 		    const Labsync__Vector *v, int more, uint64_t total,
-		    uint64_t sent, size_t *len);
+		    uint64_t from, uint64_t sent, size_t *len);
 void		 wire_batch_clear(struct wire_batch *);	/* empties */
 void		 wire_batch_free(struct wire_batch *);	/* and releases */
 
