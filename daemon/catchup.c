@@ -66,6 +66,7 @@ struct catchup {
 	struct wire_arena	*arena;		/* the answer at hand */
 	struct wire_arena	*scratch;	/* a few changes, decoded */
 	int			 snap_active;	/* a snapshot is coming in */
+	int			 snap_held;	/* txn holds snapshot batches */
 	uint64_t		 snap_sent;	/* ... rows of it so far */
 	uint64_t		 snap_total;	/* ... of so many */
 	uint64_t		 snap_t0_us;
@@ -278,6 +279,7 @@ catchup_commit(struct catchup *c, int *gaps)
 	int	 own = 0, ret;
 
 	evtimer_del(c->ev_hold);
+	c->snap_held = 0;
 	ret = sync_end(c->txn, gaps, &own);
 	if (own > 0)
 		c->s.check_phase(c->s.arg);
@@ -404,18 +406,29 @@ catchup_snapshot(struct catchup *c, const Labsync__Snapshot *sp)
 		return;
 	}
 	c->snap_total = sp->rows_total;
-	/* the answers held open go first, on their own */
-	if (sync_txn_open(c->txn))
+	/* catch-up answers held open go first, on their own */
+	if (sync_txn_open(c->txn) && !c->snap_held)
 		catchup_commit(c, &gaps);
 	/* the server reads the next batch while we merge this one */
 	if (sp->more)
 		catchup_snapshot_next(c);
-	if ((rc = sync_take_snapshot(c->env, c->s.src, sp, &own)) != 0) {
+	if ((rc = sync_take_snapshot(c->txn, sp, &own)) == -1) {
+		evtimer_del(c->ev_hold);
+		c->snap_held = 0;
 		c->snap_active = 0;
 		c->refused_ms = clock_system_ms();
 		return;
 	}
 	c->snap_sent = sp->rows_sent;
+	/* batches share a transaction, like catch-up answers */
+	c->snap_held = 1;
+	if (sp->more && rc == 0 && catchup_hold(c))
+		return;
+	if (catchup_commit(c, &gaps) == -1 || rc == 1) {
+		c->snap_active = 0;
+		c->refused_ms = clock_system_ms();
+		return;
+	}
 	if (sp->more)
 		return;
 	c->snap_active = 0;

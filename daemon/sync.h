@@ -70,10 +70,10 @@ int	sync_ahead(struct labsyncd *, struct sync_source *,
 	    const Labsync__ChangeBatch *, const ProtobufCBinaryData *raw,
 	    struct wire_arena *scratch, Labsync__Vector *ahead);
 
-/* Merge a snapshot batch; the last one moves the vector (see sync.c).
-   0, 1 (not complete: ask again later) or -1 refused. */
-int	sync_take_snapshot(struct labsyncd *, struct sync_source *,
-	    const Labsync__Snapshot *, int *own);
+/* Merge a snapshot batch inside tx; the last one moves the vector (see
+   sync.c). 0, 1 (not complete: ask again later) or -1 refused. */
+int	sync_take_snapshot(struct sync_txn *, const Labsync__Snapshot *,
+	    int *own);
 
 /* Log (rate-limited), count by its code and keep a refused message of a
    peer's; why is for people, code decides. */
