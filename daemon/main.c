@@ -530,6 +530,7 @@ main_unlink_control(void)
 {
 	if (main_control_path != NULL)
 		unlink(main_control_path);
+	free(main_control_path);
 	main_control_path = NULL;
 }
 
@@ -722,8 +723,10 @@ main(int argc, char *argv[])
 		log_warnx("socket monitor: %s", zmq_strerror(zmq_errno()));
 	if (control_open(&env) == -1)
 		fatalx("cannot open control socket %s", env.conf->control);
-	/* ours now (the lock says no other daemon runs on this database) */
-	main_control_path = env.conf->control;
+	/* ours now (the lock says no other daemon runs on this database);
+	   a copy: a reload frees the configuration it came from */
+	if ((main_control_path = strdup(env.conf->control)) == NULL)
+		fatal("control socket path");
 	atexit(main_unlink_control);
 	if (http_open(&env) == -1)
 		return EX_CONFIG;
