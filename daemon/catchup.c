@@ -379,7 +379,8 @@ catchup_batch(struct catchup *c, const Labsync__ChangeBatch *batch,
 
 /* A snapshot batch answering our request. */
 static void
-catchup_snapshot(struct catchup *c, const Labsync__Snapshot *sp)
+catchup_snapshot(struct catchup *c, const Labsync__Snapshot *sp,
+    const ProtobufCBinaryData *raw)
 {
 	int	 gaps = 0, own = 0, rc;
 
@@ -412,7 +413,8 @@ catchup_snapshot(struct catchup *c, const Labsync__Snapshot *sp)
 	/* the server reads the next batch while we merge this one */
 	if (sp->more)
 		catchup_snapshot_next(c);
-	if ((rc = sync_take_snapshot(c->txn, sp, &own)) == -1) {
+	if ((rc = sync_take_snapshot(c->txn, sp, raw, c->scratch, &own)) ==
+	    -1) {
 		evtimer_del(c->ev_hold);
 		c->snap_held = 0;
 		c->snap_active = 0;
@@ -478,7 +480,7 @@ catchup_dealer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 		break;
 	case LABSYNC__ENVELOPE__BODY_SNAPSHOT:
 		c->s.heard(c->s.arg, NULL);
-		catchup_snapshot(c, e->snapshot);
+		catchup_snapshot(c, e->snapshot, raw);
 		break;
 	default:
 		sync_reject(env, c->s.src, REASON_MALFORMED,

@@ -633,27 +633,20 @@ sync_end(struct sync_txn *tx, int *gaps, int *own)
  */
 int
 sync_take_snapshot(struct sync_txn *tx, const Labsync__Snapshot *sp,
-    int *own)
+    const ProtobufCBinaryData *raw, struct wire_arena *scratch, int *own)
 {
 	struct labsyncd	*env = tx->env;
+	Labsync__Change	*v[SYNC_DECODE_CHUNK];
 	uint64_t	 t0 = clock_mono_us();
 	char		 why[256], msg[512];
+	size_t		 n = 0;
 	enum reason	 r;
 
 	*own = 0;
-	for (size_t i = 0; i < sp->n_changes; i++) {
-		const Labsync__Change *c = sp->changes[i];
-
-		if ((r = merge_validate_snapshot(env->store, c, why,
-		    sizeof(why))) != REASON_OK && reason_keep(r) == KEEP_NO) {
-			snprintf(msg, sizeof(msg), "snapshot change %zu of %zu:"
-			    " %s; batch refused", i + 1, sp->n_changes, why);
-			sync_reject(env, tx->src, r, msg);
-			if (tx->open)
-				merge_apply_abort(env->store);
-			tx->open = 0;
-			return -1;
-		}
+	if (sp->n_changes > 0 && raw == NULL) {
+		sync_reject(env, tx->src, REASON_MALFORMED,
+		    "malformed snapshot batch");
+		goto refused;
 	}
 	if (!tx->open) {
 		tx->busy_us = 0;
@@ -665,13 +658,36 @@ sync_take_snapshot(struct sync_txn *tx, const Labsync__Snapshot *sp,
 		tx->open = 1;
 	}
 	tx->snapshot = 1;
-	if (merge_snapshot_more(env->store, sp->changes, sp->n_changes,
-	    &tx->st) == -1 || (!sp->more && tx->st.held == 0 &&
-	    merge_snapshot_end(env->store, sp->vector, own) == -1)) {
-		merge_apply_end(env->store, 0);
-		tx->open = 0;
-		goto fail;
+	/* decoded a few at a time; a change refused rolls tx back */
+	for (size_t i = 0; i < sp->n_changes; i++) {
+		Labsync__Change *c = wire_unpack_change(&raw[i], scratch);
+
+		if (c == NULL) {
+			snprintf(msg, sizeof(msg), "snapshot change %zu of %zu "
+			    "is not a protobuf Change; batch refused", i + 1,
+			    sp->n_changes);
+			sync_reject(env, tx->src, REASON_MALFORMED, msg);
+			goto refused;
+		}
+		if ((r = merge_validate_snapshot(env->store, c, why,
+		    sizeof(why))) != REASON_OK && reason_keep(r) == KEEP_NO) {
+			snprintf(msg, sizeof(msg), "snapshot change %zu of %zu:"
+			    " %s; batch refused", i + 1, sp->n_changes, why);
+			sync_reject(env, tx->src, r, msg);
+			goto refused;
+		}
+		v[n++] = c;
+		if (n == SYNC_DECODE_CHUNK || i + 1 == sp->n_changes) {
+			if (merge_snapshot_more(env->store, v, n, &tx->st) ==
+			    -1)
+				goto failed;
+			n = 0;
+			wire_arena_reset(scratch);
+		}
 	}
+	if (!sp->more && tx->st.held == 0 &&
+	    merge_snapshot_end(env->store, sp->vector, own) == -1)
+		goto failed;
 	tx->n += sp->n_changes;
 	tx->busy_us += clock_mono_us() - t0;
 	if (tx->st.held > 0) {
@@ -681,6 +697,16 @@ sync_take_snapshot(struct sync_txn *tx, const Labsync__Snapshot *sp,
 		return 1;
 	}
 	return 0;
+refused:
+	wire_arena_reset(scratch);
+	if (tx->open)
+		merge_apply_abort(env->store);
+	tx->open = 0;
+	return -1;
+failed:
+	wire_arena_reset(scratch);
+	merge_apply_end(env->store, 0);
+	tx->open = 0;
 fail:
 	sync_reject(env, tx->src, REASON_DATABASE, "could not apply snapshot "
 	    "(database error)");

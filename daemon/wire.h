@@ -44,11 +44,11 @@ Labsync__Envelope *wire_unpack(const uint8_t *, size_t, struct wire_arena *,
 		    enum reason *, char *why, size_t whylen);
 void		 wire_free(Labsync__Envelope *);
 /*
- * Like wire_unpack into an arena, but a batch's changes stay packed (its
- * changes field is NULL; *raw, else NULL, holds each change's bytes as
- * received, so the log stores and relays them without packing them
- * again): decode each with wire_unpack_change when it is used, so a large
- * batch never sits in memory decoded all at once.
+ * Like wire_unpack into an arena, but the changes of a batch or a
+ * snapshot stay packed (its changes field is NULL; *raw, else NULL, holds
+ * each change's bytes as received, so the log stores and relays them
+ * without packing them again): decode each with wire_unpack_change when
+ * it is used, so a large batch never sits in memory decoded all at once.
  */
 Labsync__Envelope *wire_unpack_lazy(const uint8_t *, size_t, struct wire_arena *,
 		    ProtobufCBinaryData **raw, enum reason *, char *why,
