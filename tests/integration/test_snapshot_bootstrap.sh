@@ -4,7 +4,7 @@
 # converges: (a) a new node added by reload after compaction; (b) a node
 # restored from a backup older than the oldest entry its peer kept, which
 # then writes on with new sequences; (c) a snapshot served while the
-# server takes writes is still exact.
+# server takes writes is still exact; (d) status shows one coming in.
 #
 # Compaction is simulated on a stopped node: its log loses every entry
 # and each origin's floor is set to its sequence (labsync_origin.floor:
@@ -163,4 +163,36 @@ grep "snapshot for d: a batch of" "$T/a.log" | awk '$8 > 60 { exit 1 }' ||
 assert_eq "$(vec d a)" "$(vec a a)" "d's vector for a"
 assert_eq "$(ctl d dump | sha256sum)" "$(ctl a dump | sha256sum)" \
     "d's dump against a's"
+
+# --- (d) status shows a snapshot coming in -------------------------------
+# a serves one row per batch; once e says it takes a snapshot, a is
+# stopped, and e's status must show the rows so far of the total
+sed -i 's/^catchup_changes = 50$/catchup_changes = 1/' "$T/a.conf"
+node e
+peer e a
+peer a e
+kill -HUP "${PID[a]}"
+reloads() { [ "$(grep -c 'configuration reloaded' "$T/a.log")" -ge 3 ]; }
+wait_for 10 "a reloads" reloads
+"$LABSYNCD" -c "$T/e.conf" >>"$T/e.log" 2>&1 &
+PID[e]=$!
+deadline=$((SECONDS + 60))
+until grep -q "peer a: it no longer holds" "$T/e.log"; do
+	[ "$SECONDS" -lt "$deadline" ] || fail "e took no snapshot from a"
+done
+kill -STOP "${PID[a]}"
+if grep -q "peer a: snapshot taken in" "$T/e.log"; then
+	echo "note: e took the whole snapshot before a was stopped"
+else
+	p=$(ctl e status --json | jq -c '.peers[] | select(.name == "a") |
+	    .snapshot')
+	rows=$(echo "$p" | jq -r '.rows // -1')
+	total=$(echo "$p" | jq -r '.rows_total // -1')
+	[ "$total" -gt 2000 ] && [ "$rows" -lt "$total" ] ||
+	    fail "e's status during the snapshot: $p"
+	ctl e status | grep -q "^peer a (city): .*snapshot: $rows of $total rows" ||
+	    fail "labsyncctl status does not show the snapshot: $(ctl e status)"
+fi
+kill -CONT "${PID[a]}"
+converge 60 a e
 pass
