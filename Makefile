@@ -30,11 +30,12 @@ PROTO_H	 = $(B)/proto/labsync.pb-c.h
 # Sources in three groups. CORE: linked into labsyncd, labsyncctl, the unit
 # tests and fuzz_seeds, and compiled again for the fuzzer. DAEMON: labsyncd
 # only (main.c and the event loop's modules). CTL: labsyncctl only.
-CORE_SRCS = daemon/log.c daemon/config.c daemon/clock.c daemon/store.c \
-	    daemon/schema.c daemon/vector.c daemon/changelog.c \
+CORE_SRCS = daemon/log.c daemon/config.c daemon/config_value.c \
+	    daemon/clock.c daemon/store.c daemon/schema.c daemon/vector.c daemon/changelog.c \
 	    daemon/outbox.c daemon/merge.c daemon/capture.c \
 	    daemon/checkpoint.c daemon/wire.c daemon/rows.c daemon/uuid.c \
-	    daemon/reason.c daemon/aside.c daemon/rules.c daemon/snapshot.c
+	    daemon/reason.c daemon/aside.c daemon/rules.c daemon/compact.c \
+	    daemon/feed.c daemon/erase.c daemon/snapshot.c
 DAEMON_SRCS = daemon/main.c daemon/bus.c daemon/peer.c daemon/sync.c \
 	    daemon/catchup.c daemon/control.c daemon/keys.c daemon/zap.c daemon/monitor.c \
 	    daemon/http.c daemon/metrics.c daemon/dashboard.c
@@ -45,7 +46,7 @@ DAEMON_OBJS = $(DAEMON_SRCS:daemon/%.c=$(B)/obj/%.o) $(B)/obj/dashboard_html.o
 CTL_OBJS = $(CTL_SRCS:daemon/%.c=$(B)/obj/%.o)
 
 UNIT_TESTS = $(B)/test_clock $(B)/test_wire $(B)/test_merge $(B)/test_reason \
-	     $(B)/test_rules
+	     $(B)/test_rules $(B)/test_compact
 
 # Benchmark helpers (tests/bench/): make bench, make bench-vs-pg; make
 # check builds them for its tiny bench run.

@@ -74,7 +74,7 @@ aside_keep(struct store *s, const Labsync__Change *c, int j,
 	    SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, c->pk != NULL ? c->pk : "", -1,
 	    SQLITE_STATIC);
-	sqlite3_bind_int(st, 6, c->op == LABSYNC__OP__OP_DELETE);
+	sqlite3_bind_int(st, 6, (int)c->op);
 	if (j < 0)
 		sqlite3_bind_null(st, 7);
 	else

@@ -226,15 +226,15 @@ capture_stamp_sql(const struct table *t, const char *key, const char *rid,
 	if (clock_step_sql(step, sizeof(step), "hlc", CLOCK_NOW_MS_SQL) == -1)
 		fatalx("%s: clock_step_sql does not fit", __func__);
 	sql = store_sql(" UPDATE labsync_state SET hlc = %s%s%s%s%s,"
-	    " seq = seq + 1 WHERE applying = 0;"
-	    " INSERT INTO labsync_log(key, hlc, tbl, pk, op, mask",
+	    " seq = seq + 1, at = at + 1 WHERE applying = 0;"
+	    " INSERT INTO labsync_log(key, hlc, tbl, pk, op, mask, at",
 	    refuse[0] != '\0' ? "CASE " : "", refuse,
 	    refuse[0] != '\0' ? " ELSE " : "", step,
 	    refuse[0] != '\0' ? " END" : "");
 	for (int i = 0; !src->del && i < t->ncols; i++)
 		sql = store_append(sql, ", v%d", i);
 	sql = store_append(sql, ") SELECT self << %d | seq, hlc, %Q, %s,"
-	    " %d, %s", ORIGIN_SHIFT, t->name, key, src->del,
+	    " %d, %s, at", ORIGIN_SHIFT, t->name, key, src->del,
 	    src->del ? "0" : src->mask);
 	for (int i = 0; !src->del && i < t->ncols; i++)
 		sql = store_append(sql, ", %s", src->value[i]);
@@ -271,6 +271,44 @@ capture_rules(const char *guard, const struct table *t, const char *key,
 	return sql;
 }
 
+/* The CASE arms that refuse any local write to t: a partner's node takes
+   none to a table it may not write, an observer or a recovering node
+   none at all. */
+static char *
+capture_guard(struct store *s, const struct table *t)
+{
+	if (!schema_writable(s, t->name))
+		return store_sql("WHEN 1 THEN RAISE(ABORT, 'labsync: this node "
+		    "is a partner that may not write table %q, local writes to "
+		    "it are refused')", t->name);
+	return store_sql(
+	    "WHEN writable = 0 THEN RAISE(ABORT, 'labsync: this node is an "
+	    "observer, local writes are refused')"
+	    " WHEN writable = 2 THEN RAISE(ABORT, 'labsync: this node is "
+	    "checking with its peers for changes of its own that it lost "
+	    "(start-up or restore), writes are refused until it is done')");
+}
+
+/*
+ * The statements the delete trigger of t runs, for the key `key` (SQL)
+ * of a row that is not there (its clocks are kept by key): an erasure
+ * of a row deleted before (erase.c) stamps its delete with them.
+ */
+char *
+capture_delete_sql(struct store *s, const struct table *t, const char *key)
+{
+	struct stamp_src del = { .del = 1 };
+	char	*guard, *ok, *sql;
+
+	guard = capture_guard(s, t);
+	if ((ok = capture_rules(guard, t, key, NULL, NULL)) == NULL)
+		fatalx("%s: out of memory", __func__);
+	sql = capture_stamp_sql(t, key, NULL, &del, 0, ok);
+	sqlite3_free(guard);
+	sqlite3_free(ok);
+	return sql;
+}
+
 /*
  * The capture triggers. Each refuses the write when the node does not take
  * local writes or the write breaks a rule of rules.c (the message says
@@ -302,16 +340,7 @@ capture_triggers(struct store *s, struct table *t)
 	    " UPDATE OR REPLACE labsync_rowid SET rid = %s WHERE %s IS NOT %s"
 	    " AND tbl = %Q AND rid = %s AND (SELECT applying FROM"
 	    " labsync_state) = 0;", nr, or, nr, t->name, or);
-	/* a partner's node takes no writes to a table it may not write */
-	guard = !schema_writable(s, t->name) ? store_sql(
-	    "WHEN 1 THEN RAISE(ABORT, 'labsync: this node is a partner that "
-	    "may not write table %q, local writes to it are refused')",
-	    t->name) : store_sql(
-	    "WHEN writable = 0 THEN RAISE(ABORT, 'labsync: this node is an "
-	    "observer, local writes are refused')"
-	    " WHEN writable = 2 THEN RAISE(ABORT, 'labsync: this node is "
-	    "checking with its peers for changes of its own that it lost "
-	    "(start-up or restore), writes are refused until it is done')");
+	guard = capture_guard(s, t);
 	/* the rules (rules.c) after it: the keys, the values written */
 	ins_ok = capture_rules(guard, t, nk, NULL, &ins);
 	upd_ok = capture_rules(guard, t, nk, NULL, &upd);

@@ -57,6 +57,10 @@ struct catchup {
 	uint64_t		 sent_ms;
 	uint64_t		 refused_ms;	/* we refused an answer of its */
 	int			 settled;	/* answered fully once */
+	/* server side, for this peer: our last answer to it was whole (no
+	   more to come), so its next vector is not one sent ahead of a
+	   batch it has not committed yet; 0 until we answered once */
+	int			 served_whole;
 	uint8_t			 said_fp[32];	/* fingerprint of our last Hello */
 	/* catch-up answers go into one transaction, held open between
 	   them up to CATCHUP_HOLD_MS: with random ids a change then dirties
@@ -172,7 +176,8 @@ catchup_send_vector(struct catchup *c, int hello, Labsync__Vector *ahead,
 		e.hello = h;
 		memcpy(c->said_fp, env->fingerprint, sizeof(c->said_fp));
 	} else {
-		ack.vector = ahead != NULL ? ahead : vector_new(env->store);
+		ack.vector = ahead != NULL ? ahead :
+		    vector_new_committed(env->store);
 		if (ack.vector == NULL)
 			return -1;
 		ack.snapshot_next = snapshot_next;
@@ -471,15 +476,15 @@ catchup_dealer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 			log_warnx("peer %s speaks protocol %u", c->s.src->name,
 			    e->hello->protocol_version);
 		sync_heard_hello(env, c->s.src, e->hello);
-		c->s.heard(c->s.arg, e->hello->vector);
+		c->s.heard(c->s.arg, e->hello->vector, 1);
 		break;
 	case LABSYNC__ENVELOPE__BODY_BATCH:
-		c->s.heard(c->s.arg, NULL);
+		c->s.heard(c->s.arg, NULL, 0);
 		c->snap_active = 0;	/* one cut short: the server forgot it */
 		catchup_batch(c, e->batch, raw);
 		break;
 	case LABSYNC__ENVELOPE__BODY_SNAPSHOT:
-		c->s.heard(c->s.arg, NULL);
+		c->s.heard(c->s.arg, NULL, 0);
 		catchup_snapshot(c, e->snapshot, raw);
 		break;
 	default:
@@ -592,8 +597,8 @@ catchup_reap_cb(int fd, short what, void *arg)
 
 /* The next batch of a snapshot we serve. */
 static void
-catchup_serve_snapshot(struct catchup_server *srv, const void *data[2],
-    size_t len[2], struct catchup_snap *sn)
+catchup_serve_snapshot(struct catchup_server *srv, struct catchup *c,
+    const void *data[2], size_t len[2], struct catchup_snap *sn)
 {
 	struct labsyncd		*env = srv->env;
 	struct wire_batch	 b;
@@ -622,6 +627,10 @@ catchup_serve_snapshot(struct catchup_server *srv, const void *data[2],
 			env->stats.served += b.n;
 		free(buf);
 	}
+	/* its vector is committed as it asks for the next (a snapshot
+	   moves none until its last batch is in) */
+	if (c != NULL)
+		c->served_whole = !more;
 	log_debug("snapshot for %s: a batch of %zu changes, %llu of %llu "
 	    "rows", sn->who, b.n, (unsigned long long)sent,
 	    (unsigned long long)total);
@@ -640,7 +649,7 @@ catchup_serve_snapshot(struct catchup_server *srv, const void *data[2],
  * the next batch of its snapshot (snapshot_next).
  */
 static void
-catchup_serve(struct catchup_server *srv, zmq_msg_t *id,
+catchup_serve(struct catchup_server *srv, struct catchup *c, zmq_msg_t *id,
     const Labsync__Vector *v, const Labsync__Hello *hello_back,
     const char *who, int snapshot_next)
 {
@@ -675,7 +684,7 @@ catchup_serve(struct catchup_server *srv, zmq_msg_t *id,
 	    sizeof(why)) == 1)
 		sn = catchup_snap_new(srv, who, why);
 	if (sn != NULL) {
-		catchup_serve_snapshot(srv, data, len, sn);
+		catchup_serve_snapshot(srv, c, data, len, sn);
 		return;
 	}
 	wire_batch_init(&b);
@@ -693,6 +702,8 @@ catchup_serve(struct catchup_server *srv, zmq_msg_t *id,
 			env->stats.served += b.n;
 		free(buf);
 	}
+	if (c != NULL)
+		c->served_whole = !more;
 	if (b.n > 0)
 		log_debug("catch-up for %s: sent %zu changes%s", who, b.n,
 		    more ? ", more to come" : "");
@@ -747,20 +758,27 @@ catchup_router_cb(struct bus *bus, zmq_msg_t *frames, int n, void *arg)
 		    "(unnamed)";
 		c = srv->find(env, who);
 	}
+	/*
+	 * While we stream it a catch-up, the asker sends its vector ahead,
+	 * as if the batch at hand were committed: taken as confirmed, a
+	 * crash of the asker before its commit would leave it behind what
+	 * compaction dropped. So its vector counts only after a whole
+	 * answer (and it sends one, committed, every heartbeat_interval).
+	 */
 	switch (e->body_case) {
 	case LABSYNC__ENVELOPE__BODY_HELLO:
 		if (c != NULL) {
 			sync_heard_hello(env, c->s.src, e->hello);
-			c->s.heard(c->s.arg, e->hello->vector);
+			c->s.heard(c->s.arg, e->hello->vector, c->served_whole);
 		}
 		h = sync_hello_new(env);
-		catchup_serve(srv, &frames[0], e->hello->vector, h, who, 0);
+		catchup_serve(srv, c, &frames[0], e->hello->vector, h, who, 0);
 		sync_hello_free(h);
 		break;
 	case LABSYNC__ENVELOPE__BODY_ACK:
 		if (c != NULL)
-			c->s.heard(c->s.arg, e->ack->vector);
-		catchup_serve(srv, &frames[0], e->ack->vector, NULL, who,
+			c->s.heard(c->s.arg, e->ack->vector, c->served_whole);
+		catchup_serve(srv, c, &frames[0], e->ack->vector, NULL, who,
 		    e->ack->snapshot_next);
 		break;
 	default:

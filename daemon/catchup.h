@@ -27,8 +27,10 @@ struct sync_source;
 struct catchup_session {
 	struct sync_source	*src;		/* its name and refusals */
 	int			 observer;	/* it sends no changes */
-	/* we heard from it, with its vector if the message had one */
-	void	(*heard)(void *arg, const Labsync__Vector *);
+	/* we heard from it, with its vector if the message had one;
+	   confirms: the vector is what it has committed (compaction may
+	   drop what it holds), not one sent ahead of a batch in flight */
+	void	(*heard)(void *arg, const Labsync__Vector *, int confirms);
 	/* it answered our first request fully, or gave us back changes of
 	   our own: whether we take local writes may change */
 	void	(*check_phase)(void *arg);

@@ -131,8 +131,17 @@ changelog_bytes(struct store *s, sqlite3_stmt *st, struct origin **o,
 	c.hlc = (uint64_t)sqlite3_column_int64(st, LOG_HLC);
 	c.table = UNCONST(sqlite3_column_text(st, LOG_TBL));
 	c.pk = UNCONST(sqlite3_column_text(st, LOG_PK));
-	c.op = sqlite3_column_int(st, LOG_OP) == 1 ? LABSYNC__OP__OP_DELETE :
-	    LABSYNC__OP__OP_UPSERT;
+	switch (sqlite3_column_int(st, LOG_OP)) {
+	case 1:
+		c.op = LABSYNC__OP__OP_DELETE;
+		break;
+	case 2:		/* kept packed (erase.c): not expected here */
+		c.op = LABSYNC__OP__OP_ERASE;
+		break;
+	default:
+		c.op = LABSYNC__OP__OP_UPSERT;
+		break;
+	}
 	mask = (uint64_t)sqlite3_column_int64(st, LOG_MASK);
 	if (c.table == NULL || c.pk == NULL) {
 		log_warnx("change log: entry %s:%" PRIu64 " has no table or "
@@ -239,9 +248,16 @@ changelog_prepare(struct store *s)
 	ret = store_prepare(s, &s->st_log_range, sql);
 	sqlite3_free(sql);
 	sql = store_sql("INSERT INTO labsync_log(key, hlc, body, tbl,"
-	    " pk, op, mask%s) VALUES (?, ?, ?, ?, ?, ?, ?%s)", cols, args);
+	    " pk, op, mask%s, at) VALUES (?, ?, ?, ?, ?, ?, ?%s, ?)", cols,
+	    args);
 	if (ret == 0)
 		ret = store_prepare(s, &s->st_log_put, sql);
+	if (ret == 0 && s->st_at_get == NULL)
+		ret = store_prepare(s, &s->st_at_get, "SELECT at FROM "
+		    "labsync_state");
+	if (ret == 0 && s->st_at_put == NULL)
+		ret = store_prepare(s, &s->st_at_put, "UPDATE labsync_state "
+		    "SET at = max(at, ?)");
 	sqlite3_free(cols);
 	sqlite3_free(args);
 	sqlite3_free(sql);
@@ -269,6 +285,18 @@ changelog_read_missing(struct store *s, const Labsync__Vector *have,
 
 		if (o->committed <= from)
 			continue;
+		/* compacted away: a range from here would have a gap, which
+		   the asker would drop anyway; it needs a snapshot */
+		if (from < o->floor) {
+			if (!o->floor_said)
+				log_warnx("catch-up: a peer holds %s up to "
+				    "%llu, our log keeps it from %llu only "
+				    "(compacted): not sent", o->name,
+				    (unsigned long long)from,
+				    (unsigned long long)o->floor + 1);
+			o->floor_said = 1;
+			continue;
+		}
 		if (count >= max_changes || bytes >= max_bytes) {
 			*more = 1;
 			break;
@@ -329,14 +357,55 @@ changelog_own_hlc(struct store *s, uint64_t seq)
 	return v > 0 ? (uint64_t)v : 0;
 }
 
-/* Entries the log holds: every origin's sequence, summed. */
+/*
+ * Entries the log holds: of each origin, those above its floor (the log
+ * holds an origin's entries from floor + 1 to its sequence, no gap).
+ */
 int64_t
 changelog_count(struct store *s)
 {
 	int64_t	 n = 0;
 
 	for (size_t i = 0; i < s->norigins; i++)
-		n += (int64_t)s->origins[i].seq;
+		if (s->origins[i].seq > s->origins[i].floor)
+			n += (int64_t)(s->origins[i].seq -
+			    s->origins[i].floor);
+	return n;
+}
+
+/* The log lacks origin's entries up to this sequence (compacted). */
+uint64_t
+changelog_floor(struct store *s, const char *origin)
+{
+	struct origin	*o = vector_origin_find(s, origin);
+
+	return o != NULL ? o->floor : 0;
+}
+
+/*
+ * Bytes the log and its index take: dbstat's sum of their pages if this
+ * SQLite has it, else the live pages of the whole database (an upper
+ * bound). dbstat walks every page: above CHANGELOG_MEASURE_MAX entries
+ * (a peer away for long) the bytes per entry last measured stand in, so
+ * that status and /metrics stay cheap.
+ */
+int64_t
+changelog_bytes_used(struct store *s)
+{
+	int64_t	 entries = changelog_count(s), n;
+
+	if (entries > CHANGELOG_MEASURE_MAX && s->log_entry_bytes > 0)
+		return entries * s->log_entry_bytes;
+	n = store_pragma_int(s, "SELECT sum(pgsize) FROM dbstat"
+	    " WHERE name IN ('labsync_log', 'labsync_log_at') AND"
+	    " aggregate = 1");
+	if (n >= 0 && entries > 0)
+		s->log_entry_bytes = n / entries > 0 ? n / entries : 1;
+	if (n < 0)
+		n = store_pragma_int(s, "SELECT (p.page_count -"
+		    " f.freelist_count) * z.page_size FROM pragma_page_count()"
+		    " AS p, pragma_freelist_count() AS f, pragma_page_size()"
+		    " AS z");
 	return n;
 }
 
@@ -348,7 +417,7 @@ int
 changelog_take_local(struct store *s, int max, int *n)
 {
 	uint64_t	 base, seq;
-	int		 rc, ret = 0;
+	int		 rc, ret = 0, erased = 0;
 
 	*n = 0;
 	if (s->observer || s->hold_local || s->self == NULL)
@@ -374,6 +443,8 @@ changelog_take_local(struct store *s, int max, int *n)
 			break;
 		clock_absorb(s->clock, (uint64_t)sqlite3_column_int64(
 		    s->st_log_range, LOG_HLC));
+		if (sqlite3_column_int(s->st_log_range, LOG_OP) == 2)
+			erased = 1;
 		s->published = seq;
 		(*n)++;
 	}
@@ -386,6 +457,9 @@ changelog_take_local(struct store *s, int max, int *n)
 		s->self->seq = s->self->committed = s->published;
 	if (*n > 0)
 		checkpoint_nudge(s);
+	/* a local erasure (erase_local) was committed: cut the WAL back */
+	if (erased)
+		checkpoint_truncate(s);
 	return ret;
 }
 
@@ -413,18 +487,20 @@ changelog_pending(struct store *s)
  * every packed change, made the entry twice the size of its row. One
  * that was kept aside in part (as_values 0) is kept packed, whole, as
  * received: relays and catch-up forward what this node could not apply.
- * The relay sends the bytes as received.
+ * So is an erasure: who asked and when have no columns in the log. The
+ * relay sends the bytes as received.
  */
 int
 changelog_append(struct store *s, struct origin *o, Labsync__Change *c,
     int as_values, const ProtobufCBinaryData *raw, int relay)
 {
 	sqlite3_stmt	*st = s->st_log_put;
-	struct table	*t = as_values ? schema_table_find(s, c->table) : NULL;
+	struct table	*t = as_values && c->op != LABSYNC__OP__OP_ERASE ?
+			    schema_table_find(s, c->table) : NULL;
 	uint8_t		 stackbuf[4096], *buf = stackbuf;
 	size_t		 len;
 	uint64_t	 mask = 0;
-	int		 del = c->op == LABSYNC__OP__OP_DELETE, ret = -1, i = -1;
+	int		 del = c->op != LABSYNC__OP__OP_UPSERT, ret = -1, i = -1;
 
 	if (raw != NULL && raw->data != NULL) {
 		buf = raw->data;	/* as the origin packed it */
@@ -443,7 +519,7 @@ changelog_append(struct store *s, struct origin *o, Labsync__Change *c,
 	sqlite3_bind_int64(st, 2, (int64_t)c->hlc);
 	sqlite3_bind_text(st, 4, c->table, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, c->pk, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 6, del);
+	sqlite3_bind_int(st, 6, (int)c->op);	/* 0, 1 or 2 (an erasure) */
 	if (t == NULL)
 		sqlite3_bind_blob(st, 3, buf, (int)len, SQLITE_STATIC);
 	for (size_t j = 0; t != NULL && !del && j < c->n_columns; j++) {
@@ -454,6 +530,9 @@ changelog_append(struct store *s, struct origin *o, Labsync__Change *c,
 		store_bind_value(st, LOG_PUT_V0 + i, c->columns[j]->value);
 	}
 	sqlite3_bind_int64(st, 7, (int64_t)mask);
+	/* its place in our commit order: the change feed's cursor */
+	sqlite3_bind_int64(st, LOG_PUT_V0 + s->log_width, ++s->at);
+	s->at_dirty = 1;
 	if (store_step_done(s, st) == -1)
 		goto done;
 	ret = relay ? outbox_add(s, o->id, buf, len) : 0;
@@ -461,4 +540,92 @@ done:
 	if (buf != stackbuf && (raw == NULL || buf != raw->data))
 		free(buf);
 	return ret;
+}
+
+/*
+ * The apply transaction numbers the entries it logs (labsync_log.at)
+ * after those already there: it reads the count when it begins, and
+ * writes it back before it commits (no other writer can come between:
+ * it holds the write lock).
+ */
+int
+changelog_at_begin(struct store *s)
+{
+	int	 rc = sqlite3_step(s->st_at_get);
+
+	s->at = rc == SQLITE_ROW ? sqlite3_column_int64(s->st_at_get, 0) : 0;
+	s->at_dirty = 0;
+	sqlite3_reset(s->st_at_get);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+changelog_at_end(struct store *s)
+{
+	if (!s->at_dirty)
+		return 0;
+	s->at_dirty = 0;
+	sqlite3_bind_int64(s->st_at_put, 1, s->at);
+	return store_step_done(s, s->st_at_put);
+}
+
+/*
+ * The change feed: the log's entries after cursor since in this node's
+ * commit order (labsync_log.at), of table (NULL: every table), at most
+ * limit, each packed as it is sent, to cb. The feed has no copy of its
+ * own: compaction and erasure act on it as on the log.
+ */
+int
+changelog_read_feed(struct store *s, int64_t since, const char *table,
+    int limit, changelog_feed_cb cb, void *arg)
+{
+	sqlite3_stmt	*st = NULL;
+	char		*sql, *cols = store_append(NULL, "%s", "");
+	int		 rc, ret = -1;
+
+	for (int i = 0; i < s->log_width; i++)
+		cols = store_append(cols, ", v%d", i);
+	sql = store_sql("SELECT key, hlc, body, tbl, pk, op, mask%s, at"
+	    " FROM labsync_log WHERE at > ?1 AND (?2 IS NULL OR tbl = ?2)"
+	    " ORDER BY at LIMIT ?3", cols);
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		log_warnx("sqlite: %s", sqlite3_errmsg(s->db));
+		goto done;
+	}
+	sqlite3_bind_int64(st, 1, since);
+	if (table != NULL)
+		sqlite3_bind_text(st, 2, table, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct changelog_bytes lb;
+		struct origin *o;
+		int fail;
+
+		if (changelog_bytes(s, st, &o, &lb) == -1)
+			continue;	/* said so; the feed goes on */
+		fail = cb(arg, sqlite3_column_int64(st, LOG_V0 + s->log_width),
+		    lb.data, lb.len) == -1;
+		changelog_bytes_free(&lb);
+		if (fail)
+			goto done;
+	}
+	if (rc != SQLITE_DONE) {
+		log_warnx("sqlite: %s", sqlite3_errmsg(s->db));
+		goto done;
+	}
+	ret = 0;
+done:
+	sqlite3_finalize(st);
+	sqlite3_free(sql);
+	sqlite3_free(cols);
+	return ret;
+}
+
+/* labsync_state's at (the newest cursor) or at_floor (the newest one
+   compaction removed); -1 if the database fails. */
+int64_t
+changelog_feed_mark(struct store *s, int floor)
+{
+	return store_pragma_int(s, floor ? "SELECT at_floor FROM "
+	    "labsync_state" : "SELECT at FROM labsync_state");
 }

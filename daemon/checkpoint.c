@@ -30,6 +30,11 @@
  * the thread for CHECKPOINT_IDLE_MS, and without waiting for anyone: it
  * holds off writers only while the file is cut, and if a reader or a
  * writer was in the way it tries again after the next quiet spell.
+ *
+ * After an erasure (erase.c) the WAL still holds the pages as they were
+ * before it, erased values included: checkpoint_truncate asks for a
+ * TRUNCATE at once, which, with someone in the way, is tried again every
+ * CHECKPOINT_CUT_RETRY_MS until it succeeds.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -48,6 +53,7 @@
 #define CHECKPOINT_BUSY_MS	2000	/* a RESTART waits this for readers */
 #define CHECKPOINT_TRIM_BYTES	(64 * 1024 * 1024) /* a WAL cut back when idle */
 #define CHECKPOINT_IDLE_MS	2000	/* ... after this long without a wake */
+#define CHECKPOINT_CUT_RETRY_MS	1000	/* a wanted TRUNCATE tried again */
 
 struct checkpointer {
 	pthread_t	 thread;
@@ -62,6 +68,9 @@ struct checkpointer {
 	int		 trim_due;	/* the WAL file is larger than wanted */
 	int		 wal_pages;	/* the WAL's size at the last commit */
 	int		 tried_at;	/* ... when a RESTART last failed */
+	int		 cut;		/* a TRUNCATE is wanted until done */
+	unsigned	 cut_asked;	/* requests for it, counted */
+	uint64_t	 cut_at_us;	/* ... not tried before this time */
 	uint64_t	 nudged_us;	/* the event loop's last nudge */
 };
 
@@ -95,6 +104,24 @@ checkpoint_wait(struct checkpointer *c)
 	    ETIMEDOUT;
 }
 
+/* Wait for a wake until the monotonic time us. */
+static void
+checkpoint_wait_until(struct checkpointer *c, uint64_t us)
+{
+	struct timespec	 until;
+
+	until.tv_sec = (time_t)(us / 1000000);
+	until.tv_nsec = (long)(us % 1000000) * 1000L;
+	pthread_cond_timedwait(&c->wake, &c->lock, &until);
+}
+
+/* A wanted TRUNCATE is due now. */
+static int
+checkpoint_cut_due(const struct checkpointer *c)
+{
+	return c->cut && clock_mono_us() >= c->cut_at_us;
+}
+
 static void *
 checkpoint_main(void *arg)
 {
@@ -103,19 +130,27 @@ checkpoint_main(void *arg)
 
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		int	 restart, trim = 0;
+		int		 restart, trim = 0, cut;
+		unsigned	 asked;
 
-		while (!c->wanted && !c->restart && !c->stop && !trim)
-			trim = checkpoint_wait(c);
+		while (!c->wanted && !c->restart && !c->stop && !trim &&
+		    !checkpoint_cut_due(c)) {
+			if (c->cut)
+				checkpoint_wait_until(c, c->cut_at_us);
+			else
+				trim = checkpoint_wait(c);
+		}
 		if (c->stop)
 			break;
 		restart = c->restart;
-		trim = trim && !c->wanted && !restart;
+		cut = !restart && checkpoint_cut_due(c);
+		asked = c->cut_asked;
+		trim = (trim || cut) && !restart && (cut || !c->wanted);
 		c->wanted = 0;
 		pthread_mutex_unlock(&c->lock);
 		/* PASSIVE never waits; RESTART waits for readers (busy
 		   timeout) while the event loop waits for it; the idle
-		   TRUNCATE waits for nobody */
+		   TRUNCATE and the one after an erasure wait for nobody */
 		mode = restart ? SQLITE_CHECKPOINT_RESTART : trim ?
 		    SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE;
 		if (trim)
@@ -129,11 +164,19 @@ checkpoint_main(void *arg)
 			log_debug("checkpoint: WAL file %s", rc == SQLITE_OK ?
 			    "cut back" : "not cut back (in use)");
 		}
+		if (cut && rc == SQLITE_OK)
+			log_info("checkpoint: WAL cut back after an erasure");
 		/* a trim that a reader or writer was in the way of is
 		   tried again after the next quiet spell */
 		big = (!trim || rc == SQLITE_BUSY) && checkpoint_wal_big(c);
 		pthread_mutex_lock(&c->lock);
 		c->trim_due = big;
+		/* asked again meanwhile: once more, at once */
+		if (cut && rc == SQLITE_OK && asked == c->cut_asked)
+			c->cut = 0;
+		else if (cut && rc != SQLITE_OK)
+			c->cut_at_us = clock_mono_us() +
+			    CHECKPOINT_CUT_RETRY_MS * 1000ULL;
 		if (restart) {
 			if (rc == SQLITE_OK)
 				c->wal_pages = c->tried_at = 0;
@@ -203,6 +246,22 @@ checkpoint_bound(struct store *s)
 	log_debug("checkpoint: WAL of %d pages %s in %llu us", pages,
 	    c->wal_pages == 0 ? "started over" : "not started over (readers)",
 	    (unsigned long long)(clock_mono_us() - t0));
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* After an erasure's commit: TRUNCATE now, and until it succeeds. */
+void
+checkpoint_truncate(struct store *s)
+{
+	struct checkpointer	*c = s->checkpointer;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->cut = 1;
+	c->cut_asked++;
+	c->cut_at_us = 0;
+	pthread_cond_signal(&c->wake);
 	pthread_mutex_unlock(&c->lock);
 }
 

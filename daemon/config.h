@@ -81,6 +81,8 @@ struct config {
 	int64_t		 heartbeat_interval_ms;
 	int64_t		 heartbeat_timeout_ms;
 	int64_t		 anti_entropy_interval_ms;
+	int64_t		 compact_after_ms;	/* log entries every peer
+						   holds go once this old */
 	size_t		 max_message_size;	/* bytes */
 	int		 batch_changes;		/* max changes per live message */
 	int		 catchup_changes;	/* max per catch-up answer */
@@ -96,13 +98,32 @@ struct config	*config_load(const char *path, char **errors);
 void		 config_free(struct config *);
 int		 config_table_synced(const struct config *, const char *table);
 int		 config_table_local(const struct config *, const char *table);
-const char	*config_role_name(enum config_role);
 /* 1 if this node takes local writes to TABLE (city; partner: writable) */
 int		 config_table_writable(const struct config *, const char *table);
 
-/* Parsers shared with labsyncctl; 0 on success, -1 if malformed. */
+/* --- config_value.c: single values; 0 on success, -1 if malformed --- */
+
 int		 config_parse_duration(const char *, int64_t *ms);
 int		 config_parse_size(const char *, size_t *bytes);
 int		 config_valid_id(const char *);
+const char	*config_role_name(enum config_role);
+int		 config_parse_role(const char *, enum config_role *);
+int		 config_parse_bool(const char *, int *);
+/* A plain decimal integer in [min, max]. */
+int		 config_parse_int(const char *, long long min, long long max,
+		    long long *);
+/* Leading decimal digits, *s moved past them; -1 also on overflow. */
+int		 config_parse_digits(const char **s, uint64_t *);
+/* tcp://HOST:PORT ("*" as HOST only with wildcard); HOST through host
+   and hostlen unless they are NULL. */
+int		 config_parse_endpoint(const char *, int wildcard,
+		    const char **host, size_t *hostlen);
+/* 1 if the endpoint's host is a loopback address or name. */
+int		 config_endpoint_loopback(const char *);
+/* A CURVE public key in Z85. */
+int		 config_parse_key(const char *);
+/* [A-Za-z0-9_] in ASCII; [A-Za-z_][A-Za-z0-9_]* from s up to end. */
+int		 config_is_word(char);
+int		 config_is_name(const char *s, const char *end);
 
 #endif

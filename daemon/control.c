@@ -94,6 +94,20 @@ control_snapshot_json(struct labsyncd *env, json_t *po, const struct peer *p)
 	    "rows", (json_int_t)sent, "rows_total", (json_int_t)total));
 }
 
+/* What the peer holds back in our change log: entries of any origin it
+   has not confirmed, which compaction keeps for it, and their age. */
+static void
+control_log_json(json_t *po, struct labsyncd *env, const struct peer *p,
+    uint64_t now)
+{
+	uint64_t	 oldest, n = compact_held_back(env->store, peer_name(p),
+	    &oldest);
+
+	json_object_set_new(po, "holds_log", json_integer((json_int_t)n));
+	json_object_set_new(po, "holds_log_oldest_s", oldest > 0 &&
+	    now > oldest ? json_real((now - oldest) / 1000.0) : json_null());
+}
+
 char *
 control_status_json(struct labsyncd *env)
 {
@@ -127,6 +141,7 @@ control_status_json(struct labsyncd *env)
 
 		control_delivery_json(po, p, now);
 		control_snapshot_json(env, po, p);
+		control_log_json(po, env, p, now);
 		json_array_append_new(peers, po);
 	}
 	stats = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
@@ -148,7 +163,7 @@ control_status_json(struct labsyncd *env)
 	    json_integer((json_int_t)env->stats.snapshot_changes));
 	json_object_set_new(stats, "snapshots_served",
 	    json_integer((json_int_t)env->stats.snapshots_served));
-	o = json_pack("{s:s, s:o, s:s, s:s, s:o, s:I, s:o, s:o}",
+	o = json_pack("{s:s, s:o, s:s, s:s, s:o, s:I, s:o, s:o, s:{s:I, s:I}}",
 	    "node", env->conf->node_id,
 	    "fingerprint", control_hex(env->fingerprint),
 	    "role", config_role_name(env->conf->role),
@@ -156,7 +171,9 @@ control_status_json(struct labsyncd *env)
 	    "vector", vec,
 	    "pending", (json_int_t)changelog_pending(env->store),
 	    "peers", peers,
-	    "stats", stats);
+	    "stats", stats,
+	    "log", "changes", (json_int_t)changelog_count(env->store),
+	    "bytes", (json_int_t)changelog_bytes_used(env->store));
 	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
 	return s;

@@ -16,9 +16,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -28,6 +31,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "feed.h"
 #include "keys.h"
 #include "log.h"
 #include "rows.h"
@@ -38,6 +42,7 @@
 #include "version.h"
 
 #define CTL_WAIT_MS	30000	/* how long put waits for a starting node */
+#define CTL_WATCH_MS	200	/* how often watch looks for new changes */
 #define CTL_DEFAULT_CONF "/etc/labsync/labsync.conf"
 
 /* What a command needs; ctl_run sees to it, in this order, before the
@@ -58,6 +63,7 @@ struct ctl {
 	struct clock		*clock;
 	struct store		*store;
 	int			 flag;	/* the command's flag was given */
+	unsigned char		 pkey[32];	/* the pseudonym key, if read */
 };
 
 struct ctl_cmd {
@@ -77,6 +83,8 @@ static int	ctl_keygen(struct ctl *, int, char **);
 static int	ctl_setup(struct ctl *, int, char **);
 static int	ctl_put(struct ctl *, int, char **);
 static int	ctl_delete(struct ctl *, int, char **);
+static int	ctl_erase(struct ctl *, int, char **);
+static int	ctl_erasures(struct ctl *, int, char **);
 static int	ctl_get(struct ctl *, int, char **);
 static int	ctl_list(struct ctl *, int, char **);
 static int	ctl_dump(struct ctl *, int, char **);
@@ -87,6 +95,7 @@ static int	ctl_schema(struct ctl *, int, char **);
 static int	ctl_refused(struct ctl *, int, char **);
 static int	ctl_retry(struct ctl *, int, char **);
 static int	ctl_discard(struct ctl *, int, char **);
+static int	ctl_watch(struct ctl *, int, char **);
 static int	ctl_help(struct ctl *, int, char **);
 
 static const struct ctl_cmd ctl_cmds[] = {
@@ -102,6 +111,11 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "insert or update (- makes an id, \\N is NULL)" },
 	{ "delete", "TABLE ID", NULL, 2, 2, CTL_TABLE | CTL_WRITE | CTL_DB,
 	    ctl_delete, "delete one row" },
+	{ "erase", "TABLE ID", NULL, 2, 2, CTL_TABLE | CTL_WRITE | CTL_DB,
+	    ctl_erase, "delete one row and every old value of it, on every "
+	    "node" },
+	{ "erasures", "[--json]", "--json", 0, 0, CTL_DB, ctl_erasures,
+	    "list the erasures carried out here, and who confirmed them" },
 	{ "get", "TABLE ID", NULL, 2, 2, CTL_TABLE | CTL_DB, ctl_get,
 	    "print one row as JSON" },
 	{ "list", "TABLE", NULL, 1, 1, CTL_TABLE | CTL_DB, ctl_list,
@@ -123,6 +137,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "read the tables' layout again and retry the kept changes" },
 	{ "discard", "ORIGIN SEQ", NULL, 2, 2, CTL_CONFIG, ctl_discard,
 	    "give up a kept change on this node" },
+	{ "watch", "[--since CURSOR] [TABLE]", NULL, 0, 3, CTL_DB, ctl_watch,
+	    "print changes as JSON lines as they commit, until interrupted" },
 	{ "help", "[COMMAND]", NULL, 0, 1, 0, ctl_help,
 	    "list the commands, or show one's usage" },
 };
@@ -231,6 +247,12 @@ ctl_open(struct ctl *c, enum store_mode mode)
 	so.npseudonymise = c->conf->npseudonymise;
 	so.cache_size_mib = 8;
 	so.max_clock_skew_ms = c->conf->max_clock_skew_ms;
+	/* watch shows our pseudonymised columns as sent, if we may read the
+	   key; without it they are left out, never shown in clear */
+	if (c->conf->pseudonym_key_file != NULL &&
+	    keys_read_pseudonym(c->conf->pseudonym_key_file, c->pkey, err,
+	    sizeof(err)) == 0)
+		so.pseudonym_key = c->pkey;
 	so.mode = mode;
 	if ((c->clock = clock_new(NULL)) == NULL) {
 		fprintf(stderr, "labsyncctl: out of memory\n");
@@ -403,25 +425,49 @@ ctl_setup(struct ctl *c, int argc, char **argv)
 	return setup_main(argc + 1, argv - 1);	/* argv[-1]: "setup" */
 }
 
+/* What ctl_write writes. */
+enum ctl_write_op {
+	CTL_PUT,
+	CTL_DELETE,
+	CTL_ERASE,
+};
+
+/* Who asks for an erasure: the local user's name (or number). */
+static void
+ctl_user(char *buf, size_t len)
+{
+	struct passwd	*pw = getpwuid(getuid());
+
+	if (pw != NULL && pw->pw_name != NULL)
+		snprintf(buf, len, "%s", pw->pw_name);
+	else
+		snprintf(buf, len, "uid %lu", (unsigned long)getuid());
+}
+
 /*
- * put and delete. A node that is starting refuses writes for a moment
- * (it first asks its peers whether it lost changes of its own): wait.
+ * put, delete and erase. A node that is starting refuses writes for a
+ * moment (it first asks its peers whether it lost changes of its own):
+ * wait.
  */
 static int
-ctl_write(struct ctl *c, int argc, char **argv, int del)
+ctl_write(struct ctl *c, int argc, char **argv, enum ctl_write_op op)
 {
-	char		 err[512] = "", id[UUID_STRLEN + 1];
+	char		 err[512] = "", id[UUID_STRLEN + 1], user[256];
 	const char	*pk = argv[1];
 	uint64_t	 deadline = clock_system_ms() + CTL_WAIT_MS;
 	char		*reply;
 	enum reason	 r;
 
-	if (!del && strcmp(pk, "-") == 0) {
+	if (op == CTL_PUT && strcmp(pk, "-") == 0) {
 		uuid_v7(id);
 		pk = id;
 	}
+	ctl_user(user, sizeof(user));
 	for (;;) {
-		if (del)
+		if (op == CTL_ERASE)
+			r = rows_erase(c->store, argv[0], pk, user,
+			    err, sizeof(err));
+		else if (op == CTL_DELETE)
 			r = rows_delete(store_db(c->store), argv[0], pk, err,
 			    sizeof(err));
 		else
@@ -444,14 +490,46 @@ ctl_write(struct ctl *c, int argc, char **argv, int del)
 static int
 ctl_put(struct ctl *c, int argc, char **argv)
 {
-	return ctl_write(c, argc, argv, 0);
+	return ctl_write(c, argc, argv, CTL_PUT);
 }
 
 /* delete TABLE ID */
 static int
 ctl_delete(struct ctl *c, int argc, char **argv)
 {
-	return ctl_write(c, argc, argv, 1);
+	return ctl_write(c, argc, argv, CTL_DELETE);
+}
+
+/* erase TABLE ID: exits once the erasure is committed here; the daemon
+   sends it on and cuts its WAL back. */
+static int
+ctl_erase(struct ctl *c, int argc, char **argv)
+{
+	return ctl_write(c, argc, argv, CTL_ERASE);
+}
+
+/* erasures [--json]: the audit rows, with which peers confirmed each. */
+static int
+ctl_erasures(struct ctl *c, int argc, char **argv)
+{
+	char	**peers;
+	int	  ret;
+
+	(void)argc;
+	(void)argv;
+	if ((peers = calloc(c->conf->npeers + 1, sizeof(*peers))) == NULL) {
+		fprintf(stderr, "labsyncctl: out of memory\n");
+		return 1;
+	}
+	for (size_t i = 0; i < c->conf->npeers; i++)
+		peers[i] = c->conf->peers[i].name;
+	if (!c->flag)
+		printf("# asked\tby\ttable\tid\terasure\tdone here"
+		    "\tconfirmed by peers\n");
+	ret = erase_list(c->store, peers, c->conf->npeers, c->flag,
+	    stdout) == -1 ? 1 : 0;
+	free(peers);
+	return ret;
 }
 
 /* get TABLE ID: one row as JSON. */
@@ -624,6 +702,21 @@ ctl_status_delivery(json_t *p)
 	    json_string_value(json_object_get(p, "kept_what")));
 }
 
+/* On a peer's line: the log entries it holds back from compaction. */
+static void
+ctl_status_log(json_t *p)
+{
+	json_t	*n = json_object_get(p, "holds_log");
+	json_t	*age = json_object_get(p, "holds_log_oldest_s");
+
+	if (!json_is_integer(n) || json_integer_value(n) == 0)
+		return;
+	printf(", holds back %lld log entries",
+	    (long long)json_integer_value(n));
+	if (json_is_real(age))
+		printf(" (oldest %.1f s)", json_real_value(age));
+}
+
 /* refused [--json]: the kept-aside changes, from the database. */
 static int
 ctl_refused(struct ctl *c, int argc, char **argv)
@@ -634,6 +727,99 @@ ctl_refused(struct ctl *c, int argc, char **argv)
 		printf("# origin\tseq\ttable\tid\tcolumn\treason\tstate"
 		    "\tsince_ms\n");
 	return aside_list(c->store, c->flag, stdout) == -1 ? 1 : 0;
+}
+
+static volatile sig_atomic_t ctl_stopped;
+
+static void
+ctl_stop(int sig)
+{
+	(void)sig;
+	ctl_stopped = 1;
+}
+
+/*
+ * watch [--since CURSOR] [TABLE]: the change feed (feed.c) as JSON
+ * lines, from the newest change on (or after CURSOR), polling the
+ * database, until SIGINT or SIGTERM (exit 0).
+ */
+static int
+ctl_watch(struct ctl *c, int argc, char **argv)
+{
+	struct sigaction sa;
+	const struct timespec nap = { 0, CTL_WATCH_MS * 1000000L };
+	const char	*table = NULL;
+	long long	 since = -1;
+	char		*end;
+	json_t		*changes, *o;
+	int64_t		 next;
+	size_t		 i;
+	enum reason	 r;
+
+	for (int a = 0; a < argc; a++) {
+		if (strcmp(argv[a], "--since") == 0 && a + 1 < argc &&
+		    since == -1) {
+			errno = 0;
+			since = strtoll(argv[++a], &end, 10);
+			if (argv[a][0] == '\0' || *end != '\0' ||
+			    errno != 0 || since < 0) {
+				fprintf(stderr, "labsyncctl: watch: --since "
+				    "takes a cursor (0 or more)\n");
+				return 2;
+			}
+		} else if (argv[a][0] != '-' && table == NULL)
+			table = argv[a];
+		else {
+			ctl_usage_cmd(stderr, c->cmd);
+			return 2;
+		}
+	}
+	if (table != NULL && !config_table_synced(c->conf, table)) {
+		fprintf(stderr, "labsyncctl: %s is not a synced table of %s\n",
+		    table, c->conf->path);
+		return 2;
+	}
+	if (since == -1 && (since = changelog_feed_mark(c->store, 0)) < 0) {
+		fprintf(stderr, "labsyncctl: watch: cannot read the change "
+		    "log\n");
+		return 1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = ctl_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	while (!ctl_stopped) {
+		r = feed_read(c->store, since, table, FEED_LIMIT_MAX,
+		    &changes, &next);
+		if (r == REASON_COMPACTED) {
+			fprintf(stderr, "labsyncctl: watch: changes after "
+			    "cursor %lld were compacted away: read the tables "
+			    "again, then watch from now on\n", since);
+			return 1;
+		}
+		if (r != REASON_OK) {
+			fprintf(stderr, "labsyncctl: watch: cannot read the "
+			    "change feed (%s)\n", reason_name(r));
+			return 1;
+		}
+		json_array_foreach(changes, i, o) {
+			if (json_dumpf(o, stdout, JSON_COMPACT) == -1 ||
+			    putchar('\n') == EOF)
+				break;
+		}
+		json_decref(changes);
+		if (fflush(stdout) == EOF || ferror(stdout)) {
+			fprintf(stderr, "labsyncctl: watch: standard output: "
+			    "%s\n", strerror(errno));
+			return 1;
+		}
+		if (next == since)
+			nanosleep(&nap, NULL);	/* a signal cuts it short */
+		since = next;
+	}
+	return 0;
 }
 
 /* retry: the daemon reads the layout again and tries every kept change. */
@@ -744,6 +930,10 @@ ctl_status(struct ctl *c, int argc, char **argv)
 	json_object_foreach(json_object_get(o, "vector"), k, v)
 		printf(" %s=%lld", k, (long long)json_integer_value(v));
 	printf("\n");
+	v = json_object_get(o, "log");
+	printf("log: %lld changes, %lld bytes\n", (long long)
+	    json_integer_value(json_object_get(v, "changes")), (long long)
+	    json_integer_value(json_object_get(v, "bytes")));
 	json_array_foreach(json_object_get(o, "peers"), i, p) {
 		json_t *lc = json_object_get(p, "last_contact_s");
 		json_t *ea = json_object_get(p, "last_error_age_s");
@@ -769,6 +959,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 			    json_object_get(p, "snapshot"), "rows")),
 			    (long long)json_integer_value(json_object_get(
 			    json_object_get(p, "snapshot"), "rows_total")));
+		ctl_status_log(p);
 		if (e != NULL && e[0] != '\0' && json_is_real(ea))
 			printf(", last error %.0f s ago: %s",
 			    json_real_value(ea), e);
@@ -927,6 +1118,7 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	rc = ctl_run(&c, cmd, argc - 1, argv + 1);
+	sodium_memzero(c.pkey, sizeof(c.pkey));
 	store_free(c.store);
 	clock_free(c.clock);
 	config_free(c.conf);

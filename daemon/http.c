@@ -5,7 +5,8 @@
  * other writer, answer only after their commit, and are published at
  * once. Errors are checked in a fixed order (405, 401, 403, 404, 413,
  * 400) and always carry a JSON body {"error": "..."}. PUT replaces a
- * row, PATCH changes the given columns; a list takes col=value filters
+ * row, PATCH changes the given columns, DELETE with erase=1 erases the
+ * row (erase.c: who asked is "http"); a list takes col=value filters
  * and format=csv; one row carries a strong ETag (a hash of its JSON);
  * [http] cors_origin adds CORS headers and answers preflights.
  *
@@ -15,6 +16,7 @@
 #include <sys/queue.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,7 @@
 #include "config.h"
 #include "control.h"
 #include "dashboard.h"
+#include "feed.h"
 #include "http.h"
 #include "keys.h"
 #include "labsyncd.h"
@@ -276,9 +279,12 @@ http_status_of(enum reason r)
 	case REASON_CONSTRAINT:
 		return 400;
 	case REASON_READ_ONLY:
+	case REASON_NOT_WRITABLE:
 		return 403;
 	case REASON_RECOVERING:
 		return 503;
+	case REASON_COMPACTED:
+		return 410;
 	default:
 		return 500;
 	}
@@ -360,15 +366,21 @@ http_write(struct labsyncd *env, struct evhttp_request *req,
 	    "row", row));
 }
 
+/* erase: the row is erased (rows_erase), not only deleted. */
 static void
 http_delete(struct labsyncd *env, struct evhttp_request *req,
-    const char *table, const char *id)
+    const char *table, const char *id, int erase)
 {
 	char		 err[512];
 	enum reason	 r;
 
 	store_capture(env->store, 1);
-	r = rows_delete(store_db(env->store), table, id, err, sizeof(err));
+	if (erase)
+		r = rows_erase(env->store, table, id, "http", err,
+		    sizeof(err));
+	else
+		r = rows_delete(store_db(env->store), table, id, err,
+		    sizeof(err));
 	store_capture(env->store, 0);
 	if (r == REASON_NOT_FOUND)
 		http_error(req, 404, "no such row");
@@ -376,8 +388,26 @@ http_delete(struct labsyncd *env, struct evhttp_request *req,
 		http_error(req, http_status_of(r), err);
 	else {
 		sync_local(env);
-		http_json(req, 200, json_pack("{s:s}", "deleted", id));
+		http_json(req, 200, json_pack("{s:s, s:b}", "deleted", id,
+		    "erased", erase));
 	}
+}
+
+/* DELETE's ?erase=: 1, 0 (also when absent), -1 if it is bad. */
+static int
+http_erase_param(struct evhttp_request *req)
+{
+	struct evkeyvalq q;
+	const char	*s, *v;
+	int		 ret = 0;
+
+	s = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	if (evhttp_parse_query_str(s != NULL ? s : "", &q) == -1)
+		return -1;
+	if ((v = evhttp_find_header(&q, "erase")) != NULL)
+		ret = strcmp(v, "1") == 0 ? 1 : strcmp(v, "0") == 0 ? 0 : -1;
+	evhttp_clear_headers(&q);
+	return ret;
 }
 
 /* Query parameters that are not filters. */
@@ -501,6 +531,83 @@ done:
 	evhttp_clear_headers(&q);
 }
 
+/* A whole number in [min, max] from a query parameter; -1 if not. */
+static int
+http_number(const char *s, long long min, long long max, long long *v)
+{
+	char	*end;
+
+	errno = 0;
+	*v = strtoll(s, &end, 10);
+	return *s == '\0' || *end != '\0' || errno != 0 || *v < min ||
+	    *v > max ? -1 : 0;
+}
+
+/*
+ * GET /v1/changes?since=CURSOR[&table=T][&limit=N]: the change feed,
+ * no token needed. A cursor older than compaction kept answers 410.
+ */
+static void
+http_changes(struct labsyncd *env, struct evhttp_request *req)
+{
+	struct evkeyvalq q;
+	struct evkeyval	*kv;
+	const char	*s, *table;
+	long long	 since = 0, limit = FEED_LIMIT;
+	json_t		*changes;
+	int64_t		 next;
+	enum reason	 r;
+
+	s = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	if (evhttp_parse_query_str(s != NULL ? s : "", &q) == -1) {
+		http_error(req, 400, "bad query string");
+		return;
+	}
+	TAILQ_FOREACH(kv, &q, next) {
+		if (strcmp(kv->key, "since") != 0 &&
+		    strcmp(kv->key, "table") != 0 &&
+		    strcmp(kv->key, "limit") != 0) {
+			http_error(req, 400, "unknown parameter: the feed "
+			    "takes since, table and limit");
+			goto done;
+		}
+	}
+	if ((s = evhttp_find_header(&q, "since")) != NULL &&
+	    http_number(s, 0, INT64_MAX, &since) == -1) {
+		http_error(req, 400, "since must be a cursor: 0 or the "
+		    "\"next\" of an earlier answer");
+		goto done;
+	}
+	if ((s = evhttp_find_header(&q, "limit")) != NULL &&
+	    http_number(s, 1, FEED_LIMIT_MAX, &limit) == -1) {
+		http_error(req, 400, "limit must be 1 to 1000");
+		goto done;
+	}
+	if ((table = evhttp_find_header(&q, "table")) != NULL &&
+	    !config_table_synced(env->conf, table)) {
+		http_error(req, 404, "no such synced table");
+		goto done;
+	}
+	/* a catch-up transaction held open is ended first: the feed shows
+	   only what is committed, so a cursor is never given twice */
+	store_settle(env->store);
+	r = feed_read(env->store, since, table, (int)limit, &changes, &next);
+	if (r == REASON_COMPACTED)
+		http_json(req, 410, json_pack("{s:s, s:s, s:I}", "error",
+		    "changes after this cursor were compacted away",
+		    "hint", "read the tables again (GET /v1/tables/T/rows), "
+		    "then follow the feed from since=0",
+		    "since", (json_int_t)since));
+	else if (r != REASON_OK)
+		http_error(req, http_status_of(r), "cannot read the change "
+		    "feed");
+	else
+		http_json(req, 200, json_pack("{s:o, s:I}", "changes",
+		    changes, "next", (json_int_t)next));
+done:
+	evhttp_clear_headers(&q);
+}
+
 /* GET /v1/tables: the synced and local tables and their columns. */
 static void
 http_tables(struct labsyncd *env, struct evhttp_request *req)
@@ -539,7 +646,7 @@ http_rows(struct labsyncd *env, struct evhttp_request *req, const char *table,
     const char *id)
 {
 	enum evhttp_cmd_type	 m = evhttp_request_get_command(req);
-	int			 write, local, synced;
+	int			 write, local, synced, erase;
 	enum reason		 r;
 	char			 newid[UUID_STRLEN + 1];
 	json_t			*row;
@@ -619,7 +726,11 @@ http_rows(struct labsyncd *env, struct evhttp_request *req, const char *table,
 			json_decref(row);
 			return;
 		}
-		http_delete(env, req, table, id);
+		if ((erase = http_erase_param(req)) == -1) {
+			http_error(req, 400, "erase must be 0 or 1");
+			return;
+		}
+		http_delete(env, req, table, id, erase);
 		return;
 	default:
 		return;
@@ -688,7 +799,8 @@ http_cb(struct evhttp_request *req, void *arg)
 	if ((n == 0 && tok == NULL) || (n == 1 && (strcmp(parts[0], "healthz") == 0 ||
 	    strcmp(parts[0], "metrics") == 0)) || (n == 2 &&
 	    strcmp(parts[0], "v1") == 0 && (strcmp(parts[1], "status") == 0 ||
-	    strcmp(parts[1], "tables") == 0)))
+	    strcmp(parts[1], "tables") == 0 ||
+	    strcmp(parts[1], "changes") == 0)))
 		allow = "GET";
 	else if ((n == 4 || n == 5) && strcmp(parts[0], "v1") == 0 &&
 	    strcmp(parts[1], "tables") == 0 && strcmp(parts[3], "rows") == 0)
@@ -708,8 +820,10 @@ http_cb(struct evhttp_request *req, void *arg)
 		http_healthz(env, req);
 	else if (n == 1)
 		http_metrics(env, req);
-	else if (parts[1][0] == 's')
+	else if (strcmp(parts[1], "status") == 0)
 		http_status(env, req);
+	else if (strcmp(parts[1], "changes") == 0)
+		http_changes(env, req);
 	else
 		http_tables(env, req);
 done:

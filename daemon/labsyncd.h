@@ -94,6 +94,7 @@ struct labsyncd {
 	struct event		*ev_sigterm, *ev_sigint, *ev_sighup;
 	uint64_t		 last_anti_entropy_ms;
 	uint64_t		 last_heartbeat_ms;
+	uint64_t		 last_compact_ms;
 	struct labsyncd_stats	 stats;
 	struct ratelimit	 reject_limit;	/* sources that are no peer */
 	uint8_t			 fingerprint[32];

@@ -52,6 +52,11 @@ static const struct option main_longopts[] = {
 #define MAIN_RECHECK_FIRST_US	250
 #define MAIN_RECHECK_LAST_US	1600000
 
+/* Compaction: one step a second, of at most this many log entries (a
+   few milliseconds of the loop; 5,000 entries go in five seconds). */
+#define MAIN_COMPACT_MS		1000
+#define MAIN_COMPACT_MAX	1000
+
 /* The usage: to stdout and exit 0 when asked for (-h), else to stderr
    and exit 2. */
 static void
@@ -210,7 +215,46 @@ main_watch_wal(struct labsyncd *env)
 	free(wal);
 }
 
-/* The periodic work, one timer: heartbeats, liveness, anti-entropy. */
+/*
+ * The configured peers to compaction: what each confirmed holding, and
+ * forget those no longer configured.
+ */
+static void
+main_compact_peers(struct labsyncd *env)
+{
+	char	**names;
+
+	if ((names = calloc(env->conf->npeers + 1, sizeof(*names))) == NULL) {
+		log_warn("compaction");
+		return;
+	}
+	for (size_t i = 0; i < env->conf->npeers; i++)
+		names[i] = env->conf->peers[i].name;
+	if (compact_peers(env->store, names, env->conf->npeers) == -1)
+		log_warnx("compaction: keeping the peers it had");
+	free(names);
+}
+
+/* A step of log compaction, once a second: small, so that the loop
+   stays responsive, and also when the node is idle. */
+static void
+main_compact(struct labsyncd *env, uint64_t now)
+{
+	uint64_t	 t0;
+	int		 n;
+
+	if (now - env->last_compact_ms < MAIN_COMPACT_MS)
+		return;
+	env->last_compact_ms = now;
+	t0 = clock_mono_us();
+	if (compact_step(env->store, now, (uint64_t)env->conf->compact_after_ms,
+	    MAIN_COMPACT_MAX, &n) == 0 && n > 0)
+		log_debug("compaction: dropped %d log entries in %.1f ms", n,
+		    (clock_mono_us() - t0) / 1000.0);
+}
+
+/* The periodic work, one timer: heartbeats, liveness, anti-entropy,
+   compaction. */
 static void
 main_cron_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -237,6 +281,7 @@ main_cron_cb(evutil_socket_t fd, short what, void *arg)
 		peer_cron(env->peers[i], now, anti_entropy);
 	if (env->phase == PHASE_STARTING)
 		peer_check_phase(env);
+	main_compact(env, now);
 }
 
 /* systemd's watchdog: pinged from the loop itself, so a stuck loop is
@@ -489,6 +534,7 @@ main_hup_cb(evutil_socket_t sig, short what, void *arg)
 	env->peers = peers;
 	env->npeers = npeers;
 	main_relay_policy(env);
+	main_compact_peers(env);
 	config_free(old);
 	log_setlevel(env->debug ? LOG_LEVEL_DEBUG : conf->log_level);
 	log_info("configuration reloaded: %zu peers, log level %s", npeers,
@@ -724,9 +770,9 @@ main(int argc, char *argv[])
 	if (control_open(&env) == -1)
 		fatalx("cannot open control socket %s", env.conf->control);
 	/* ours now (the lock says no other daemon runs on this database);
-	   a copy: a reload frees the configuration it came from */
+	   a copy: a reload frees the config it came from */
 	if ((main_control_path = strdup(env.conf->control)) == NULL)
-		fatal("control socket path");
+		fatal("control socket");
 	atexit(main_unlink_control);
 	if (http_open(&env) == -1)
 		return EX_CONFIG;
@@ -748,6 +794,7 @@ main(int argc, char *argv[])
 			env.phase = PHASE_STARTING;
 	}
 	main_relay_policy(&env);
+	main_compact_peers(&env);
 	store_set_writable(env.store, env.phase == PHASE_RUNNING ?
 	    STORE_WRITABLE : STORE_RECOVERING);
 

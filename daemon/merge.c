@@ -8,8 +8,9 @@
  * the transaction, so they stay quiet.
  *
  * Merge: per column last-writer-wins on (hlc, origin); see README.md,
- * "Merge rules". Per row, labsync_row (by key) or labsync_rowid (by
- * rowid) keeps the newest upsert (r_*), the newest delete (d_*) and each
+ * "Merge rules". An erasure merges as a delete, and is carried out
+ * (erase.c) wherever it is merged. Per row, labsync_row (by key) or
+ * labsync_rowid (by rowid) keeps the newest upsert (r_*), the newest delete (d_*) and each
  * column's clock, as text that the triggers can write too: 16 hex digits
  * of HLC and 8 of origin id per column.
  */
@@ -424,6 +425,16 @@ merge_row_bind(sqlite3_stmt *st, const struct table *t, const char *pk,
 			store_bind_value(st, ++n, vals[i]);
 }
 
+/* After a failed write: was it one of this node's constraints (NOT NULL,
+   CHECK, UNIQUE, a foreign key) the sender's schema does not have? */
+static int
+merge_refused(struct store *s)
+{
+	s->refused_row = (sqlite3_extended_errcode(s->db) & 0xff) ==
+	    SQLITE_CONSTRAINT;
+	return -1;
+}
+
 /*
  * Write the given values (NULL value: SQL NULL) of the columns in mask,
  * creating the row if it is absent; m learns its rowid then.
@@ -438,7 +449,7 @@ merge_row_write(struct store *s, struct table *t, const char *pk,
 		return -1;
 	merge_row_bind(st, t, pk, mask, vals);
 	if (store_step_done(s, st) == -1)
-		return -1;
+		return merge_refused(s);
 	if (t->find_row != NULL && !m->row) {
 		m->row = 1;
 		m->rid = sqlite3_last_insert_rowid(s->db);
@@ -469,7 +480,17 @@ merge_row_insert_new(struct store *s, struct table *t, const char *pk,
 			return -1;
 		if (sqlite3_changes(s->db) != 1)
 			return 0;
-		return merge_row_write(s, t, pk, all, vals, &m) == -1 ? -1 : 1;
+		if (merge_row_write(s, t, pk, all, vals, &m) == 0)
+			return 1;
+		if (!s->refused_row)
+			return -1;
+		/* refused by a constraint: the probe goes, the full merge
+		   decides (and keeps the change aside if it is refused too) */
+		s->refused_row = 0;
+		sqlite3_bind_text(s->st_row_drop, 1, t->name, -1,
+		    SQLITE_STATIC);
+		sqlite3_bind_text(s->st_row_drop, 2, pk, -1, SQLITE_STATIC);
+		return store_step_done(s, s->st_row_drop) == -1 ? -1 : 0;
 	}
 	/* no other writer until the commit: whether the table has keys
 	   with clocks (deleted rows) stays known, the merge tells its own */
@@ -490,8 +511,15 @@ merge_row_insert_new(struct store *s, struct table *t, const char *pk,
 		return rc == 1 ? 0 : -1;
 	}
 	merge_row_bind(t->insert_new, t, pk, all, vals);
-	if (store_step_done(s, t->insert_new) == -1)
-		return -1;
+	if (store_step_done(s, t->insert_new) == -1) {
+		/* a CHECK is tested before the conflict that would have
+		   skipped the insert: the full merge decides */
+		merge_refused(s);
+		if (!s->refused_row)
+			return -1;
+		s->refused_row = 0;
+		return 0;
+	}
 	if (sqlite3_changes(s->db) != 1)
 		return 0;
 	m.row = 1;
@@ -553,7 +581,7 @@ merge_change(struct store *s, struct table *t, struct origin *o,
 	/* a change of every column is usually of a row new here: it goes in
 	   at once, sparing the lookups, and only a row known already takes
 	   the whole merge below */
-	if (c->op != LABSYNC__OP__OP_DELETE &&
+	if (c->op == LABSYNC__OP__OP_UPSERT &&
 	    c->n_columns == (size_t)t->ncols) {
 		int	 rc;
 
@@ -566,7 +594,7 @@ merge_change(struct store *s, struct table *t, struct origin *o,
 	}
 	if (merge_row_load(s, t, c->pk, &m, 1) == -1)
 		return -1;
-	if (c->op == LABSYNC__OP__OP_DELETE) {
+	if (c->op != LABSYNC__OP__OP_UPSERT) {	/* a delete, an erasure */
 		if (merge_clock_cmp(s, now.hlc, now.origin, m.d.hlc,
 		    m.d.origin) <= 0)
 			return 0;	/* an older delete: nothing changes */
@@ -576,7 +604,7 @@ merge_change(struct store *s, struct table *t, struct origin *o,
 			sqlite3_bind_text(t->delete_row, 1, c->pk, -1,
 			    SQLITE_STATIC);
 			if (store_step_done(s, t->delete_row) == -1)
-				return -1;
+				return merge_refused(s);
 			if (m.row) {
 				/* its clocks go by key from now on */
 				sqlite3_bind_text(s->st_rowid_drop, 1, t->name,
@@ -633,6 +661,30 @@ struct merge_fit {
 	enum reason	 why[MERGE_WIRE_COLUMNS];	/* REASON_OK: fits */
 	int		 nkept;		/* columns that do not fit */
 };
+
+/*
+ * merge_change, except that a write this node's own constraints refuse
+ * (its schema may be stricter than the sender's) keeps the change aside
+ * whole, refused, instead of failing the batch: SQLite undid the failing
+ * statement, and merge_change wrote nothing before it that stays.
+ */
+static int
+merge_or_keep(struct store *s, struct table *t, struct origin *o,
+    const Labsync__Change *c, const int *idx, const Labsync__Change *whole,
+    const ProtobufCBinaryData *raw, uint64_t since, int *kept)
+{
+	s->refused_row = 0;
+	if (merge_change(s, t, o, c, idx) == 0)
+		return 0;
+	if (!s->refused_row)
+		return -1;
+	s->refused_row = 0;
+	log_warnx("%s #%" PRIu64 ": %s %s is refused by a constraint of "
+	    "this node's schema (%s): kept aside", whole->origin, whole->seq,
+	    whole->table, whole->pk, sqlite3_errmsg(s->db));
+	(*kept)++;
+	return aside_keep(s, whole, -1, raw, REASON_CONSTRAINT, since);
+}
 
 /*
  * The content of a protocol-valid change against this node's tables,
@@ -718,8 +770,10 @@ merge_check(struct store *s, const Labsync__Change *c, int allow_own,
 		    STORE_MAX_ORIGINS, c->origin);
 		return REASON_TOO_MANY_ORIGINS;
 	}
-	/* a snapshot's changes are states, of no place in a sequence */
-	if (snapshot ? c->seq != 0 :
+	/* a snapshot's changes are states, of no place in a sequence; an
+	   erasure keeps its own (its audit row is known by it) */
+	if (snapshot ? (c->seq != 0 && c->op != LABSYNC__OP__OP_ERASE) ||
+	    c->seq >= (1ULL << ORIGIN_SHIFT) :
 	    c->seq == 0 || c->seq >= (1ULL << ORIGIN_SHIFT)) {
 		store_seterr(why, whylen, "sequence %" PRIu64 " out of range",
 		    c->seq);
@@ -733,13 +787,26 @@ merge_check(struct store *s, const Labsync__Change *c, int allow_own,
 		store_seterr(why, whylen, "change without a table");
 		return REASON_MALFORMED;
 	}
-	if (c->op != LABSYNC__OP__OP_UPSERT && c->op != LABSYNC__OP__OP_DELETE) {
+	if (c->op != LABSYNC__OP__OP_UPSERT && c->op != LABSYNC__OP__OP_DELETE &&
+	    c->op != LABSYNC__OP__OP_ERASE) {
 		store_seterr(why, whylen, "unknown operation %d", (int)c->op);
 		return REASON_BAD_OPERATION;
 	}
-	if (c->op == LABSYNC__OP__OP_DELETE && c->n_columns != 0) {
+	if (c->op != LABSYNC__OP__OP_UPSERT && c->n_columns != 0) {
 		store_seterr(why, whylen, "delete with columns");
 		return REASON_BAD_OPERATION;
+	}
+	/* who asked goes into the audit and labsyncctl's lines: a name */
+	if (c->op == LABSYNC__OP__OP_ERASE && c->erased_by != NULL) {
+		const char *p = c->erased_by;
+
+		for (; *p != '\0' && (unsigned char)*p >= 0x20 && *p != 0x7f;
+		    p++)
+			;
+		if (*p != '\0' || p - c->erased_by > 256) {
+			store_seterr(why, whylen, "erasure with a bad asker");
+			return REASON_BAD_OPERATION;
+		}
 	}
 	if (c->n_columns > MERGE_WIRE_COLUMNS) {
 		store_seterr(why, whylen, "%zu columns", c->n_columns);
@@ -799,11 +866,18 @@ merge_fitting(struct store *s, struct origin *o, Labsync__Change *c,
 	*kept = 0;
 	merge_fit(s, c, &f, words, sizeof(words));
 	if (f.whole != REASON_OK) {
+		/* an erasure too: a table unknown here, or one its origin
+		   (a partner) may not write, is not scrubbed for it */
 		*kept = 1;
 		return aside_keep(s, c, -1, raw, f.whole, since);
 	}
+	if (c->op == LABSYNC__OP__OP_ERASE) {
+		if (erase_carry_out(s->db, c) == -1)
+			return -1;
+		s->erased = 1;
+	}
 	if (f.nkept == 0)
-		return merge_change(s, f.t, o, c, f.idx);
+		return merge_or_keep(s, f.t, o, c, f.idx, c, raw, since, kept);
 	sub = *c;
 	sub.columns = cols;
 	sub.n_columns = 0;
@@ -819,7 +893,7 @@ merge_fitting(struct store *s, struct origin *o, Labsync__Change *c,
 	}
 	if (sub.n_columns == 0)
 		return 0;
-	return merge_change(s, f.t, o, &sub, idx);
+	return merge_or_keep(s, f.t, o, &sub, idx, c, raw, since, kept);
 }
 
 /* Open the transaction remote changes are applied in. */
@@ -828,9 +902,14 @@ merge_apply_begin(struct store *s)
 {
 	store_settle(s);
 	s->apply_mark = s->noutbox;
+	s->erased = 0;
 	checkpoint_bound(s);
 	if (store_begin(s) == -1)
 		return -1;
+	/* no other writer until the commit: whether any erasure was carried
+	   out here stays known (the merge sets erased for its own) */
+	s->erasures = store_pragma_int(s, "SELECT EXISTS (SELECT 1 FROM"
+	    " labsync_erasure)") != 0;
 	/* with triggers on (not the daemon's connection), their WHEN
 	   clauses keep them quiet meanwhile */
 	if (!s->capture_off) {
@@ -840,6 +919,8 @@ merge_apply_begin(struct store *s)
 	}
 	for (size_t i = 0; i < s->ntables; i++)
 		s->tables[i].no_keys = -1;
+	if (changelog_at_begin(s) == -1)
+		goto fail;
 	return 0;
 fail:
 	log_warnx("apply failed, rolled back: %s", sqlite3_errmsg(s->db));
@@ -860,7 +941,7 @@ merge_apply_more(struct store *s, Labsync__Change *const *changes,
 		Labsync__Change *c = changes[i];
 		struct origin *o;
 		size_t full = c->n_columns, dropped;
-		int kept;
+		int kept, erased, ret;
 
 		if (!catchup && strcmp(c->origin, s->node_id) == 0)
 			return -1;
@@ -879,6 +960,25 @@ merge_apply_more(struct store *s, Labsync__Change *const *changes,
 			continue;
 		}
 		clock_absorb(s->clock, c->hlc);
+		/* an upsert older than an erasure of its row: the delete rule
+		   leaves nothing of it to apply, and its values are neither
+		   logged nor relayed (nor kept aside) */
+		erased = c->op == LABSYNC__OP__OP_UPSERT &&
+		    (s->erasures || s->erased) ? erase_covers(s, c) : 0;
+		if (erased == -1)
+			return -1;
+		if (erased) {
+			c->n_columns = 0;
+			ret = changelog_append(s, o, c, 1, NULL, relay);
+			c->n_columns = full;
+			if (ret == -1)
+				return -1;
+			log_debug("%s:%" PRIu64 ": of %s %s, erased since: "
+			    "logged without its values", c->origin, c->seq,
+			    c->table, c->pk);
+			kept = 0;
+			goto applied;
+		}
 		/* a change kept aside in part stays whole in the log; without
 		   a column local here, it is packed again */
 		dropped = merge_drop_local(schema_table_find(s, c->table), c);
@@ -890,6 +990,7 @@ merge_apply_more(struct store *s, Labsync__Change *const *changes,
 			return -1;
 		}
 		c->n_columns = full;
+applied:
 		if (kept > 0)
 			st->kept++;
 		o->seq = c->seq;
@@ -943,7 +1044,7 @@ int
 merge_snapshot_end(struct store *s, const Labsync__Vector *v, int *own)
 {
 	sqlite3_stmt	*st = NULL;
-	int		 ret = -1;
+	int		 ret = -1, jumped = 0;
 
 	*own = 0;
 	if (sqlite3_prepare_v2(s->db, "UPDATE labsync_origin SET floor ="
@@ -970,8 +1071,26 @@ merge_snapshot_end(struct store *s, const Labsync__Vector *v, int *own)
 		/* vector_save keeps it at commit; ours in labsync_state
 		   too, which the triggers count on from */
 		o->seq = e->seq;
+		jumped = 1;
 		if (o == s->self)
 			*own = 1;
+	}
+	/* the change feed lacks what came in as state: every cursor so far
+	   falls below its floor (a reader starts again from the rows) */
+	if (jumped) {
+		s->at++;
+		s->at_dirty = 1;
+		sqlite3_finalize(st);
+		if (sqlite3_prepare_v2(s->db, "UPDATE labsync_state SET"
+		    " at_floor = max(at_floor, ?1)", -1, &st, NULL) !=
+		    SQLITE_OK) {
+			st = NULL;
+			log_warnx("snapshot: %s", sqlite3_errmsg(s->db));
+			goto done;
+		}
+		sqlite3_bind_int64(st, 1, s->at);
+		if (store_step_done(s, st) == -1)
+			goto done;
 	}
 	ret = 0;
 done:
@@ -985,10 +1104,13 @@ merge_apply_end(struct store *s, int commit)
 {
 	if (commit) {
 		sqlite3_bind_int(s->st_applying, 1, 0);
-		if ((s->capture_off ||
+		if (changelog_at_end(s) == 0 && (s->capture_off ||
 		    store_step_done(s, s->st_applying) == 0) &&
 		    store_commit(s) == 0) {
 			s->held = NULL;
+			if (s->erased)
+				checkpoint_truncate(s);
+			s->erased = 0;
 			return 0;
 		}
 	}

@@ -143,9 +143,36 @@ metrics_render(struct labsyncd *env, struct evbuffer *b)
 		    "Received changes this node keeps aside in part (waiting "
 		    "and refused).", (double)(waiting + refused));
 
+	metrics_family(b, "labsync_peer_oldest_unconfirmed_seconds", "gauge",
+	    "Age of the oldest change log entry the peer has not confirmed "
+	    "holding (0: none): compaction keeps it and all after it.");
+	for (size_t i = 0; i < env->npeers; i++) {
+		uint64_t oldest;
+
+		compact_held_back(env->store, peer_name(env->peers[i]),
+		    &oldest);
+		evbuffer_add_printf(b, "labsync_peer_oldest_unconfirmed_seconds"
+		    "{peer=\"%s\"} %.3f\n", peer_name(env->peers[i]),
+		    oldest > 0 && now > oldest ? (now - oldest) / 1000.0 : 0.0);
+	}
+	metrics_family(b, "labsync_peer_log_held_changes", "gauge",
+	    "Change log entries (all origins) the peer has not confirmed "
+	    "holding: compaction keeps them for it.");
+	for (size_t i = 0; i < env->npeers; i++) {
+		uint64_t oldest;
+
+		evbuffer_add_printf(b, "labsync_peer_log_held_changes"
+		    "{peer=\"%s\"} %llu\n", peer_name(env->peers[i]),
+		    (unsigned long long)compact_held_back(env->store,
+		    peer_name(env->peers[i]), &oldest));
+	}
 	metrics_gauge(b, "labsync_changelog_changes",
-	    "Changes held in the change log (all origins).",
+	    "Entries the change log holds now (all origins; compaction "
+	    "drops those every peer confirmed).",
 	    (double)changelog_count(env->store));
+	metrics_gauge(b, "labsync_changelog_bytes",
+	    "Bytes of the change log and its index in the database.",
+	    (double)changelog_bytes_used(env->store));
 	metrics_gauge(b, "labsync_database_bytes",
 	    "Size of the database file.", (double)store_db_bytes(env->store));
 	metrics_gauge(b, "labsync_pending_local_writes",

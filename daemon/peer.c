@@ -60,7 +60,7 @@ static void	peer_reopen(struct peer *, int);
 static void	peer_live_flush(struct peer *);
 static void	peer_handshake_cb(void *, enum monitor_hs, uint64_t,
 		    const char *);
-static void	peer_heard_cb(void *, const Labsync__Vector *);
+static void	peer_heard_cb(void *, const Labsync__Vector *, int);
 static void	peer_check_phase_cb(void *);
 
 static void
@@ -160,6 +160,7 @@ peer_new(struct labsyncd *env, const struct config_peer *cp)
 		goto fail;
 	}
 	p->src.name = p->conf.name;
+	p->src.own_only = cp->role == CONFIG_ROLE_PARTNER;
 	p->hook.cb = peer_handshake_cb;
 	p->hook.arg = p;
 	p->state = PEER_CONNECTING;
@@ -427,13 +428,19 @@ peer_handshake_cb(void *arg, enum monitor_hs what, uint64_t cause,
 	log_warnx("peer %s: %s", p->conf.name, why);
 }
 
-/* Something arrived from the peer (any socket): it is alive. */
+/*
+ * Something arrived from the peer (any socket): it is alive. With v,
+ * what it holds; with confirms, as committed, so that our log may let go
+ * of it (compact.c).
+ */
 static void
-peer_heard(struct peer *p, const Labsync__Vector *v)
+peer_heard(struct peer *p, const Labsync__Vector *v, int confirms)
 {
 	p->last_heard_ms = clock_system_ms();
 	peer_set_state(p, PEER_UP, p->state == PEER_DOWN ? "heard again" :
 	    "first contact");
+	if (v != NULL && confirms)
+		compact_heard(p->env->store, p->conf.name, v);
 	if (v != NULL) {
 		p->lag = vector_lag_behind(p->env->store, v);
 		/* it holds more of our own changes than we do: we lost some */
@@ -445,9 +452,10 @@ peer_heard(struct peer *p, const Labsync__Vector *v)
 				own = v->entries[i]->seq;
 		p->delivery.known = 1;
 		p->delivery.confirmed = own;
-		/* an observer's word does not count: we take no changes
-		   from observers, so one could only stop our writes */
-		if (p->conf.role != CONFIG_ROLE_OBSERVER &&
+		/* only a city's word counts: we take no changes of ours
+		   from observers or partners, so one could only stop our
+		   writes */
+		if (p->conf.role == CONFIG_ROLE_CITY &&
 		    own > vector_own_seq(p->env->store) &&
 		    own > p->env->recover_to) {
 			log_warnx("peer %s holds our changes up to %llu, we "
@@ -462,9 +470,9 @@ peer_heard(struct peer *p, const Labsync__Vector *v)
 }
 
 static void
-peer_heard_cb(void *arg, const Labsync__Vector *v)
+peer_heard_cb(void *arg, const Labsync__Vector *v, int confirms)
 {
-	peer_heard(arg, v);
+	peer_heard(arg, v, confirms);
 }
 
 /*
@@ -593,7 +601,7 @@ peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 	if (n == 2 && zmq_msg_size(&frames[0]) ==
 	    strlen(p->env->conf->node_id) && memcmp(zmq_msg_data(&frames[0]),
 	    p->env->conf->node_id, zmq_msg_size(&frames[0])) == 0) {
-		peer_heard(p, NULL);
+		peer_heard(p, NULL, 0);
 		return;
 	}
 	e = wire_unpack_lazy(zmq_msg_data(body), zmq_msg_size(body),
@@ -605,13 +613,13 @@ peer_sub_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 	}
 	switch (e->body_case) {
 	case LABSYNC__ENVELOPE__BODY_HEARTBEAT:
-		peer_heard(p, e->heartbeat->vector);
+		peer_heard(p, e->heartbeat->vector, 1);
 		peer_heard_kept(p, e->heartbeat);
 		if (peer_lagging(p, clock_system_ms()))
 			catchup_request(p->catchup);
 		break;
 	case LABSYNC__ENVELOPE__BODY_BATCH:
-		peer_heard(p, NULL);
+		peer_heard(p, NULL, 0);
 		if (p->conf.role == CONFIG_ROLE_OBSERVER) {
 			sync_reject(p->env, &p->src, REASON_OBSERVER,
 			    "changes from an observer");

@@ -39,6 +39,7 @@ static const struct {
 	[REASON_CONSTRAINT] =		{ "constraint", 0 },
 	[REASON_IO] =			{ "io", 0 },
 	[REASON_NUL_IN_TEXT] =		{ "nul_in_text", 0 },
+	[REASON_COMPACTED] =		{ "compacted", 0 },
 };
 
 const char *
@@ -68,6 +69,7 @@ reason_keep(enum reason r)
 	case REASON_NUL_IN_TEXT:
 	case REASON_BAD_KEY:
 	case REASON_NOT_WRITABLE:
+	case REASON_CONSTRAINT:		/* of the receiver's schema */
 		return KEEP_REFUSED;
 	default:
 		return KEEP_NO;

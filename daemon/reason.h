@@ -50,6 +50,9 @@ enum reason {
 	/* one change, written locally (rules.c) */
 	REASON_NUL_IN_TEXT = 29,	/* a text with a NUL byte */
 
+	/* the change feed */
+	REASON_COMPACTED = 30,		/* a cursor older than the log holds */
+
 	REASON_N
 };
 

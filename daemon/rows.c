@@ -434,6 +434,55 @@ done:
 	return r;
 }
 
+/*
+ * The delete and its erasure in one transaction (the caller's, or one of
+ * its own): whoever reads the log after the commit sees an erasure.
+ */
+enum reason
+rows_erase(struct store *s, const char *table, const char *pk,
+    const char *by, char *err, size_t errlen)
+{
+	sqlite3		*db = store_db(s);
+	enum reason	 r;
+	uint64_t	 seq;
+	int		 own = 0, rc;
+
+	if (sqlite3_get_autocommit(db)) {
+		if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+		    SQLITE_OK)
+			return rows_sqlite(db, err, errlen);
+		own = 1;
+	}
+	seq = erase_seq(db);
+	r = rows_delete(db, table, pk, err, errlen);
+	/* a row deleted before: its old values may be in the logs */
+	if (r == REASON_NOT_FOUND) {
+		switch (erase_absent(s, table, pk, err, errlen)) {
+		case 0:
+			r = REASON_OK;
+			break;
+		case 1:
+			break;
+		case -2:	/* as rows_write tells a trigger's refusal */
+			if ((r = rows_node_state(db)) == REASON_OK)
+				r = REASON_CONSTRAINT;
+			break;
+		default:
+			r = REASON_DATABASE;
+			break;
+		}
+	}
+	if (r != REASON_OK)
+		return rows_end(db, own, r, err, errlen);
+	if ((rc = erase_local(db, by, seq)) == 1) {
+		rows_err(err, errlen, "table %s is not synced: its rows never "
+		    "leave this node, delete removes them", table);
+		r = REASON_NOT_WRITABLE;
+	} else if (rc == -1)
+		r = rows_sqlite(db, err, errlen);
+	return rows_end(db, own, r, err, errlen);
+}
+
 /* A column value as JSON; blobs as {"base64": "..."}. NULL: no memory. */
 static json_t *
 rows_json_value(sqlite3_stmt *st, int i)

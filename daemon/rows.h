@@ -27,6 +27,12 @@ enum reason rows_put(struct sqlite3 *, const char *table, const char *pk,
 	    char *const *assign, int nassign, char *err, size_t errlen);
 enum reason rows_delete(struct sqlite3 *, const char *table, const char *pk,
 	    char *err, size_t errlen);
+/* delete, and the erasure of every older value of the row (erase.c),
+   also of a row deleted before (REASON_NOT_FOUND: a key never seen
+   here); by: who asked. REASON_NOT_WRITABLE: the table is not synced. */
+struct store;
+enum reason rows_erase(struct store *, const char *table, const char *pk,
+	    const char *by, char *err, size_t errlen);
 enum reason rows_get(struct sqlite3 *, const char *table, const char *pk,
 	    FILE *out, char *err, size_t errlen);
 enum reason rows_list(struct sqlite3 *, const char *table, FILE *out,

@@ -32,10 +32,13 @@
 #define SETUP_TABLES	"labs, themes, activities, initiatives, " \
 			"volunteer_offers, observations"
 #define SETUP_LOCAL	"participants"
+/* What a partner writes unless --writable says otherwise. */
+#define SETUP_WRITABLE	"observations"
 
 struct setup {
 	const char	*id;
 	const char	*role;
+	const char	*writable;	/* a partner's tables */
 	const char	*listen;
 	const char	*host;
 	const char	*dir;
@@ -53,8 +56,9 @@ static void
 setup_usage(void)
 {
 	fprintf(stderr,
-	    "usage: labsyncctl setup --id ID --role city|observer "
+	    "usage: labsyncctl setup --id ID --role city|observer|partner "
 	    "--listen ADDRESS\n"
+	    "           [--writable TABLE,...] "
 	    "           [--host NAME] [--publish-port PORT] "
 	    "[--sync-port PORT]\n"
 	    "           [--dir DIR] [--database FILE] [--schema FILE] "
@@ -148,6 +152,7 @@ setup_args(struct setup *s, int argc, char **argv)
 		{ "dir",		required_argument, NULL, 'd' },
 		{ "database",		required_argument, NULL, 'b' },
 		{ "schema",		required_argument, NULL, 'S' },
+		{ "writable",		required_argument, NULL, 'w' },
 		{ "force",		no_argument,	   NULL, 'f' },
 		{ "help",		no_argument,	   NULL, 'h' },
 		{ NULL,			0,		   NULL, 0 }
@@ -168,6 +173,7 @@ setup_args(struct setup *s, int argc, char **argv)
 		case 'd': s->dir = optarg; break;
 		case 'b': s->database = optarg; break;
 		case 'S': s->schema = optarg; break;
+		case 'w': s->writable = optarg; break;
 		case 'f': s->force = 1; break;
 		case 'p':
 			if (setup_port(optarg, &s->publish_port) == -1)
@@ -193,9 +199,23 @@ setup_args(struct setup *s, int argc, char **argv)
 		    CONFIG_ID_MAX);
 		return -1;
 	}
-	if (strcmp(s->role, "city") != 0 && strcmp(s->role, "observer") != 0) {
-		fprintf(stderr, "labsyncctl: setup: --role '%s': city or "
-		    "observer\n", s->role);
+	if (strcmp(s->role, "city") != 0 && strcmp(s->role, "observer") != 0 &&
+	    strcmp(s->role, "partner") != 0) {
+		fprintf(stderr, "labsyncctl: setup: --role '%s': city, "
+		    "observer or partner\n", s->role);
+		return -1;
+	}
+	if (s->writable != NULL && strcmp(s->role, "partner") != 0) {
+		fprintf(stderr, "labsyncctl: setup: --writable is for "
+		    "--role partner\n");
+		return -1;
+	}
+	if (strcmp(s->role, "partner") == 0 && s->writable == NULL)
+		s->writable = SETUP_WRITABLE;
+	if (s->writable != NULL && (s->writable[0] == '\0' ||
+	    strpbrk(s->writable, "\r\n;#=\"'") != NULL)) {
+		fprintf(stderr, "labsyncctl: setup: --writable takes table "
+		    "names separated by commas\n");
 		return -1;
 	}
 	if (!setup_word_ok(s->listen) ||
@@ -266,6 +286,8 @@ setup_config_text(const struct setup *s)
 	    "\n[security]\nsecret_key_file = %s.key\n"
 	    "\n[sync]\ntables = %s\nlocal = %s\n",
 	    pub, sync, s->base, SETUP_TABLES, SETUP_LOCAL);
+	if (s->writable != NULL)
+		fprintf(f, "writable = %s\n", s->writable);
 	ok = ferror(f) == 0;
 	if (fclose(f) != 0)
 		ok = 0;
@@ -411,8 +433,11 @@ setup_main(int argc, char **argv)
 		unlink(err);
 		goto done;
 	}
-	printf("[peer:%s]\nrole = %s\npublish = %s\nsync = %s\n"
-	    "public_key = %s\n", s.id, s.role, ppub, psync, pub);
+	printf("[peer:%s]\nrole = %s\n", s.id, s.role);
+	if (s.writable != NULL)
+		printf("writable = %s\n", s.writable);
+	printf("publish = %s\nsync = %s\npublic_key = %s\n", ppub, psync,
+	    pub);
 	fflush(stdout);
 	fprintf(stderr, "labsyncctl: setup: wrote %s, %s.key (the secret "
 	    "key, mode 0600) and %s.pub.\n"

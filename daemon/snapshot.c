@@ -50,6 +50,8 @@ struct snapshot {
 	int64_t			 after_rid;	/* keyset cursor: rowid ... */
 	char			*after_pk;	/* ... or key ("" first) */
 	sqlite3_stmt		*st;		/* of table and pass */
+	sqlite3_stmt		*st_erased;	/* an erasure of a delete's
+						   clock; NULL: none here */
 	uint64_t		 total, sent;	/* rows and tombstones */
 	uint64_t		 no_clocks;	/* rows without clocks: skipped */
 	int			 done;
@@ -147,6 +149,14 @@ snapshot_load(struct snapshot *sn)
 	}
 	if (rc != SQLITE_DONE)
 		goto done;
+	/* erasures go as erasures, so the receiver audits them and keeps
+	   no value an older change of the row brings later */
+	if (snapshot_int(sn->db, "SELECT EXISTS (SELECT 1 FROM"
+	    " labsync_erasure)") == 1 && sqlite3_prepare_v2(sn->db,
+	    "SELECT seq, requested_by, asked_ms FROM labsync_erasure WHERE"
+	    " tbl = ?1 AND pk = ?2 AND hlc = ?3 AND origin = ?4 LIMIT 1", -1,
+	    &sn->st_erased, NULL) != SQLITE_OK)
+		goto done;
 	for (size_t i = 0; i < s->ntables; i++) {
 		const struct table *t = &s->tables[i];
 		char *sql = store_sql("SELECT count(*) FROM \"%w\"", t->name);
@@ -211,6 +221,7 @@ snapshot_free(struct snapshot *sn)
 	if (sn == NULL)
 		return;
 	sqlite3_finalize(sn->st);
+	sqlite3_finalize(sn->st_erased);
 	if (sn->db != NULL)
 		sqlite3_close(sn->db);	/* ends the read transaction */
 	vector_free(sn->vector);
@@ -341,6 +352,33 @@ snapshot_emit(Labsync__Change *c, store_change_cb cb, void *arg,
 	return ret;
 }
 
+/* A delete c that is an erasure becomes one, with its sequence and who
+   asked (pointing into st_erased's row: reset it after use). */
+static int
+snapshot_erasure(struct snapshot *sn, Labsync__Change *c)
+{
+	sqlite3_stmt	*st = sn->st_erased;
+	int		 rc;
+
+	if (st == NULL)
+		return 0;
+	sqlite3_bind_text(st, 1, c->table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, c->pk, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (int64_t)c->hlc);
+	sqlite3_bind_text(st, 4, c->origin, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW) {
+		log_warnx("snapshot: %s", sqlite3_errmsg(sn->db));
+		return -1;
+	}
+	c->op = LABSYNC__OP__OP_ERASE;
+	c->seq = (uint64_t)sqlite3_column_int64(st, 0);
+	c->erased_by = UNCONST(sqlite3_column_text(st, 1));
+	c->asked_ms = (uint64_t)sqlite3_column_int64(st, 2);
+	return 0;
+}
+
 /*
  * The changes of the row st is on: an upsert per distinct column clock,
  * one of no column for a newest upsert that no column kept, and the
@@ -418,8 +456,14 @@ snapshot_row(struct snapshot *sn, const struct table *t, sqlite3_stmt *st,
 	    m.d.origin))) != NULL) {
 		c.op = LABSYNC__OP__OP_DELETE;
 		c.hlc = m.d.hlc;
-		if (snapshot_emit(&c, cb, arg, bytes) == -1)
+		if (snapshot_erasure(sn, &c) == -1 ||
+		    snapshot_emit(&c, cb, arg, bytes) == -1) {
+			if (sn->st_erased != NULL)
+				sqlite3_reset(sn->st_erased);
 			return -1;
+		}
+		if (sn->st_erased != NULL)
+			sqlite3_reset(sn->st_erased);
 		(*n)++;
 	}
 	return 0;

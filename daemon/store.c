@@ -100,8 +100,9 @@ static const char *const store_upgrades[STORE_FORMAT] = {
 	[5] = "ALTER TABLE labsync_origin"
 	    "  ADD COLUMN floor INTEGER NOT NULL DEFAULT 0;"
 	    "ALTER TABLE labsync_log ADD COLUMN at INTEGER;"
-	    "UPDATE labsync_log SET at = (SELECT count(*) FROM labsync_log"
-	    "  AS o WHERE o.key <= labsync_log.key);"
+	    "UPDATE labsync_log SET at = n FROM (SELECT key AS k,"
+	    "  row_number() OVER (ORDER BY key) AS n FROM labsync_log)"
+	    "  WHERE key = k;"
 	    "CREATE INDEX labsync_log_at ON labsync_log(at);"
 	    PEER_SEEN_DDL
 	    ERASURE_DDL
@@ -275,7 +276,7 @@ store_prepare_all(struct store *s)
 	    store_prepare(s, &s->st_commit, "COMMIT") == -1 ||
 	    store_prepare(s, &s->st_data_version, "PRAGMA data_version") == -1 ||
 	    merge_prepare(s) == -1 || vector_prepare(s) == -1 ||
-	    aside_prepare(s) == -1)
+	    aside_prepare(s) == -1 || erase_prepare(s) == -1)
 		goto done;
 	ret = 0;
 done:
@@ -361,7 +362,11 @@ store_open(const struct store_options *opt, struct clock *clock, char *err,
 		goto fail;
 	}
 	sqlite3_busy_handler(s->db, store_busy, NULL);
+	/* secure_delete: what a write frees is zeroed, so that an erased
+	   value (erase.c) and the old versions of rows do not stay in the
+	   file's free space */
 	sql = store_sql("PRAGMA journal_mode = WAL;"
+	    "PRAGMA secure_delete = ON;"
 	    "PRAGMA synchronous = NORMAL;"
 	    "PRAGMA cache_size = -%d;"
 	    "PRAGMA temp_store = MEMORY;"
@@ -518,6 +523,7 @@ store_free(struct store *s)
 	if (s == NULL)
 		return;
 	checkpoint_stop(s);
+	compact_free(s);
 	schema_free(s);
 	vector_clear(s);
 	outbox_clear(s);
@@ -534,7 +540,10 @@ store_free(struct store *s)
 	sqlite3_finalize(s->st_row_any);
 	sqlite3_finalize(s->st_log_put);
 	sqlite3_finalize(s->st_log_range);
+	sqlite3_finalize(s->st_at_get);
+	sqlite3_finalize(s->st_at_put);
 	sqlite3_finalize(s->st_aside_put);
+	sqlite3_finalize(s->st_erased);
 	sqlite3_finalize(s->st_origin_new);
 	sqlite3_finalize(s->st_origin_seq);
 	sqlite3_finalize(s->st_state_hlc);

@@ -15,6 +15,8 @@
  *   aside.c       changes kept aside: what a receiver could not apply
  *   snapshot.c    the state as of one read transaction, for a peer
  *                 that lacks what the log no longer holds
+ *   compact.c     dropping log entries every peer holds
+ *   erase.c       erasures: scrubbing a row's old values, their audit
  *
  * They share store_private.h. SQL is spoken by these files and by one
  * other, rows.c: labsyncctl's and the HTTP API's reads and writes of rows
@@ -169,6 +171,8 @@ int		 schema_check_file(const char *dbpath, const char *schema_path,
 
 /* The version vector; free with vector_free. */
 Labsync__Vector	*vector_new(struct store *);
+/* ... as committed: what peers are told we hold (they may compact). */
+Labsync__Vector	*vector_new_committed(struct store *);
 void		 vector_free(Labsync__Vector *);
 /* Advance v over one change, if it follows origin's entry without a gap. */
 int		 vector_advance(Labsync__Vector *, const char *origin,
@@ -195,9 +199,31 @@ int		 changelog_pending(struct store *);
 int		 changelog_read_missing(struct store *,
 		    const Labsync__Vector *have, size_t max_changes,
 		    size_t max_bytes, store_change_cb, void *arg, int *more);
+/* Entries the log holds (above each origin's floor). */
 int64_t		 changelog_count(struct store *);
-/* The HLC of our own change seq; 0 if the log lacks it. */
+/* Bytes of the log and its index (dbstat, else an upper bound). */
+int64_t		 changelog_bytes_used(struct store *);
+/* The HLC of our own change seq; 0 if the log lacks it (compacted). */
 uint64_t	 changelog_own_hlc(struct store *, uint64_t seq);
+/*
+ * The log lacks origin's entries up to this sequence (compacted away): a
+ * peer that holds less of origin cannot catch up from the log (catch-up
+ * leaves that origin out) and needs a snapshot.
+ */
+uint64_t	 changelog_floor(struct store *, const char *origin);
+
+/* One entry of the change feed: its cursor and its packed change. */
+typedef int	(*changelog_feed_cb)(void *arg, int64_t cursor,
+		    const uint8_t *, size_t);
+/*
+ * The change feed: entries after cursor since, in this node's commit
+ * order, of table (NULL: all), at most limit, to cb; -1 on failure.
+ */
+int		 changelog_read_feed(struct store *, int64_t since,
+		    const char *table, int limit, changelog_feed_cb, void *arg);
+/* The newest cursor (floor 0), or the newest one compaction removed
+   (floor 1): a cursor below that may have missed changes. */
+int64_t		 changelog_feed_mark(struct store *, int floor);
 
 /* --- outbox.c: committed changes for our live feed --------------------- */
 
@@ -271,6 +297,47 @@ int		 aside_list(struct store *, int json, FILE *);
 int		 aside_discard(struct store *, const char *origin,
 		    uint64_t seq);
 
+/* --- compact.c: dropping log entries every peer holds ------------------ */
+
+/* The configured peers (start, reload): each holds the log from what it
+   confirmed on; what peers no longer configured confirmed is forgotten. */
+int		 compact_peers(struct store *, char *const *names, size_t n);
+/* A configured peer's committed vector: what it confirmed holding. */
+void		 compact_heard(struct store *, const char *peer,
+		    const Labsync__Vector *);
+/*
+ * One small step, in a transaction of its own (none while another is
+ * open): save what peers confirmed, then drop at most max entries every
+ * configured peer confirmed that are older than after_ms.
+ */
+int		 compact_step(struct store *, uint64_t now_ms,
+		    uint64_t after_ms, int max, int *dropped);
+/* Entries of the log peer has not confirmed (it holds them back), and
+   when the oldest of them was made (ms, 0: none). */
+uint64_t	 compact_held_back(struct store *, const char *peer,
+		    uint64_t *oldest_ms);
+/* What peer confirmed of origin's changes. */
+uint64_t	 compact_confirmed(struct store *, const char *peer,
+		    const char *origin);
+/* --- erase.c: erasures ------------------------------------------------ */
+
+/*
+ * In the writer's transaction, right after a delete through the capture
+ * triggers (rows.c): make the delete an erasure asked for by `by` and
+ * carry it out here. seq: erase_seq before the delete. 0 done, 1 the
+ * delete was not captured (a table that is not synced), -1 failed.
+ */
+uint64_t	 erase_seq(struct sqlite3 *);
+/* Before erase_local, for a row deleted before (a tombstone, no row):
+   stamp its delete again. 0 done, 1 key not known here, -1 failed, -2
+   refused by the delete trigger's rules (err says why). */
+int		 erase_absent(struct store *, const char *table,
+		    const char *pk, char *err, size_t errlen);
+int		 erase_local(struct sqlite3 *, const char *by, uint64_t seq);
+/* labsyncctl erasures: the audit rows, lines or a JSON array, with
+   which of peers confirmed each. */
+int		 erase_list(struct store *, char *const *peers, size_t npeers,
+		    int json, FILE *);
 /* --- snapshot.c: the state as of one read transaction ----------------- */
 
 /*

@@ -1,7 +1,8 @@
 /*
  * store_private.h: the store's state and what its files call of each
  * other. Included by the store's files only: store.c, schema.c, vector.c,
- * changelog.c, outbox.c, merge.c, capture.c and checkpoint.c.
+ * changelog.c, outbox.c, merge.c, capture.c, aside.c, compact.c,
+ * checkpoint.c and erase.c.
  */
 #ifndef LABSYNC_STORE_PRIVATE_H
 #define LABSYNC_STORE_PRIVATE_H
@@ -19,6 +20,7 @@
 #define STORE_BUSY_FAST	100	/* lock retries 0.1 ms apart, ... */
 #define STORE_BUSY_SLOW	9990	/* ... then this many 1 ms apart */
 #define STORE_OUTBOX_KEEP (1024 * 1024)	/* outbox bytes kept once drained */
+#define CHANGELOG_MEASURE_MAX 100000	/* log entries dbstat measures */
 
 struct column {
 	char		*name;
@@ -58,6 +60,9 @@ struct origin {
 	char		*name;
 	uint64_t	 seq;		/* highest contiguous held */
 	uint64_t	 committed;	/* seq as last committed */
+	uint64_t	 floor;		/* the log lacks its entries up to
+					   here (labsync_origin.floor) */
+	int		 floor_said;	/* a peer behind floor was logged */
 };
 
 struct col_clock {
@@ -95,6 +100,9 @@ struct store {
 	size_t		 npartners;
 	int		 hold_local;	/* recovering: publish none of ours */
 	uint64_t	 published;	/* own changes read into the outbox */
+	int64_t		 at;		/* the apply transaction's last
+					   labsync_log.at (changelog.c) */
+	int		 at_dirty;	/* ... not yet in labsync_state */
 	uint64_t	 max_skew_ms;
 	struct table	*tables;
 	size_t		 ntables;
@@ -110,7 +118,11 @@ struct store {
 	int64_t		 data_version;
 
 	struct checkpointer *checkpointer;	/* checkpoint.c, or NULL */
+	struct compact	*compact;	/* compact.c: peers, what they hold */
+	int64_t		 log_entry_bytes;	/* as last measured */
 	int		 no_relay;	/* applied changes stay off our feed */
+	int		 refused_row;	/* merge.c: the last write failed on a
+					   constraint of this node's schema */
 
 	/* committed changes not yet published, packed one after another
 	   in one buffer: thousands of small copies would fragment the heap */
@@ -125,10 +137,17 @@ struct store {
 	sqlite3_stmt	*st_rowid_get, *st_rowid_put, *st_rowid_upd;
 	sqlite3_stmt	*st_rowid_drop, *st_row_any;
 	sqlite3_stmt	*st_log_put, *st_log_range;
+	sqlite3_stmt	*st_at_get, *st_at_put;	/* labsync_state.at */
 	sqlite3_stmt	*st_origin_new, *st_origin_seq;
 	sqlite3_stmt	*st_state_hlc, *st_state_seq;
 	sqlite3_stmt	*st_applying;
 	sqlite3_stmt	*st_aside_put;
+	sqlite3_stmt	*st_erased;	/* erase_covers */
+	int		 erased;	/* an erasure was carried out in the
+					   apply transaction: cut the WAL
+					   back after its commit */
+	int		 erasures;	/* labsync_erasure had rows when it
+					   began (else no lookups) */
 	sqlite3_stmt	*st_begin, *st_commit, *st_data_version;
 	int		 log_width;	/* value columns st_log_put and
 					   st_log_range have */
@@ -173,14 +192,17 @@ struct store {
  * labsync_erasure: the audit of erasures this node carried out: which
  * table and key, the erasure change's origin, sequence and clock, who
  * asked on the origin node, when it was asked (at the origin) and when
- * it was done here. It holds no erased value.
+ * it was done here. It holds no erased value. By key: every applied
+ * change asks whether an erasure newer than it erased its row (erase.c).
  */
 #define ERASURE_DDL \
     "CREATE TABLE IF NOT EXISTS labsync_erasure(" \
     "  id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk TEXT NOT NULL," \
     "  origin TEXT NOT NULL, seq INTEGER NOT NULL, hlc INTEGER NOT NULL," \
     "  requested_by TEXT NOT NULL, asked_ms INTEGER NOT NULL," \
-    "  done_ms INTEGER NOT NULL);"
+    "  done_ms INTEGER NOT NULL);" \
+    "CREATE INDEX IF NOT EXISTS labsync_erasure_key" \
+    "  ON labsync_erasure(tbl, pk);"
 /* Columns of st_log_range. */
 enum { LOG_KEY, LOG_HLC, LOG_BODY, LOG_TBL, LOG_PK, LOG_OP, LOG_MASK, LOG_V0 };
 /* Parameter of st_log_put (the same columns) that takes v0. */
@@ -277,6 +299,9 @@ Labsync__Value	*changelog_value(sqlite3_stmt *, int col, Labsync__Value *);
    in hex (written into hex), or NULL as it is. */
 void		 changelog_pseudonym(struct store *, sqlite3_stmt *, int col,
 		    Labsync__Value *v, char hex[2 * 32 + 1]);
+/* Around the apply transaction: number its entries after the others. */
+int		 changelog_at_begin(struct store *);
+int		 changelog_at_end(struct store *);
 
 /* outbox.c */
 int		 outbox_add(struct store *, int64_t origin, const uint8_t *,
@@ -296,6 +321,8 @@ int		 merge_rows_check(struct store *);
 int		 capture_triggers(struct store *, struct table *);
 int		 capture_replay_pending(struct store *);
 int		 capture_clocks_upgrade(struct store *);
+char		*capture_delete_sql(struct store *, const struct table *,
+		    const char *key);
 
 /* aside.c */
 int		 aside_prepare(struct store *);
@@ -308,8 +335,18 @@ int		 merge_fitting(struct store *, struct origin *,
 		    Labsync__Change *, const ProtobufCBinaryData *raw,
 		    uint64_t since, int *kept);
 
+/* compact.c */
+void		 compact_free(struct store *);
+/* erase.c */
+int		 erase_prepare(struct store *);
+int		 erase_carry_out(sqlite3 *, const Labsync__Change *);
+int		 erase_covers(struct store *, const Labsync__Change *);
+
 /* checkpoint.c */
 void		 checkpoint_stop(struct store *);
+/* Cut the WAL back to nothing (TRUNCATE) soon, trying again every
+   second until it succeeds: after an erasure. */
+void		 checkpoint_truncate(struct store *);
 void		 checkpoint_nudge(struct store *);
 void		 checkpoint_bound(struct store *);
 

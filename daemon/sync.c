@@ -130,7 +130,7 @@ sync_hello_new(struct labsyncd *env)
 	h->protocol_version = WIRE_VERSION;
 	h->schema_fingerprint.data = env->fingerprint;
 	h->schema_fingerprint.len = sizeof(env->fingerprint);
-	if ((h->vector = vector_new(env->store)) == NULL) {
+	if ((h->vector = vector_new_committed(env->store)) == NULL) {
 		log_warnx("hello: out of memory");
 		free(h);
 		return NULL;
@@ -258,7 +258,7 @@ sync_heartbeat(struct labsyncd *env)
 
 	hb.node_id = env->conf->node_id;
 	hb.hlc = clock_last(env->clock);
-	hb.vector = vector_new(env->store);
+	hb.vector = vector_new_committed(env->store);
 	/* what we keep aside, per origin: its sender shows it */
 	hb.kept = aside_summary(env->store, WIRE_MAX_KEPT, &hb.n_kept);
 	e.body_case = LABSYNC__ENVELOPE__BODY_HEARTBEAT;
@@ -338,6 +338,21 @@ sync_check_change(struct labsyncd *env, struct sync_source *src,
 	if (sync_echo(env, c, own))
 		return 0;
 	/*
+	 * A partner is trusted with its own changes only: those of others it
+	 * relays could be forged (a city's origin claimed by the partner's
+	 * key) and are ignored, not refused; the cities send them directly.
+	 */
+	if (src->own_only && (c->origin == NULL ||
+	    strcmp(c->origin, src->name) != 0)) {
+		if (!src->ignored_said)
+			log_info("peer %s: changes of other origins (%.32s "
+			    "#%llu) ignored: a partner's link carries its own "
+			    "changes only", src->name, c->origin != NULL ?
+			    c->origin : "?", (unsigned long long)c->seq);
+		src->ignored_said = 1;
+		return 0;
+	}
+	/*
 	 * Changes of our own that we do not have are taken only as catch-up
 	 * answers, and only once a peer's vector showed we lost them (a
 	 * restore); anywhere else they are forged.
@@ -400,7 +415,8 @@ sync_check(struct labsyncd *env, struct sync_source *src,
 		if ((ok = sync_check_change(env, src, c, i, batch->n_changes,
 		    from_catchup, own, now)) == -1)
 			ret = -1;
-		else if (ok == 1 && ahead != NULL &&
+		/* past what it ignores too, or it would be sent again */
+		else if (ok >= 0 && c != NULL && ahead != NULL &&
 		    vector_advance(ahead, c->origin, c->seq) == -1)
 			ret = -1;
 		if (i % SYNC_DECODE_CHUNK == SYNC_DECODE_CHUNK - 1)

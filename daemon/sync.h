@@ -32,6 +32,9 @@ struct sync_source {
 	uint8_t			 fingerprint[32];	/* of its schema, as
 							   its Hello said */
 	int			 has_fingerprint;
+	int			 own_only;	/* a partner: only changes of
+						   its own origin are taken */
+	int			 ignored_said;	/* ... others logged once */
 };
 
 /* Keep what a peer's Hello says of its schema; warn once when it

@@ -51,7 +51,7 @@ vector_load(struct store *s)
 	vector_clear(s);
 	/* our own sequence: counted by the triggers in labsync_state */
 	if (sqlite3_prepare_v2(s->db, "SELECT o.id, o.name, CASE o.id WHEN"
-	    " st.self THEN max(o.seq, st.seq) ELSE o.seq END FROM"
+	    " st.self THEN max(o.seq, st.seq) ELSE o.seq END, o.floor FROM"
 	    " labsync_origin AS o, labsync_state AS st ORDER BY o.id", -1, &st,
 	    NULL) != SQLITE_OK)
 		return -1;
@@ -65,6 +65,8 @@ vector_load(struct store *s)
 		o = &s->origins[s->norigins];
 		o->id = sqlite3_column_int64(st, 0);
 		o->seq = o->committed = sqlite3_column_int64(st, 2);
+		o->floor = sqlite3_column_int64(st, 3);
+		o->floor_said = 0;
 		if ((o->name = strdup((const char *)
 		    sqlite3_column_text(st, 1))) == NULL)
 			goto done;
@@ -133,7 +135,8 @@ vector_origin_get(struct store *s, const char *name)
 		return NULL;
 	}
 	o->id = sqlite3_last_insert_rowid(s->db);
-	o->seq = o->committed = 0;
+	o->seq = o->committed = o->floor = 0;
+	o->floor_said = 0;
 	s->norigins++;
 	return o;
 }
@@ -169,9 +172,10 @@ vector_committed(struct store *s)
 		s->origins[i].committed = s->origins[i].seq;
 }
 
-/* Our version vector: each origin we hold changes of, with its seq. */
-Labsync__Vector *
-vector_new(struct store *s)
+/* Our version vector: each origin we hold changes of, with its seq
+   (committed: as committed, leaving out an apply transaction held open). */
+static Labsync__Vector *
+vector_build(struct store *s, int committed)
 {
 	Labsync__Vector	*v;
 
@@ -184,7 +188,10 @@ vector_new(struct store *s)
 	for (size_t i = 0; i < s->norigins; i++) {
 		Labsync__VectorEntry *e;
 
-		if (s->origins[i].seq == 0)
+		uint64_t seq = committed ? s->origins[i].committed :
+		    s->origins[i].seq;
+
+		if (seq == 0)
 			continue;
 		if ((e = calloc(1, sizeof(*e))) == NULL)
 			goto fail;
@@ -192,13 +199,31 @@ vector_new(struct store *s)
 		v->entries[v->n_entries++] = e;
 		if ((e->origin = strdup(s->origins[i].name)) == NULL)
 			goto fail;
-		e->seq = s->origins[i].seq;
+		e->seq = seq;
 	}
 	return v;
 fail:
 	log_warnx("version vector: out of memory");
 	vector_free(v);
 	return NULL;
+}
+
+Labsync__Vector *
+vector_new(struct store *s)
+{
+	return vector_build(s, 0);
+}
+
+/*
+ * What we tell peers we hold (heartbeats, Hello, Ack): only what is
+ * committed. A peer takes it as confirmed and may compact its log: a
+ * change in a transaction still open would be lost to us both if this
+ * node died before the commit.
+ */
+Labsync__Vector *
+vector_new_committed(struct store *s)
+{
+	return vector_build(s, 1);
 }
 
 /* Advance v over one change, if it follows origin's entry without a gap. */

@@ -243,6 +243,7 @@ main(int argc, char *argv[])
 	static const uint8_t	 blob[] = { 0x00, 0xff, 0x10, 0x80 };
 	const Labsync__Op	 UP = LABSYNC__OP__OP_UPSERT;
 	const Labsync__Op	 DEL = LABSYNC__OP__OP_DELETE;
+	Labsync__Change		*erase;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s DIR\n", argv[0]);
@@ -281,6 +282,20 @@ main(int argc, char *argv[])
 	write_batch("batch-delete", "bochum", 0, 1,
 	    change("bochum", 1, CLOCK_MAKE(T0 + 30, 0), "activities",
 	    "act-do-1", DEL, NULL));
+
+	/* an erasure after a write, then an older write of the row from
+	   another origin: logged without its values */
+	erase = change("essen", 2, CLOCK_MAKE(T0 + 35, 0), "activities",
+	    "act-es-1", LABSYNC__OP__OP_ERASE, NULL);
+	erase->erased_by = UNCONST("dpo");
+	erase->asked_ms = T0 + 35;
+	write_batch("batch-erase", "essen", 0, 2,
+	    change("essen", 1, CLOCK_MAKE(T0 + 31, 0), "activities",
+	    "act-es-1", UP, "title", val_text("to be erased"), NULL), erase);
+	write_batch("batch-erased-late", "herne", 0, 1,
+	    change("herne", 1, CLOCK_MAKE(T0 + 33, 0), "activities",
+	    "act-es-1", UP, "summary", val_text("older than the erasure"),
+	    NULL));
 
 	/* integer into a REAL column, edit, delete, revive */
 	write_batch("batch-multi", "wuppertal", 0, 4,

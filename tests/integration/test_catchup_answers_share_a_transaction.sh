@@ -12,7 +12,8 @@ M=100000	# rows of phase 3: 5,000 answers take seconds
 W=20		# writes at wuppertal during phase 2, of each kind
 # dortmund answers in batches of 20 changes: 1,000 answers for N
 node dortmund city "catchup_changes = 20"
-node wuppertal
+# the end reads every change back from wuppertal's log: no compaction
+node wuppertal city "compact_after = 1h"
 http_node wuppertal
 peer dortmund wuppertal
 peer wuppertal dortmund

@@ -38,6 +38,9 @@ assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT group_concat(r.pk || ':' ||
     SELECT rowid, id FROM labs) AS t ON t.id = r.pk")" \
     "act-1:1 act-3:1 lab-1:1" "clocks by rowid"
 assert_eq "$(width dortmund)" 63 "value columns after the upgrade"
+assert_eq "$(sqlite3 "$T/dortmund.db" "SELECT count(*) || ' ' ||
+    count(DISTINCT at) || ' ' || min(at) || ' ' || max(at) FROM labsync_log")" \
+    "6 6 1 6" "the feed's cursors of the upgraded log"
 assert_eq "$(ctl dortmund status --json | jq -r '.vector.dortmund')" 6 \
     "dortmund's changes"
 # a partial update after the upgrade, over the old clocks

@@ -5,7 +5,13 @@
 . "$(dirname "$0")/lib.sh"
 
 N=10000
-pair dortmund wuppertal
+node dortmund
+# the end reads every change back from wuppertal's log: no compaction
+node wuppertal city "compact_after = 1h"
+peer dortmund wuppertal
+peer wuppertal dortmund
+start dortmund
+start wuppertal
 
 ctl dortmund put activities act-before-1 title="Before the crash" || fail "put"
 ctl wuppertal put activities act-before-2 title="Also before" || fail "put"

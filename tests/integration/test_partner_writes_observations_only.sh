@@ -4,7 +4,8 @@
 # a. p's observation reaches both cities; its write to activities is
 # refused locally; a change to activities captured as p's (its triggers
 # tampered with) is kept aside as refused by both cities, never applied,
-# and does not block p's later observations.
+# and does not block p's later observations. A change p serves under a
+# city's origin is ignored: a partner's link carries its own changes only.
 . "$(dirname "$0")/lib.sh"
 
 node a
@@ -89,4 +90,24 @@ wait_for 30 "obs-2 at b" ctl b get observations obs-2
 # and the cities' own writes still flow to p
 ctl b put activities act-b title="Wuppertal" || fail "put at b"
 wait_for 30 "act-b at p" ctl p get activities act-b
+
+# p's log tampered with: a change claiming b's origin, next in b's
+# sequence, which p would serve a as if it relayed it. a takes only p's
+# own changes over p's link: it ignores it, and b's real change of that
+# sequence still reaches a.
+stop p
+bseq=$(sqlite3 "$T/p.db" "SELECT seq FROM labsync_origin WHERE name = 'b'")
+sql p "INSERT INTO labsync_log(key, hlc, tbl, pk, op, mask, v3)
+    SELECT id << 40 | (seq + 1), (CAST(strftime('%s', 'now') AS INTEGER)
+    * 1000 + 5000) << 16, 'activities', 'act-b2', 0, 8, 'Forged as b'
+    FROM labsync_origin WHERE name = 'b';
+    UPDATE labsync_origin SET seq = seq + 1 WHERE name = 'b';"
+start p
+wait_for 30 "a ignores what p relays of others" \
+    grep -q "peer p: changes of other origins (b #$((bseq + 1))) ignored" "$T/a.log"
+assert_eq "$(sqlite3 "$T/a.db" "SELECT count(*) FROM activities
+    WHERE title = 'Forged as b'")" 0 "b's forged change at a"
+ctl b put activities act-b2 title="Wuppertal, real" || fail "put act-b2 at b"
+wait_for 30 "b's real act-b2 at a" test "$(sqlite3 "$T/a.db" "SELECT title
+    FROM activities WHERE id = 'act-b2'")" = "Wuppertal, real"
 pass

@@ -42,7 +42,11 @@ for i in 3 7 11; do
 done
 ctl a put activities act-7 title="revived" || fail "revive at a"
 ctl b put labs lab-b city=Wuppertal name="Lab B" || fail "put at b"
+ctl b erase activities act-9 || fail "erase at b"
 converge 30 a b
+erased_at_b=$(sql b "SELECT origin || ' ' || seq || ' ' || requested_by
+    FROM labsync_erasure WHERE pk = 'act-9'")
+[ -n "$erased_at_b" ] || fail "b has no audit row of its erasure"
 
 # --- (a) a node added by reload after compaction -----------------------
 stop a
@@ -70,6 +74,10 @@ assert_eq "$(ctl c get activities act-7 | jq -r .title)" "revived" \
 ctl c get activities act-3 >/dev/null 2>&1 && fail "a deleted row at c"
 assert_eq "$(sql c "SELECT count(*) FROM labsync_row WHERE d_hlc > 0 AND
     pk IN ('act-3', 'act-11')")" 2 "tombstones at c"
+# an erasure comes as an erasure: c records it as b did
+assert_eq "$(sql c "SELECT origin || ' ' || seq || ' ' || requested_by
+    FROM labsync_erasure WHERE pk = 'act-9'")" "$erased_at_b" \
+    "the erasure of act-9 at c"
 assert_eq "$(ctl c status --json | jq -c '.peers[0].snapshot')" null \
     "c's status once the snapshot is in"
 # the feed goes on from the snapshot's vector, both ways

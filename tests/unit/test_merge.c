@@ -1937,6 +1937,102 @@ test_future_change_is_held_until_the_clock_allows(void **state)
 	free(d);
 }
 
+/* One SQL count of a store's database. */
+static int64_t
+count_sql(struct store *s, const char *sql)
+{
+	sqlite3_stmt	*q;
+	int64_t		 n = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(s), sql, -1, &q, NULL),
+	    SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return n;
+}
+
+/*
+ * An erasure of k1 (o2) scrubs the values of every older change of k1
+ * from the log and the parts of it kept aside (o4's, of a column this
+ * node lacks, kept whole in the log), whether they came before it or
+ * after it (o3's update, older than the erasure, arriving last): the
+ * same rows, no value of k1 in the log or aside, one audit row, an
+ * unrelated row untouched, in any order.
+ */
+static void
+test_erasure_scrubs_older_values_in_any_order(void **state)
+{
+	struct fixture		*f = *state;
+	struct merge_stats	 st;
+	struct one_change	 u1, u2, u3, u4, e;
+	Labsync__Change		*first[2] = { &u1.c, &u2.c }, *odd[1] = { &u4.c };
+	Labsync__Change		*erase[1] = { &e.c }, *late[1] = { &u3.c };
+	struct store		*other;
+	uint64_t		 h = CLOCK_MAKE(BASE_MS, 0);
+	char			*d1, *d2;
+
+	one_change_init(&u1, "o1", 1, h + 1, "t1", "k1", "a");
+	one_change_init(&u2, "o1", 2, h + 2, "t1", "k2", "a");
+	one_change_init(&u3, "o3", 1, h + 5, "t1", "k1", "a");
+	one_change_init(&u4, "o4", 1, h + 3, "t1", "k1", "zz");
+	one_change_init(&e, "o2", 1, h + 10, "t1", "k1", "a");
+	e.c.op = LABSYNC__OP__OP_ERASE;
+	e.c.n_columns = 0;
+	e.c.erased_by = UNCONST("dpo\tx");
+	e.c.asked_ms = 5;
+	assert_invalid(f->store, &e.c, 0, REASON_BAD_OPERATION);
+	e.c.n_columns = 1;
+	e.c.erased_by = UNCONST("dpo");
+	assert_invalid(f->store, &e.c, 0, REASON_BAD_OPERATION);
+	e.c.n_columns = 0;
+	assert_int_equal(merge_validate(f->store, &e.c, 0, NULL, 0),
+	    REASON_OK);
+
+	assert_int_equal(apply(f->store, first, 2, 0, &st), 0);
+	assert_int_equal(apply(f->store, odd, 1, 0, &st), 0);
+	assert_int_equal(st.kept, 1);
+	assert_int_equal(count_sql(f->store, "SELECT count(*) FROM"
+	    " labsync_aside"), 1);
+	assert_int_equal(apply(f->store, erase, 1, 0, &st), 0);
+	assert_int_equal(apply(f->store, late, 1, 0, &st), 0);
+	assert_int_equal(st.applied, 1);
+
+	other = merge_store_open("n2", f->clock, 1000);
+	assert_non_null(other);
+	assert_int_equal(apply(other, late, 1, 0, &st), 0);
+	assert_int_equal(apply(other, erase, 1, 0, &st), 0);
+	assert_int_equal(apply(other, first, 2, 0, &st), 0);
+	assert_int_equal(apply(other, odd, 1, 0, &st), 0);
+	assert_int_equal(st.kept, 0);
+
+	d1 = dump_store(f->store);
+	d2 = dump_store(other);
+	assert_string_equal(d1, "t1\tk2\t{\"a\":7,\"b\":null,\"c\":null}\n");
+	assert_string_equal(d1, d2);
+	free(d1);
+	free(d2);
+	for (int i = 0; i < 2; i++) {
+		struct store *s = i == 0 ? f->store : other;
+
+		/* u1, u3, u4 emptied, the erasure packed without a value */
+		assert_int_equal(count_sql(s, "SELECT count(*) FROM labsync_log"
+		    " WHERE pk = 'k1'"), 4);
+		assert_int_equal(count_sql(s, "SELECT count(*) FROM"
+		    " labsync_aside"), 0);
+		assert_int_equal(count_sql(s, "SELECT count(*) FROM labsync_log"
+		    " WHERE pk = 'k1' AND op <> 2 AND (mask <> 0 OR body IS"
+		    " NOT NULL OR v0 IS NOT NULL)"), 0);
+		assert_int_equal(count_sql(s, "SELECT count(*) FROM labsync_log"
+		    " WHERE pk = 'k2' AND mask <> 0 AND v0 = 7"), 1);
+		assert_int_equal(count_sql(s, "SELECT count(*) FROM"
+		    " labsync_erasure WHERE tbl = 't1' AND pk = 'k1' AND origin"
+		    " = 'o2' AND seq = 1 AND requested_by = 'dpo' AND asked_ms"
+		    " = 5"), 1);
+	}
+	store_free(other);
+}
+
 /* A local write made after seeing a remote change wins over it. */
 static void
 test_local_write_after_remote_change_wins(void **state)
@@ -2051,6 +2147,9 @@ main(int argc, char **argv)
 		    setup_store, teardown_store),
 		cmocka_unit_test_setup_teardown(
 		    test_local_write_after_remote_change_wins,
+		    setup_store, teardown_store),
+		cmocka_unit_test_setup_teardown(
+		    test_erasure_scrubs_older_values_in_any_order,
 		    setup_store, teardown_store),
 		cmocka_unit_test(test_merge_is_a_function_of_the_set_of_changes),
 		cmocka_unit_test(test_snapshot_between_prefix_and_rest),

@@ -69,6 +69,7 @@ test_codes_keep_their_numbers_and_names(void **state)
 		{ REASON_CONSTRAINT, 27, "constraint" },
 		{ REASON_IO, 28, "io" },
 		{ REASON_NUL_IN_TEXT, 29, "nul_in_text" },
+		{ REASON_COMPACTED, 30, "compacted" },
 	};
 
 	(void)state;
