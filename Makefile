@@ -35,7 +35,7 @@ CORE_SRCS = daemon/log.c daemon/config.c daemon/config_value.c \
 	    daemon/outbox.c daemon/merge.c daemon/capture.c \
 	    daemon/checkpoint.c daemon/wire.c daemon/rows.c daemon/uuid.c \
 	    daemon/reason.c daemon/aside.c daemon/rules.c daemon/compact.c \
-	    daemon/feed.c daemon/erase.c
+	    daemon/feed.c daemon/erase.c daemon/snapshot.c
 DAEMON_SRCS = daemon/main.c daemon/bus.c daemon/peer.c daemon/sync.c \
 	    daemon/catchup.c daemon/control.c daemon/keys.c daemon/zap.c daemon/monitor.c \
 	    daemon/http.c daemon/metrics.c daemon/dashboard.c

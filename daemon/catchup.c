@@ -17,6 +17,15 @@
  * holds. Answers go into one apply transaction (sync.c), held open
  * between them up to CATCHUP_HOLD_MS.
  *
+ * Snapshots: an asker whose vector lies below what our log still holds
+ * of some origin (its floor: compacted away, or taken in as a snapshot)
+ * gets the state instead (snapshot.c): one read transaction per asker,
+ * kept between its batches and closed when the last is sent, when the
+ * asker stays quiet for CATCHUP_SNAPSHOT_IDLE_MS, or at shutdown. The
+ * client asks for each next batch with an Ack that says so, merges each
+ * batch in a transaction of its own, and with the last takes the
+ * snapshot's vector; then it asks on from there as usual.
+ *
  * The session (peer.c) owns the DEALER and hears back through the hooks
  * of its struct catchup_session; this file calls no peer code.
  */
@@ -38,6 +47,7 @@
 
 #define CATCHUP_HOLD_MAX 100000	/* changes per held transaction, at most */
 #define CATCHUP_HOLD_MS	1000	/* ... held open at most so long */
+#define CATCHUP_SNAPSHOT_IDLE_MS 60000	/* a snapshot's asker gone quiet */
 
 struct catchup {
 	struct labsyncd		*env;
@@ -59,12 +69,27 @@ struct catchup {
 	struct event		*ev_hold;	/* commits it if nothing comes */
 	struct wire_arena	*arena;		/* the answer at hand */
 	struct wire_arena	*scratch;	/* a few changes, decoded */
+	int			 snap_active;	/* a snapshot is coming in */
+	int			 snap_held;	/* txn holds snapshot batches */
+	uint64_t		 snap_sent;	/* ... rows of it so far */
+	uint64_t		 snap_total;	/* ... of so many */
+	uint64_t		 snap_t0_us;
+};
+
+/* A snapshot we serve, between the asker's requests. */
+struct catchup_snap {
+	struct catchup_snap	*next;
+	char			*who;
+	struct snapshot		*snap;
+	uint64_t		 last_ms;	/* asked last */
 };
 
 struct catchup_server {
 	struct labsyncd		*env;
 	struct bus		*router;
 	catchup_find_fn		 find;
+	struct catchup_snap	*snaps;
+	struct event		*ev_reap;	/* closes those gone quiet */
 };
 
 static void	catchup_settle(void *);
@@ -129,7 +154,8 @@ catchup_settled(const struct catchup *c)
  * vector we will have once the batch at hand is applied) if given.
  */
 static int
-catchup_send_vector(struct catchup *c, int hello, Labsync__Vector *ahead)
+catchup_send_vector(struct catchup *c, int hello, Labsync__Vector *ahead,
+    int snapshot_next)
 {
 	struct labsyncd		*env = c->env;
 	Labsync__Envelope	 e = LABSYNC__ENVELOPE__INIT;
@@ -154,6 +180,7 @@ catchup_send_vector(struct catchup *c, int hello, Labsync__Vector *ahead)
 		    vector_new_committed(env->store);
 		if (ack.vector == NULL)
 			return -1;
+		ack.snapshot_next = snapshot_next;
 		e.body_case = LABSYNC__ENVELOPE__BODY_ACK;
 		e.ack = &ack;
 	}
@@ -185,7 +212,7 @@ catchup_request_ahead(struct catchup *c, Labsync__Vector *ahead)
 	hello = !c->settled || memcmp(c->said_fp, c->env->fingerprint,
 	    sizeof(c->said_fp)) != 0;
 	/* not sent (no session left): like a lost one, reopened in cron */
-	if (catchup_send_vector(c, hello, ahead) == -1)
+	if (catchup_send_vector(c, hello, ahead, 0) == -1)
 		log_debug("peer %s: request not sent: %s", c->s.src->name,
 		    zmq_strerror(zmq_errno()));
 	c->syncing = 1;
@@ -230,6 +257,26 @@ catchup_lost(struct catchup *c, uint64_t now)
 	return 1;
 }
 
+/* The next batch of the snapshot coming in. */
+static void
+catchup_snapshot_next(struct catchup *c)
+{
+	if (catchup_send_vector(c, 0, NULL, 1) == -1)
+		log_debug("peer %s: request not sent: %s", c->s.src->name,
+		    zmq_strerror(zmq_errno()));
+	c->syncing = 1;
+	c->sent_ms = clock_system_ms();
+}
+
+int
+catchup_snapshot_progress(const struct catchup *c, uint64_t *sent,
+    uint64_t *total)
+{
+	*sent = c->snap_sent;
+	*total = c->snap_total;
+	return c->snap_active;
+}
+
 /* Commit the answers applied so far. */
 static int
 catchup_commit(struct catchup *c, int *gaps)
@@ -237,6 +284,7 @@ catchup_commit(struct catchup *c, int *gaps)
 	int	 own = 0, ret;
 
 	evtimer_del(c->ev_hold);
+	c->snap_held = 0;
 	ret = sync_end(c->txn, gaps, &own);
 	if (own > 0)
 		c->s.check_phase(c->s.arg);
@@ -334,6 +382,71 @@ catchup_batch(struct catchup *c, const Labsync__ChangeBatch *batch,
 	}
 }
 
+/* A snapshot batch answering our request. */
+static void
+catchup_snapshot(struct catchup *c, const Labsync__Snapshot *sp,
+    const ProtobufCBinaryData *raw)
+{
+	int	 gaps = 0, own = 0, rc;
+
+	c->syncing = 0;
+	if (c->s.observer) {
+		sync_reject(c->env, c->s.src, REASON_OBSERVER,
+		    "a snapshot from an observer");
+		return;
+	}
+	if (sp->rows_from == 0) {
+		c->snap_active = 1;
+		c->snap_sent = 0;
+		c->snap_t0_us = clock_mono_us();
+		log_info("peer %s: it no longer holds the changes we lack: "
+		    "taking a snapshot of its %llu rows", c->s.src->name,
+		    (unsigned long long)sp->rows_total);
+	} else if (!c->snap_active || sp->rows_from != c->snap_sent) {
+		/* the rest of one we gave up: the next request starts a
+		   new one */
+		log_debug("peer %s: a batch of a snapshot we do not take in "
+		    "(from row %llu): ignored", c->s.src->name,
+		    (unsigned long long)sp->rows_from);
+		c->snap_active = 0;
+		return;
+	}
+	c->snap_total = sp->rows_total;
+	/* catch-up answers held open go first, on their own */
+	if (sync_txn_open(c->txn) && !c->snap_held)
+		catchup_commit(c, &gaps);
+	/* the server reads the next batch while we merge this one */
+	if (sp->more)
+		catchup_snapshot_next(c);
+	if ((rc = sync_take_snapshot(c->txn, sp, raw, c->scratch, &own)) ==
+	    -1) {
+		evtimer_del(c->ev_hold);
+		c->snap_held = 0;
+		c->snap_active = 0;
+		c->refused_ms = clock_system_ms();
+		return;
+	}
+	c->snap_sent = sp->rows_sent;
+	/* batches share a transaction, like catch-up answers */
+	c->snap_held = 1;
+	if (sp->more && rc == 0 && catchup_hold(c))
+		return;
+	if (catchup_commit(c, &gaps) == -1 || rc == 1) {
+		c->snap_active = 0;
+		c->refused_ms = clock_system_ms();
+		return;
+	}
+	if (sp->more)
+		return;
+	c->snap_active = 0;
+	log_info("peer %s: snapshot taken in: %llu rows in %.1f s",
+	    c->s.src->name, (unsigned long long)sp->rows_sent,
+	    (clock_mono_us() - c->snap_t0_us) / 1e6);
+	if (own)
+		c->s.check_phase(c->s.arg);
+	catchup_request(c);	/* on from the snapshot's vector */
+}
+
 void
 catchup_dealer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 {
@@ -367,7 +480,12 @@ catchup_dealer_cb(struct bus *b, zmq_msg_t *frames, int n, void *arg)
 		break;
 	case LABSYNC__ENVELOPE__BODY_BATCH:
 		c->s.heard(c->s.arg, NULL, 0);
+		c->snap_active = 0;	/* one cut short: the server forgot it */
 		catchup_batch(c, e->batch, raw);
+		break;
+	case LABSYNC__ENVELOPE__BODY_SNAPSHOT:
+		c->s.heard(c->s.arg, NULL, 0);
+		catchup_snapshot(c, e->snapshot, raw);
 		break;
 	default:
 		sync_reject(env, c->s.src, REASON_MALFORMED,
@@ -398,14 +516,147 @@ catchup_reply_add(void *arg, const char *origin, const uint8_t *data,
 	return wire_batch_add(arg, data, len);
 }
 
-/* Answer a catch-up request: what the requester lacks, one batch. */
+static struct catchup_snap *
+catchup_snap_find(struct catchup_server *srv, const char *who)
+{
+	struct catchup_snap	*sn;
+
+	for (sn = srv->snaps; sn != NULL; sn = sn->next)
+		if (strcmp(sn->who, who) == 0)
+			return sn;
+	return NULL;
+}
+
+/* Close a snapshot we serve: its read transaction ends. */
 static void
-catchup_serve(struct catchup_server *srv, struct catchup *c, zmq_msg_t *id,
-    const Labsync__Vector *v, const Labsync__Hello *hello_back,
-    const char *who)
+catchup_snap_drop(struct catchup_server *srv, struct catchup_snap *sn)
+{
+	struct catchup_snap	**pp;
+
+	for (pp = &srv->snaps; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == sn) {
+			*pp = sn->next;
+			break;
+		}
+	snapshot_free(sn->snap);
+	free(sn->who);
+	free(sn);
+}
+
+static struct catchup_snap *
+catchup_snap_new(struct catchup_server *srv, const char *who,
+    const char *why)
+{
+	struct catchup_snap	*sn;
+	struct timeval		 tv = { CATCHUP_SNAPSHOT_IDLE_MS / 1000, 0 };
+	uint64_t		 sent, total;
+
+	if ((sn = calloc(1, sizeof(*sn))) == NULL ||
+	    (sn->who = strdup(who)) == NULL) {
+		log_warn("snapshot for %s", who);
+		free(sn);
+		return NULL;
+	}
+	if ((sn->snap = snapshot_open(srv->env->store)) == NULL) {
+		free(sn->who);
+		free(sn);
+		return NULL;
+	}
+	snapshot_progress(sn->snap, &sent, &total);
+	log_info("snapshot for %s: %s; sending the state of %llu rows "
+	    "instead", who, why, (unsigned long long)total);
+	sn->next = srv->snaps;
+	srv->snaps = sn;
+	if (!evtimer_pending(srv->ev_reap, NULL))
+		evtimer_add(srv->ev_reap, &tv);
+	return sn;
+}
+
+/* Close the snapshots whose askers have gone quiet. */
+static void
+catchup_reap_cb(int fd, short what, void *arg)
+{
+	struct catchup_server	*srv = arg;
+	struct catchup_snap	*sn, *next;
+	struct timeval		 tv = { CATCHUP_SNAPSHOT_IDLE_MS / 1000, 0 };
+	uint64_t		 now = clock_system_ms();
+
+	(void)fd;
+	(void)what;
+	for (sn = srv->snaps; sn != NULL; sn = next) {
+		next = sn->next;
+		if (now - sn->last_ms < CATCHUP_SNAPSHOT_IDLE_MS)
+			continue;
+		log_warnx("snapshot for %s: no request for %d s: closed",
+		    sn->who, CATCHUP_SNAPSHOT_IDLE_MS / 1000);
+		catchup_snap_drop(srv, sn);
+	}
+	if (srv->snaps != NULL)
+		evtimer_add(srv->ev_reap, &tv);
+}
+
+/* The next batch of a snapshot we serve. */
+static void
+catchup_serve_snapshot(struct catchup_server *srv, struct catchup *c,
+    const void *data[2], size_t len[2], struct catchup_snap *sn)
 {
 	struct labsyncd		*env = srv->env;
 	struct wire_batch	 b;
+	uint8_t			*buf;
+	uint64_t		 from, sent, total;
+	int			 more = 0;
+
+	sn->last_ms = clock_system_ms();
+	snapshot_progress(sn->snap, &from, &total);
+	wire_batch_init(&b);
+	if (snapshot_read(sn->snap, env->conf->catchup_changes,
+	    env->conf->max_message_size / 2, catchup_reply_add, &b,
+	    &more) == -1) {
+		log_warnx("snapshot for %s: could not read the database: "
+		    "closed", sn->who);
+		wire_batch_free(&b);
+		catchup_snap_drop(srv, sn);
+		return;
+	}
+	snapshot_progress(sn->snap, &sent, &total);
+	if ((buf = wire_snapshot_pack(&b, env->conf->node_id, more ? NULL :
+	    snapshot_vector(sn->snap), more, total, from, sent, &len[1])) !=
+	    NULL) {
+		data[1] = buf;
+		if (bus_send(srv->router, data, len, 2) == 0)
+			env->stats.served += b.n;
+		free(buf);
+	}
+	/* its vector is committed as it asks for the next (a snapshot
+	   moves none until its last batch is in) */
+	if (c != NULL)
+		c->served_whole = !more;
+	log_debug("snapshot for %s: a batch of %zu changes, %llu of %llu "
+	    "rows", sn->who, b.n, (unsigned long long)sent,
+	    (unsigned long long)total);
+	wire_batch_free(&b);
+	if (more)
+		return;
+	log_info("snapshot for %s: sent, %llu rows", sn->who,
+	    (unsigned long long)sent);
+	env->stats.snapshots_served++;
+	catchup_snap_drop(srv, sn);
+}
+
+/*
+ * Answer a catch-up request: what the requester lacks, one batch; a
+ * snapshot batch if it lacks what our log no longer holds, or asks for
+ * the next batch of its snapshot (snapshot_next).
+ */
+static void
+catchup_serve(struct catchup_server *srv, struct catchup *c, zmq_msg_t *id,
+    const Labsync__Vector *v, const Labsync__Hello *hello_back,
+    const char *who, int snapshot_next)
+{
+	struct labsyncd		*env = srv->env;
+	struct catchup_snap	*sn;
+	struct wire_batch	 b;
+	char			 why[160];
 	const void		*data[2];
 	size_t			 len[2];
 	uint8_t			*buf;
@@ -423,6 +674,18 @@ catchup_serve(struct catchup_server *srv, struct catchup *c, zmq_msg_t *id,
 			bus_send(srv->router, data, len, 2);
 			free(buf);
 		}
+	}
+	/* a request that is not for the next batch starts afresh */
+	if ((sn = catchup_snap_find(srv, who)) != NULL && !snapshot_next) {
+		catchup_snap_drop(srv, sn);
+		sn = NULL;
+	}
+	if (sn == NULL && snapshot_needed(env->store, v, why,
+	    sizeof(why)) == 1)
+		sn = catchup_snap_new(srv, who, why);
+	if (sn != NULL) {
+		catchup_serve_snapshot(srv, c, data, len, sn);
+		return;
 	}
 	wire_batch_init(&b);
 	if (changelog_read_missing(env->store, v, env->conf->catchup_changes,
@@ -509,13 +772,14 @@ catchup_router_cb(struct bus *bus, zmq_msg_t *frames, int n, void *arg)
 			c->s.heard(c->s.arg, e->hello->vector, c->served_whole);
 		}
 		h = sync_hello_new(env);
-		catchup_serve(srv, c, &frames[0], e->hello->vector, h, who);
+		catchup_serve(srv, c, &frames[0], e->hello->vector, h, who, 0);
 		sync_hello_free(h);
 		break;
 	case LABSYNC__ENVELOPE__BODY_ACK:
 		if (c != NULL)
 			c->s.heard(c->s.arg, e->ack->vector, c->served_whole);
-		catchup_serve(srv, c, &frames[0], e->ack->vector, NULL, who);
+		catchup_serve(srv, c, &frames[0], e->ack->vector, NULL, who,
+		    e->ack->snapshot_next);
 		break;
 	default:
 		catchup_server_reject(srv, who, REASON_MALFORMED,
@@ -537,8 +801,16 @@ catchup_server_new(struct labsyncd *env, void *zsock, catchup_find_fn find)
 	}
 	srv->env = env;
 	srv->find = find;
+	if ((srv->ev_reap = evtimer_new(env->base, catchup_reap_cb, srv)) ==
+	    NULL) {
+		log_warnx("catch-up server: out of memory");
+		zmq_close(zsock);
+		free(srv);
+		return NULL;
+	}
 	if ((srv->router = bus_new(env->base, zsock, "sync",
 	    catchup_router_cb, srv)) == NULL) {
+		event_free(srv->ev_reap);
 		free(srv);
 		return NULL;
 	}
@@ -550,6 +822,10 @@ catchup_server_free(struct catchup_server *srv)
 {
 	if (srv == NULL)
 		return;
+	while (srv->snaps != NULL)
+		catchup_snap_drop(srv, srv->snaps);
+	if (srv->ev_reap != NULL)
+		event_free(srv->ev_reap);
 	bus_free(srv->router);
 	free(srv);
 }

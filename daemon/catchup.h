@@ -50,6 +50,9 @@ void		 catchup_set_dealer(struct catchup *, struct bus *);
 void		 catchup_dealer_cb(struct bus *, zmq_msg_t *, int, void *);
 /* Ask for what we lack, unless a request is already in flight. */
 void		 catchup_request(struct catchup *);
+/* 1 while a snapshot from the peer is coming in: rows so far, of. */
+int		 catchup_snapshot_progress(const struct catchup *,
+		    uint64_t *sent, uint64_t *total);
 /* Has it answered our first request fully? */
 int		 catchup_settled(const struct catchup *);
 /* Nothing asked for heartbeat_interval: ask, so that a peer we are

@@ -32,7 +32,7 @@ struct changelog_bytes {
 	uint8_t		 stack[4096];
 };
 
-static Labsync__Value *
+Labsync__Value *
 changelog_value(sqlite3_stmt *st, int col, Labsync__Value *v)
 {
 	labsync__value__init(v);
@@ -67,12 +67,14 @@ changelog_value(sqlite3_stmt *st, int col, Labsync__Value *v)
  * under the node's pseudonym key, of its bytes (text, blob) or of its
  * text form (integer, real: as SQLite writes them); NULL stays NULL.
  */
-static void
+void
 changelog_pseudonym(struct store *s, sqlite3_stmt *st, int col,
-    Labsync__Value *v, char hex[2 * crypto_auth_hmacsha256_BYTES + 1])
+    Labsync__Value *v, char hex[2 * 32 + 1])
 {
 	uint8_t		 mac[crypto_auth_hmacsha256_BYTES];
 	const uint8_t	*p;
+
+	_Static_assert(crypto_auth_hmacsha256_BYTES == 32, "HMAC size");
 	int		 len;
 
 	if (v->kind_case == LABSYNC__VALUE__KIND_NULL)

@@ -13,6 +13,7 @@
 #include <zmq.h>
 
 #include "bus.h"
+#include "catchup.h"
 #include "clock.h"
 #include "config.h"
 #include "control.h"
@@ -78,6 +79,21 @@ control_delivery_json(json_t *po, const struct peer *p, uint64_t now)
 	    json_real((now - d->since_ms) / 1000.0) : json_null());
 }
 
+/* A snapshot from the peer coming in: its progress, else null. */
+static void
+control_snapshot_json(struct labsyncd *env, json_t *po, const struct peer *p)
+{
+	struct catchup	*c = peer_catchup_find(env, peer_name(p));
+	uint64_t	 sent, total;
+
+	if (c == NULL || !catchup_snapshot_progress(c, &sent, &total)) {
+		json_object_set_new(po, "snapshot", json_null());
+		return;
+	}
+	json_object_set_new(po, "snapshot", json_pack("{s:I, s:I}",
+	    "rows", (json_int_t)sent, "rows_total", (json_int_t)total));
+}
+
 /* What the peer holds back in our change log: entries of any origin it
    has not confirmed, which compaction keeps for it, and their age. */
 static void
@@ -124,6 +140,7 @@ control_status_json(struct labsyncd *env)
 		    json_null());
 
 		control_delivery_json(po, p, now);
+		control_snapshot_json(env, po, p);
 		control_log_json(po, env, p, now);
 		json_array_append_new(peers, po);
 	}
@@ -142,6 +159,10 @@ control_status_json(struct labsyncd *env)
 		json_object_set_new(stats, "kept_aside", json_pack(
 		    "{s:I, s:I}", "waiting", (json_int_t)waiting,
 		    "refused", (json_int_t)refused));
+	json_object_set_new(stats, "snapshot_changes",
+	    json_integer((json_int_t)env->stats.snapshot_changes));
+	json_object_set_new(stats, "snapshots_served",
+	    json_integer((json_int_t)env->stats.snapshots_served));
 	o = json_pack("{s:s, s:o, s:s, s:s, s:o, s:I, s:o, s:o, s:{s:I, s:I}}",
 	    "node", env->conf->node_id,
 	    "fingerprint", control_hex(env->fingerprint),

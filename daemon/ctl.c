@@ -1015,6 +1015,12 @@ ctl_status(struct ctl *c, int argc, char **argv)
 			printf(", schema %.12s%s", pf, fp != NULL &&
 			    strcmp(pf, fp) != 0 ? " (differs)" : "");
 		ctl_status_delivery(p);
+		if (json_is_object(json_object_get(p, "snapshot")))
+			printf(", snapshot: %lld of %lld rows",
+			    (long long)json_integer_value(json_object_get(
+			    json_object_get(p, "snapshot"), "rows")),
+			    (long long)json_integer_value(json_object_get(
+			    json_object_get(p, "snapshot"), "rows_total")));
 		ctl_status_log(p);
 		if (e != NULL && e[0] != '\0' && json_is_real(ea))
 			printf(", last error %.0f s ago: %s",

@@ -51,6 +51,8 @@ struct labsyncd_stats {
 	uint64_t	 rejected;	/* messages refused */
 	uint64_t	 batches;	/* batches committed */
 	uint64_t	 served;	/* changes sent in catch-up */
+	uint64_t	 snapshot_changes;	/* merged from snapshots */
+	uint64_t	 snapshots_served;	/* snapshots sent whole */
 	uint64_t	 refused_keys;	/* connections ZAP turned away */
 	uint64_t	 disconnects;	/* connections dropped or lost */
 };

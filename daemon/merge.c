@@ -84,7 +84,7 @@ merge_hex(const char *p, int n)
 }
 
 /* The clocks in a row of st: r_hlc, r_origin, d_hlc, d_origin, clocks. */
-static void
+void
 merge_meta_read(sqlite3_stmt *st, const struct table *t, struct row_meta *m)
 {
 	const char *b = (const char *)sqlite3_column_text(st, 4);
@@ -742,9 +742,9 @@ merge_fit(struct store *s, const Labsync__Change *c, struct merge_fit *f,
  * Then its content (reason_keep says which codes): a receiver applies
  * such a change as far as it fits and keeps the rest aside.
  */
-enum reason
-merge_validate(struct store *s, const Labsync__Change *c, int allow_own,
-    char *why, size_t whylen)
+static enum reason
+merge_check(struct store *s, const Labsync__Change *c, int allow_own,
+    int snapshot, char *why, size_t whylen)
 {
 	struct merge_fit f;
 
@@ -770,7 +770,11 @@ merge_validate(struct store *s, const Labsync__Change *c, int allow_own,
 		    STORE_MAX_ORIGINS, c->origin);
 		return REASON_TOO_MANY_ORIGINS;
 	}
-	if (c->seq == 0 || c->seq >= (1ULL << ORIGIN_SHIFT)) {
+	/* a snapshot's changes are states, of no place in a sequence; an
+	   erasure keeps its own (its audit row is known by it) */
+	if (snapshot ? (c->seq != 0 && c->op != LABSYNC__OP__OP_ERASE) ||
+	    c->seq >= (1ULL << ORIGIN_SHIFT) :
+	    c->seq == 0 || c->seq >= (1ULL << ORIGIN_SHIFT)) {
 		store_seterr(why, whylen, "sequence %" PRIu64 " out of range",
 		    c->seq);
 		return REASON_BAD_SEQUENCE;
@@ -828,6 +832,20 @@ merge_validate(struct store *s, const Labsync__Change *c, int allow_own,
 		if (f.why[j] != REASON_OK)
 			return f.why[j];
 	return REASON_OK;
+}
+
+enum reason
+merge_validate(struct store *s, const Labsync__Change *c, int allow_own,
+    char *why, size_t whylen)
+{
+	return merge_check(s, c, allow_own, 0, why, whylen);
+}
+
+enum reason
+merge_validate_snapshot(struct store *s, const Labsync__Change *c, char *why,
+    size_t whylen)
+{
+	return merge_check(s, c, 1, 1, why, whylen);
 }
 
 /*
@@ -983,6 +1001,101 @@ applied:
 		}
 	}
 	return 0;
+}
+
+/*
+ * A snapshot's changes, inside merge_apply_begin's transaction: merged
+ * like any change (local columns dropped, what does not fit kept
+ * aside), the clock absorbing theirs, but neither logged nor counted in
+ * the vector: they are states, not steps of an origin's history.
+ */
+int
+merge_snapshot_more(struct store *s, Labsync__Change *const *changes,
+    size_t n, struct merge_stats *st)
+{
+	uint64_t	 limit = clock_physical_ms(s->clock) + s->max_skew_ms;
+
+	for (size_t i = 0; i < n; i++) {
+		Labsync__Change *c = changes[i];
+		struct origin *o;
+		size_t full = c->n_columns;
+		int kept, rc;
+
+		if ((o = vector_origin_get(s, c->origin)) == NULL)
+			return -1;
+		if (s->max_skew_ms > 0 && CLOCK_MS(c->hlc) > limit) {
+			st->held++;
+			continue;
+		}
+		clock_absorb(s->clock, c->hlc);
+		merge_drop_local(schema_table_find(s, c->table), c);
+		rc = merge_fitting(s, o, c, NULL, 0, &kept);
+		c->n_columns = full;
+		if (rc == -1)
+			return -1;
+		if (kept > 0)
+			st->kept++;
+		st->applied++;
+	}
+	return 0;
+}
+
+int
+merge_snapshot_end(struct store *s, const Labsync__Vector *v, int *own)
+{
+	sqlite3_stmt	*st = NULL;
+	int		 ret = -1, jumped = 0;
+
+	*own = 0;
+	if (sqlite3_prepare_v2(s->db, "UPDATE labsync_origin SET floor ="
+	    " max(floor, ?1) WHERE id = ?2", -1, &st, NULL) != SQLITE_OK) {
+		log_warnx("snapshot: %s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	for (size_t i = 0; v != NULL && i < v->n_entries; i++) {
+		const Labsync__VectorEntry *e = v->entries[i];
+		struct origin *o;
+
+		if (e->origin == NULL || e->seq > ORIGIN_SEQ_MAX)
+			goto done;
+		if ((o = vector_origin_get(s, e->origin)) == NULL)
+			goto done;
+		if (e->seq <= o->seq)
+			continue;
+		sqlite3_bind_int64(st, 1, (int64_t)e->seq);
+		sqlite3_bind_int64(st, 2, o->id);
+		if (store_step_done(s, st) == -1)
+			goto done;
+		log_debug("snapshot: %s's changes up to %" PRIu64 " taken in as "
+		    "state (we held %" PRIu64 ")", o->name, e->seq, o->seq);
+		/* vector_save keeps it at commit; ours in labsync_state
+		   too, which the triggers count on from */
+		o->seq = e->seq;
+		jumped = 1;
+		if (o == s->self)
+			*own = 1;
+	}
+	/* the change feed lacks what came in as state: every cursor so far
+	   falls below its floor (a reader starts again from the rows) */
+	if (jumped) {
+		s->at++;
+		s->at_dirty = 1;
+		sqlite3_finalize(st);
+		if (sqlite3_prepare_v2(s->db, "UPDATE labsync_state SET"
+		    " at_floor = max(at_floor, ?1)", -1, &st, NULL) !=
+		    SQLITE_OK) {
+			st = NULL;
+			log_warnx("snapshot: %s", sqlite3_errmsg(s->db));
+			goto done;
+		}
+		sqlite3_bind_int64(st, 1, s->at);
+		if (store_step_done(s, st) == -1)
+			goto done;
+	}
+	ret = 0;
+done:
+	sqlite3_finalize(st);
+	return ret;
 }
 
 /* Commit (or with commit 0, roll back) merge_apply_begin's transaction. */

@@ -13,6 +13,8 @@
  *   capture.c     the triggers that stamp local writes
  *   checkpoint.c  WAL checkpoints on a thread of their own
  *   aside.c       changes kept aside: what a receiver could not apply
+ *   snapshot.c    the state as of one read transaction, for a peer
+ *                 that lacks what the log no longer holds
  *   compact.c     dropping log entries every peer holds
  *   erase.c       erasures: scrubbing a row's old values, their audit
  *
@@ -253,6 +255,25 @@ int		 merge_apply_more(struct store *, Labsync__Change *const *,
 int		 merge_apply_end(struct store *, int commit);
 /* Roll back without a word: the caller refused what it was applying. */
 void		 merge_apply_abort(struct store *);
+/* Check one change of a snapshot (sequence 0, any origin, ours too). */
+enum reason	 merge_validate_snapshot(struct store *,
+		    const Labsync__Change *, char *why, size_t whylen);
+/*
+ * Merge validated snapshot changes inside merge_apply_begin's
+ * transaction by the normal rule; none is logged and the vector stays
+ * (a snapshot cut short changes nothing but rows). st->held counts
+ * changes stamped too far ahead: not merged.
+ */
+int		 merge_snapshot_more(struct store *, Labsync__Change *const *,
+		    size_t n, struct merge_stats *);
+/*
+ * The snapshot's last batch is in: in the same transaction, each
+ * origin's sequence moves up to v's where it is behind, and its floor
+ * with it (our log lacks what lies below); our own too, so no sequence
+ * is given twice. *own: whether our own sequence moved.
+ */
+int		 merge_snapshot_end(struct store *, const Labsync__Vector *v,
+		    int *own);
 
 /*
  * Read the synced tables' layout from the database again (a table
@@ -318,6 +339,29 @@ int		 erase_local(struct sqlite3 *, const char *by, uint64_t seq);
    which of peers confirmed each. */
 int		 erase_list(struct store *, char *const *peers, size_t npeers,
 		    int json, FILE *);
+/* --- snapshot.c: the state as of one read transaction ----------------- */
+
+/*
+ * A snapshot: a read-only connection of its own in a transaction, so
+ * the daemon's connection writes on. NULL on failure (logged).
+ */
+struct snapshot;
+struct snapshot	*snapshot_open(struct store *);
+void		 snapshot_free(struct snapshot *);
+/* The version vector as of the snapshot. */
+const Labsync__Vector *snapshot_vector(const struct snapshot *);
+/* Rows and tombstones sent so far, of how many. */
+void		 snapshot_progress(const struct snapshot *, uint64_t *sent,
+		    uint64_t *total);
+/* The next changes, whole rows, up to max_changes or about max_bytes;
+   *more: whether rows are left. */
+int		 snapshot_read(struct snapshot *, size_t max_changes,
+		    size_t max_bytes, store_change_cb, void *arg, int *more);
+/* 1 if a peer with vector v lacks changes our log no longer holds
+   (below an origin's floor): it needs a snapshot (why: whose). -1 on
+   failure. */
+int		 snapshot_needed(struct store *, const Labsync__Vector *v,
+		    char *why, size_t whylen);
 
 /* --- checkpoint.c: WAL checkpoints on a thread ------------------------- */
 

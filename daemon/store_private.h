@@ -293,6 +293,12 @@ int		 changelog_prepare(struct store *);
 int		 changelog_append(struct store *, struct origin *,
 		    Labsync__Change *, int as_values,
 		    const ProtobufCBinaryData *raw, int relay);
+/* Column col of st as a wire value (pointing into st's row). */
+Labsync__Value	*changelog_value(sqlite3_stmt *, int col, Labsync__Value *);
+/* v, our own value of a pseudonymised column, as it is sent: its HMAC
+   in hex (written into hex), or NULL as it is. */
+void		 changelog_pseudonym(struct store *, sqlite3_stmt *, int col,
+		    Labsync__Value *v, char hex[2 * 32 + 1]);
 /* Around the apply transaction: number its entries after the others. */
 int		 changelog_at_begin(struct store *);
 int		 changelog_at_end(struct store *);
@@ -305,6 +311,10 @@ void		 outbox_clear(struct store *);
 
 /* merge.c */
 int		 merge_prepare(struct store *);
+/* The clocks in st's columns 0-4: r_hlc, r_origin, d_hlc, d_origin,
+   clocks (labsync_row's and labsync_rowid's) into m. */
+void		 merge_meta_read(sqlite3_stmt *, const struct table *,
+		    struct row_meta *);
 int		 merge_rows_check(struct store *);
 
 /* capture.c */

@@ -38,6 +38,7 @@ struct sync_txn {
 	uint64_t		 t0_us;		/* begun */
 	uint64_t		 busy_us;	/* spent applying */
 	size_t			 n;		/* changes taken */
+	int			 snapshot;	/* snapshot changes among them */
 	struct merge_stats st;
 };
 
@@ -606,7 +607,11 @@ sync_end(struct sync_txn *tx, int *gaps, int *own)
 		    "batch (database error)");
 		return -1;
 	}
-	env->stats.applied += st->applied;
+	if (tx->snapshot)
+		env->stats.snapshot_changes += st->applied;
+	else
+		env->stats.applied += st->applied;
+	tx->snapshot = 0;
 	env->stats.duplicates += st->duplicates;
 	env->stats.held += st->held;
 	env->stats.kept += st->kept;
@@ -614,7 +619,7 @@ sync_end(struct sync_txn *tx, int *gaps, int *own)
 	tx->busy_us += clock_mono_us() - t0;
 	sync_observe_latency(env, tx->busy_us);
 	*gaps = st->gaps + st->held;
-	if (st->held > 0)
+	if (st->held > 0 && st->applied > 0)
 		log_warnx("%d changes from %s are stamped more than "
 		    "max_clock_skew ahead of our clock: held back", st->held,
 		    peer);
@@ -631,6 +636,97 @@ sync_end(struct sync_txn *tx, int *gaps, int *own)
 	sync_publish(env);
 	*own = st->own;
 	return 0;
+}
+
+/*
+ * Merge a snapshot batch inside tx, opening it if need be (a snapshot
+ * cut short leaves merged rows, which the next one merges again). With
+ * the last batch, the vector moves up to the snapshot's in tx, which
+ * the caller then commits (sync_end). A change the protocol refuses
+ * refuses the batch and rolls tx back (-1); 1: a change is stamped too
+ * far ahead, so the vector stays (ask again later). *own: our own
+ * sequence moved (look at the phase).
+ */
+int
+sync_take_snapshot(struct sync_txn *tx, const Labsync__Snapshot *sp,
+    const ProtobufCBinaryData *raw, struct wire_arena *scratch, int *own)
+{
+	struct labsyncd	*env = tx->env;
+	Labsync__Change	*v[SYNC_DECODE_CHUNK];
+	uint64_t	 t0 = clock_mono_us();
+	char		 why[256], msg[512];
+	size_t		 n = 0;
+	enum reason	 r;
+
+	*own = 0;
+	if (sp->n_changes > 0 && raw == NULL) {
+		sync_reject(env, tx->src, REASON_MALFORMED,
+		    "malformed snapshot batch");
+		goto refused;
+	}
+	if (!tx->open) {
+		tx->busy_us = 0;
+		tx->n = 0;
+		memset(&tx->st, 0, sizeof(tx->st));
+		tx->t0_us = t0;
+		if (merge_apply_begin(env->store) == -1)
+			goto fail;
+		tx->open = 1;
+	}
+	tx->snapshot = 1;
+	/* decoded a few at a time; a change refused rolls tx back */
+	for (size_t i = 0; i < sp->n_changes; i++) {
+		Labsync__Change *c = wire_unpack_change(&raw[i], scratch);
+
+		if (c == NULL) {
+			snprintf(msg, sizeof(msg), "snapshot change %zu of %zu "
+			    "is not a protobuf Change; batch refused", i + 1,
+			    sp->n_changes);
+			sync_reject(env, tx->src, REASON_MALFORMED, msg);
+			goto refused;
+		}
+		if ((r = merge_validate_snapshot(env->store, c, why,
+		    sizeof(why))) != REASON_OK && reason_keep(r) == KEEP_NO) {
+			snprintf(msg, sizeof(msg), "snapshot change %zu of %zu:"
+			    " %s; batch refused", i + 1, sp->n_changes, why);
+			sync_reject(env, tx->src, r, msg);
+			goto refused;
+		}
+		v[n++] = c;
+		if (n == SYNC_DECODE_CHUNK || i + 1 == sp->n_changes) {
+			if (merge_snapshot_more(env->store, v, n, &tx->st) ==
+			    -1)
+				goto failed;
+			n = 0;
+			wire_arena_reset(scratch);
+		}
+	}
+	if (!sp->more && tx->st.held == 0 &&
+	    merge_snapshot_end(env->store, sp->vector, own) == -1)
+		goto failed;
+	tx->n += sp->n_changes;
+	tx->busy_us += clock_mono_us() - t0;
+	if (tx->st.held > 0) {
+		log_warnx("%d snapshot changes from %s are stamped more than "
+		    "max_clock_skew ahead of our clock: the snapshot is not "
+		    "taken as complete", tx->st.held, tx->src->name);
+		return 1;
+	}
+	return 0;
+refused:
+	wire_arena_reset(scratch);
+	if (tx->open)
+		merge_apply_abort(env->store);
+	tx->open = 0;
+	return -1;
+failed:
+	wire_arena_reset(scratch);
+	merge_apply_end(env->store, 0);
+	tx->open = 0;
+fail:
+	sync_reject(env, tx->src, REASON_DATABASE, "could not apply snapshot "
+	    "(database error)");
+	return -1;
 }
 
 /*

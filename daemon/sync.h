@@ -73,6 +73,12 @@ int	sync_ahead(struct labsyncd *, struct sync_source *,
 	    const Labsync__ChangeBatch *, const ProtobufCBinaryData *raw,
 	    struct wire_arena *scratch, Labsync__Vector *ahead);
 
+/* Merge a snapshot batch inside tx; the last one moves the vector (see
+   sync.c). 0, 1 (not complete: ask again later) or -1 refused. */
+int	sync_take_snapshot(struct sync_txn *, const Labsync__Snapshot *,
+	    const ProtobufCBinaryData *raw, struct wire_arena *scratch,
+	    int *own);
+
 /* Log (rate-limited), count by its code and keep a refused message of a
    peer's; why is for people, code decides. */
 void	sync_reject(struct labsyncd *, struct sync_source *, enum reason,

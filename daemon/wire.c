@@ -170,6 +170,15 @@ wire_unpack(const uint8_t *buf, size_t len, struct wire_arena *arena,
 	case LABSYNC__ENVELOPE__BODY_ACK:
 		v = e->ack->vector;
 		break;
+	case LABSYNC__ENVELOPE__BODY_SNAPSHOT:
+		if (e->snapshot->n_changes > WIRE_MAX_CHANGES) {
+			wire_err(code, REASON_TOO_LARGE, why, whylen,
+			    "snapshot batch of %zu changes is too large",
+			    e->snapshot->n_changes);
+			goto bad;
+		}
+		v = e->snapshot->vector;
+		break;
 	case LABSYNC__ENVELOPE__BODY_HEARTBEAT:
 		if (e->heartbeat->n_kept > WIRE_MAX_KEPT) {
 			wire_err(code, REASON_MALFORMED, why, whylen,
@@ -194,6 +203,55 @@ bad:
 	return NULL;
 }
 
+/* wire_unpack_lazy of a snapshot batch: its changes stay packed too. */
+static Labsync__Envelope *
+wire_unpack_snapshot(Labsync__PackedEnvelope *pe, struct wire_arena *arena,
+    ProtobufCBinaryData **raw, enum reason *code, char *why, size_t whylen)
+{
+	Labsync__PackedSnapshot	*ps = pe->snapshot;
+	Labsync__Envelope	*e;
+	Labsync__Snapshot	*sp;
+
+	if (pe->version != WIRE_VERSION) {
+		wire_err(code, REASON_VERSION, why, whylen,
+		    "protocol version %u, expected %d",
+		    pe->version, WIRE_VERSION);
+		return NULL;
+	}
+	if (ps->n_changes > WIRE_MAX_CHANGES) {
+		wire_err(code, REASON_TOO_LARGE, why, whylen,
+		    "snapshot batch of %zu changes is too large",
+		    ps->n_changes);
+		return NULL;
+	}
+	if (!wire_vector_ok(ps->vector)) {
+		wire_err(code, REASON_MALFORMED, why, whylen,
+		    "malformed version vector");
+		return NULL;
+	}
+	e = arena_alloc(arena, sizeof(*e));
+	sp = arena_alloc(arena, sizeof(*sp));
+	if (e == NULL || sp == NULL) {
+		wire_err(code, REASON_NO_MEMORY, why, whylen, "out of memory "
+		    "decoding a snapshot batch of %zu changes", ps->n_changes);
+		return NULL;
+	}
+	labsync__envelope__init(e);
+	labsync__snapshot__init(sp);
+	e->version = pe->version;
+	e->sender = pe->sender;
+	e->body_case = LABSYNC__ENVELOPE__BODY_SNAPSHOT;
+	e->snapshot = sp;
+	sp->n_changes = ps->n_changes;
+	sp->vector = ps->vector;
+	sp->more = ps->more;
+	sp->rows_total = ps->rows_total;
+	sp->rows_sent = ps->rows_sent;
+	sp->rows_from = ps->rows_from;
+	*raw = ps->changes;
+	return e;
+}
+
 Labsync__Envelope *
 wire_unpack_lazy(const uint8_t *buf, size_t len, struct wire_arena *arena,
     ProtobufCBinaryData **raw, enum reason *code, char *why, size_t whylen)
@@ -206,6 +264,8 @@ wire_unpack_lazy(const uint8_t *buf, size_t len, struct wire_arena *arena,
 	*raw = NULL;
 	*code = REASON_OK;
 	pe = len > 0 ? labsync__packed_envelope__unpack(al, len, buf) : NULL;
+	if (pe != NULL && pe->batch == NULL && pe->snapshot != NULL)
+		return wire_unpack_snapshot(pe, arena, raw, code, why, whylen);
 	if (pe == NULL || pe->batch == NULL)
 		return wire_unpack(buf, len, arena, code, why, whylen);
 	if (pe->version != WIRE_VERSION) {
@@ -302,6 +362,32 @@ wire_batch_pack(struct wire_batch *b, const char *sender, int more,
 	e.version = WIRE_VERSION;
 	e.sender = UNCONST(sender);
 	e.batch = &pb;
+	*len = labsync__packed_envelope__get_packed_size(&e);
+	if ((buf = malloc(*len ? *len : 1)) == NULL)
+		return NULL;
+	labsync__packed_envelope__pack(&e, buf);
+	return buf;
+}
+
+uint8_t *
+wire_snapshot_pack(struct wire_batch *b, const char *sender,
+    const Labsync__Vector *v, int more, uint64_t total, uint64_t from,
+    uint64_t sent, size_t *len)
+{
+	Labsync__PackedEnvelope		 e = LABSYNC__PACKED_ENVELOPE__INIT;
+	Labsync__PackedSnapshot		 ps = LABSYNC__PACKED_SNAPSHOT__INIT;
+	uint8_t				*buf;
+
+	ps.changes = b->changes;
+	ps.n_changes = b->n;
+	ps.vector = UNCONST(v);
+	ps.more = more;
+	ps.rows_total = total;
+	ps.rows_sent = sent;
+	ps.rows_from = from;
+	e.version = WIRE_VERSION;
+	e.sender = UNCONST(sender);
+	e.snapshot = &ps;
 	*len = labsync__packed_envelope__get_packed_size(&e);
 	if ((buf = malloc(*len ? *len : 1)) == NULL)
 		return NULL;

@@ -44,11 +44,11 @@ Labsync__Envelope *wire_unpack(const uint8_t *, size_t, struct wire_arena *,
 		    enum reason *, char *why, size_t whylen);
 void		 wire_free(Labsync__Envelope *);
 /*
- * Like wire_unpack into an arena, but a batch's changes stay packed (its
- * changes field is NULL; *raw, else NULL, holds each change's bytes as
- * received, so the log stores and relays them without packing them
- * again): decode each with wire_unpack_change when it is used, so a large
- * batch never sits in memory decoded all at once.
+ * Like wire_unpack into an arena, but the changes of a batch or a
+ * snapshot stay packed (its changes field is NULL; *raw, else NULL, holds
+ * each change's bytes as received, so the log stores and relays them
+ * without packing them again): decode each with wire_unpack_change when
+ * it is used, so a large batch never sits in memory decoded all at once.
  */
 Labsync__Envelope *wire_unpack_lazy(const uint8_t *, size_t, struct wire_arena *,
 		    ProtobufCBinaryData **raw, enum reason *, char *why,
@@ -64,6 +64,11 @@ void		 wire_batch_init(struct wire_batch *);
 int		 wire_batch_add(struct wire_batch *, const uint8_t *, size_t);
 uint8_t		*wire_batch_pack(struct wire_batch *, const char *sender,
 		    int more, size_t *len);
+/* A snapshot batch of b's changes; v (NULL but in the last): the
+   server's vector as of the snapshot. */
+uint8_t		*wire_snapshot_pack(struct wire_batch *, const char *sender,
+		    const Labsync__Vector *v, int more, uint64_t total,
+		    uint64_t from, uint64_t sent, size_t *len);
 void		 wire_batch_clear(struct wire_batch *);	/* empties */
 void		 wire_batch_free(struct wire_batch *);	/* and releases */
 

@@ -33,7 +33,15 @@
 #      cache, CACHE_MIB), A's RSS growth over 5 (the same process before
 #      and after the CATCHUP_ROWS changes; includes filling its page
 #      cache), B's RSS once it has applied them (a fresh process); and
-#      the CPU an idle pair uses in IDLE_SECS.
+#      the CPU an idle pair uses in IDLE_SECS;
+#   7. storage and bootstrap: BOOT_ROWS rows written by the writer into
+#      a plain SQLite file of the same tables (its insert rate: the
+#      baseline), and into a lone node S, whose log is then compacted
+#      away as compaction leaves it (every entry dropped, each origin's
+#      floor at its sequence, S stopped); live pages per row of S over
+#      the plain file's (storage_overhead_ratio); then a fresh node F
+#      joins S and bootstraps from a snapshot, timed from starting F
+#      until it has the last row (bootstrap_rows_per_s).
 # Daemons run on free loopback ports in a temp folder (tests/integration/
 # lib.sh, SECURE=1), every process is stopped and the folder removed at
 # exit. Set LABSYNCD/LABSYNCCTL to measure other binaries. PERF=DIR
@@ -46,12 +54,14 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 if [ "${TINY:-0}" = 1 ]; then
 	: "${ROWS:=2000}" "${CATCHUP_ROWS:=2000}" "${LAT_SECS:=2}"
 	: "${IDLE_SECS:=2}" "${CEIL_RUNS:=1}" "${ZMQ_MSGS:=500}"
+	: "${BOOT_ROWS:=2000}"
 fi
 ROWS=${ROWS:-200000}		# rows in 1 (ceilings), 2 and 3
 CATCHUP_ROWS=${CATCHUP_ROWS:-1000000}	# rows written while B is down (5)
 LAT_SECS=${LAT_SECS:-10}	# latency run: this long ...
 LAT_RATE=${LAT_RATE:-1000}	# ... at this many single-row commits/s
 IDLE_SECS=${IDLE_SECS:-30}	# idle pair watched this long
+BOOT_ROWS=${BOOT_ROWS:-1000000}	# rows of the storage and bootstrap runs (7)
 IDS=${IDS:-v4 v7}		# id styles, each with fresh nodes
 CEIL_RUNS=${CEIL_RUNS:-3}	# SQLite ceilings: median of this many runs
 ZMQ_MSGS=${ZMQ_MSGS:-20000}	# 20 KB messages for the ZeroMQ ceiling
@@ -400,6 +410,79 @@ for s in $IDS; do
 	stop "$a"
 	stop "$b"
 	rm -f "$T"/"$cap".db* "$T"/"$a".db* "$T"/"$b".db*
+
+	# --- 7. storage after compaction, and bootstrap from a snapshot ----
+	plain=plain$s src=src$s dst=dst$s
+	sqlite3 -batch "$T/$plain.db" "PRAGMA journal_mode = WAL" \
+	    ".read $ROOT/config/schema.sql" >/dev/null ||
+	    fail "sqlite3: cannot create $T/$plain.db from config/schema.sql"
+	log "storage ($s): $BOOT_ROWS rows into $plain.db, the same tables" \
+	    "without labsync"
+	writer bulk -b "$WRITE_BATCH" -c "$CACHE_MIB" "$T/$plain.db" "$s" 50 \
+	    "$BOOT_ROWS"
+	fig "bootstrap_baseline_rows_per_s_$s" \
+	    "$(rate "$BOOT_ROWS" "$W_START_US" "$W_END_US")" rows/s
+	bench_node "$src"
+	bench_node "$dst"
+	peer "$dst" "$src"
+	peer "$src" "$dst"
+	# S alone first: F is not started yet, so S waits heartbeat_timeout
+	start_all "$src"
+	log "storage ($s): the same $BOOT_ROWS rows into node $src"
+	writer bulk -b "$WRITE_BATCH" -c "$CACHE_MIB" "$T/$src.db" "$s" 50 \
+	    "$BOOT_ROWS"
+	last=$W_LAST_ID
+	taken "$src" 600
+	stop "$src"
+	sql "$src" "UPDATE labsync_origin SET floor = CASE id WHEN
+	    (SELECT self FROM labsync_state) THEN max(seq,
+	    (SELECT seq FROM labsync_state)) ELSE seq END;
+	    DELETE FROM labsync_log;"
+	for n in "$plain" "$src"; do
+		sql "$n" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
+		live=$(sql "$n" "SELECT (p.page_count - f.freelist_count) *
+		    s.page_size FROM pragma_page_count AS p,
+		    pragma_freelist_count AS f, pragma_page_size AS s")
+		fig "storage_bytes_per_row_${n%$s}_$s" \
+		    "$(calc "$live / $BOOT_ROWS" 1)" B/row
+	done
+	fig "storage_overhead_ratio_$s" "$(calc \
+	    "${FIG[storage_bytes_per_row_src_$s]} / \
+	    ${FIG[storage_bytes_per_row_plain_$s]}" 3)" x
+	log "storage ($s): where $src's pages go: $(sqlite3 -batch \
+	    "$T/$src.db" "SELECT group_concat(name || ' ' || n, ', ') FROM
+	    (SELECT name, sum(pgsize) / 1024 || ' KiB' AS n FROM dbstat
+	    GROUP BY name ORDER BY sum(pgsize) DESC LIMIT 4)" 2>/dev/null ||
+	    echo '(no dbstat in this sqlite3)')"
+	rm -f "$T/$plain.db" "$T/$plain.db-wal" "$T/$plain.db-shm"
+	start_all "$src"
+	log "bootstrap ($s): $dst starts empty; $src's log holds none of" \
+	    "its $BOOT_ROWS rows"
+	t0=$(now_us)
+	"$LABSYNCD" -c "$T/$dst.conf" >>"$T/$dst.log" 2>&1 &
+	PID[$dst]=$!
+	hwm_reset "$src"
+	cs=$(cpu_s "$src")
+	( sleep 2; log "bootstrap ($s): after 2 s, $dst's status says" \
+	    "$(ctl "$dst" status --json 2>/dev/null |
+	    jq -c '.peers[0].snapshot' 2>/dev/null)" ) &
+	BG="$BG $!"
+	probe "$dst" 1800 "$PROBE_ROW" "$last"
+	cpu_log "bootstrap ($s)" "$t0" "$SEEN_US" "$BOOT_ROWS" "$src" "$cs" \
+	    "$dst" 0
+	n_d=$(sql "$dst" "SELECT count(*) FROM activities")
+	[ "$n_d" = "$BOOT_ROWS" ] ||
+	    fail "bootstrap: $dst has $n_d rows, not $BOOT_ROWS"
+	secs=$(calc "($SEEN_US - $t0) / 1e6" 3)
+	fig "bootstrap_seconds_$s" "$secs" s
+	fig "bootstrap_rows_per_s_$s" "$(calc "$BOOT_ROWS / $secs")" rows/s
+	fig "bootstrap_ratio_$s" "$(calc "${FIG[bootstrap_rows_per_s_$s]} / \
+	    ${FIG[bootstrap_baseline_rows_per_s_$s]}" 3)" x
+	fig "rss_peak_bootstrap_src_$s" "$(hwm_mib "$src")" MiB
+	fig "rss_peak_bootstrap_dst_$s" "$(hwm_mib "$dst")" MiB
+	stop "$src"
+	stop "$dst"
+	rm -f "$T"/"$src".db* "$T"/"$dst".db*
 done
 
 # The targets of the benchmark issue, met or not (on stderr: the figures
@@ -418,6 +501,9 @@ for s in $IDS; do
 	target "replication_ratio_$s" ">=" 0.5
 	target "catchup_ratio_$s" ">=" 0.8
 	target "rss_peak_over_cache_mib_$s" "<=" 32
+	target "storage_overhead_ratio_$s" "<=" 1.5
+	# the issue's goal: a million rows in under 30 s
+	target "bootstrap_rows_per_s_$s" ">=" "$(calc "1000000 / 30")"
 done
 target idle_cpu_s "<=" "$(calc "0.1 * $IDLE_SECS / 30" 4)"	# 0.1 s in 30 s
 log "done"

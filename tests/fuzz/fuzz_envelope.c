@@ -5,7 +5,8 @@
  * filtered, validated change by change and applied into an in-memory
  * store, like
  * sync_take (as a catch-up answer if `more` is set, else as live feed or
- * catch-up by the input's hash); a hello, ack or heartbeat has its vector
+ * catch-up by the input's hash); a snapshot batch is checked and merged
+ * like sync_take_snapshot; a hello, ack or heartbeat has its vector
  * measured (vector_lag_behind) and answered (changelog_read_missing), like
  * peer_heard and catchup_serve.
  *
@@ -165,6 +166,42 @@ done:
 	free(keepraw);
 }
 
+/* sync_take_snapshot without the daemon: each change decoded from its
+   packed bytes and checked, then all merged; the last batch (more unset)
+   moves the vector. */
+static void
+fuzz_snapshot(Labsync__Snapshot *sp, const ProtobufCBinaryData *raw,
+    struct wire_arena *arena)
+{
+	struct merge_stats  st;
+	Labsync__Change	  **keep;
+	char		    why[256];
+	int		    own;
+
+	if (sp->n_changes > WIRE_MAX_CHANGES ||
+	    (sp->n_changes > 0 && raw == NULL))
+		return;
+	if ((keep = calloc(sp->n_changes + 1, sizeof(*keep))) == NULL)
+		abort();
+	for (size_t i = 0; i < sp->n_changes; i++)
+		if ((keep[i] = wire_unpack_change(&raw[i], arena)) == NULL ||
+		    merge_validate_snapshot(fuzz_store, keep[i], why,
+		    sizeof(why)) != REASON_OK)
+			goto done;
+	memset(&st, 0, sizeof(st));
+	if (merge_apply_begin(fuzz_store) == -1 ||
+	    merge_snapshot_more(fuzz_store, keep, sp->n_changes, &st) == -1 ||
+	    (!sp->more && st.held == 0 &&
+	    merge_snapshot_end(fuzz_store, sp->vector, &own) == -1) ||
+	    merge_apply_end(fuzz_store, 1) == -1) {
+		fprintf(stderr, "fuzz_envelope: a validated snapshot batch of "
+		    "%zu changes failed to apply\n", sp->n_changes);
+		abort();
+	}
+done:
+	free(keep);
+}
+
 /* catchup_serve and peer_heard: measure the vector, answer it. */
 static void
 fuzz_vector(const Labsync__Vector *v, int hello)
@@ -238,6 +275,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case LABSYNC__ENVELOPE__BODY_HEARTBEAT:
 		fuzz_vector(e->heartbeat->vector, 0);
+		break;
+	case LABSYNC__ENVELOPE__BODY_SNAPSHOT:
+		fuzz_snapshot(e->snapshot, raw, arena);
 		break;
 	default:
 		fprintf(stderr, "fuzz_envelope: wire_unpack let through body "

@@ -346,6 +346,36 @@ main(int argc, char *argv[])
 	    change("soest", 1, CLOCK_MAKE(T0 + 100, 0), "labs", "lab-bl",
 	    UP, "name", val_blob(blob, sizeof(blob)), NULL));
 
+	/* snapshot batches: states of seq 0, the last with the vector */
+	{
+		Labsync__Snapshot	 sp = LABSYNC__SNAPSHOT__INIT;
+		Labsync__Change		*sc[3];
+
+		sc[0] = change("dortmund", 0, CLOCK_MAKE(T0 + 300, 0), "labs",
+		    "lab-snap", UP, "name", val_text("Lab S"), "city",
+		    val_text("Dortmund"), NULL);
+		sc[1] = change("herne", 0, CLOCK_MAKE(T0 + 301, 1), "labs",
+		    "lab-snap", UP, "name", val_text("Lab S, renamed"), NULL);
+		sc[2] = change("fuzz", 0, CLOCK_MAKE(T0 + 302, 0), "themes",
+		    "th-gone", DEL, NULL);
+		sp.changes = sc;
+		sp.n_changes = 3;
+		sp.more = 1;
+		sp.rows_total = 3;
+		sp.rows_sent = 2;
+		e.body_case = LABSYNC__ENVELOPE__BODY_SNAPSHOT;
+		e.snapshot = &sp;
+		write_envelope("snapshot-first", &e, "dortmund");
+		sp.n_changes = 1;
+		sp.changes = &sc[2];
+		sp.more = 0;
+		sp.rows_from = 2;
+		sp.rows_sent = 3;
+		sp.vector = vector(3, "dortmund", (uint64_t)40, "herne",
+		    (uint64_t)7, "fuzz", (uint64_t)2);
+		write_envelope("snapshot-last", &e, "dortmund");
+	}
+
 	ack.vector = vector(2, "dortmund", (uint64_t)1, "bottrop", (uint64_t)1);
 	e.body_case = LABSYNC__ENVELOPE__BODY_ACK;
 	e.ack = &ack;

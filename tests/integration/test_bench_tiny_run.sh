@@ -24,7 +24,10 @@ for s in v4 v7; do
 	    catchup_changes_per_s catchup_ratio catchup_vs_apply_model \
 	    rss_peak_catchup_a \
 	    rss_peak_catchup_b rss_growth_1m_a rss_after_1m_b \
-	    rss_peak_over_cache_mib; do
+	    rss_peak_over_cache_mib bootstrap_baseline_rows_per_s \
+	    storage_bytes_per_row_plain storage_bytes_per_row_src \
+	    storage_overhead_ratio bootstrap_seconds bootstrap_rows_per_s \
+	    bootstrap_ratio rss_peak_bootstrap_src rss_peak_bootstrap_dst; do
 		names="$names ${f}_$s"
 	done
 done

@@ -30,10 +30,18 @@
  * merging; so CHUNK seeds share the same
  * stores, each seed with its own origins (sNNNN-o1...) and keys
  * (sNNNN-k0...) and its own HLC range, so seeds cannot interact. A failure
- * names its seed; `build/test_merge SEED` (or `-l SEED` for the local
- * property) reruns that seed alone in fresh stores. For a longer soak,
+ * names its seed; `build/test_merge SEED` (`-l SEED` for the local
+ * property, `-s SEED` for the snapshot one) reruns that seed alone in
+ * fresh stores. For a longer soak,
  * LABSYNC_TEST_SEEDS=5000 build/test_merge runs 5000 seeds (and local
  * seeds in proportion).
+ *
+ * A fourth property (SNAP_SEEDS) covers snapshots: a store applies any
+ * prefix of a seed's history, then a snapshot (snapshot.c, read in
+ * batches of random size) of a store that applied everything, or of one
+ * that applied another prefix, then the rest in random order: its dump
+ * must equal the model, and its vector the larger of the two per origin,
+ * with the floor where the snapshot moved it.
  *
  * Also: merge_validate's refusals, idempotent apply, applied changes
  * served from the log as they came, and changes stamped too far in the
@@ -57,6 +65,7 @@
 
 #define SEEDS		200	/* histories of the pure merge property */
 #define LOCAL_SEEDS	60	/* histories with local writes */
+#define SNAP_SEEDS	100	/* histories with a snapshot in between */
 #define CHUNK		50	/* seeds that share stores */
 #define NKEYS		5	/* keys per table and seed: dense conflicts */
 #define MAX_STREAMS	3	/* origins per seed */
@@ -359,6 +368,29 @@ static struct store *
 merge_store_open(const char *node_id, struct clock *clock, uint64_t skew_ms)
 {
 	return merge_store_open_schema(node_id, clock, skew_ms, schema_path);
+}
+
+/* A store in a file (a snapshot reads it on a connection of its own). */
+static struct store *
+merge_store_open_file(const char *node_id, struct clock *clock,
+    const char *path)
+{
+	struct store_options	 opt;
+	struct store		*s;
+	char			 err[512] = "";
+
+	memset(&opt, 0, sizeof(opt));
+	opt.path = path;
+	opt.node_id = node_id;
+	opt.schema_path = schema_path;
+	opt.tables = table_names;
+	opt.ntables = 2;
+	opt.cache_size_mib = 1;
+	opt.max_clock_skew_ms = SKEW_MS;
+	opt.mode = STORE_DAEMON;
+	if ((s = store_open(&opt, clock, err, sizeof(err))) == NULL)
+		fail_msg("store_open %s: %s", node_id, err);
+	return s;
 }
 
 /* rows_dump of both tables; malloc'd. */
@@ -745,7 +777,8 @@ compare_dumps(char *const *dumps, const char *const *names, int n,
 		    first_diff_seed(dumps[i], model), names[i],
 		    agree ? "agree with each other" :
 		    "differ among themselves too", names[0][0] == 'o' ?
-		    "-l " : "", first_diff_seed(dumps[i], model));
+		    "-l " : names[0][0] == 'p' ? "-s " : "",
+		    first_diff_seed(dumps[i], model));
 		return -1;
 	}
 	return 0;
@@ -819,6 +852,241 @@ done:
 		history_free(&hs[k]);
 	free(hs);
 	clock_free(clock);
+	return ret;
+}
+
+/* --- snapshots --------------------------------------------------------- */
+
+/* The packed changes of one snapshot batch. */
+struct snap_batch {
+	Labsync__Change	**c;
+	size_t		  n, cap;
+};
+
+static int
+snap_collect_cb(void *arg, const char *origin, const uint8_t *data,
+    size_t len)
+{
+	struct snap_batch	*b = arg;
+
+	(void)origin;
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 64;
+		b->c = reallocarray(b->c, b->cap, sizeof(*b->c));
+		assert_non_null(b->c);
+	}
+	if ((b->c[b->n] = labsync__change__unpack(NULL, len, data)) == NULL)
+		return -1;
+	b->n++;
+	return 0;
+}
+
+static void
+snap_batch_clear(struct snap_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		labsync__change__free_unpacked(b->c[i], NULL);
+	b->n = 0;
+}
+
+/*
+ * Take a snapshot of src into dst as the daemon does: batches of 1 to
+ * 20 changes, each checked, merged and committed on its own; with the
+ * last, dst takes the snapshot's vector.
+ */
+static int
+snap_transfer(struct store *src, struct store *dst, struct unit_rng *r,
+    char *why, size_t whylen)
+{
+	struct snapshot		*sn = snapshot_open(src);
+	struct snap_batch	 b = { NULL, 0, 0 };
+	struct merge_stats	 st;
+	char			 vwhy[256];
+	int			 more = 1, own, ret = -1;
+
+	CHECK(sn != NULL, "snapshot_open failed");
+	while (more) {
+		CHECK(snapshot_read(sn, unit_rng_range(r, 1, 20), 1 << 20,
+		    snap_collect_cb, &b, &more) == 0, "snapshot_read failed");
+		for (size_t i = 0; i < b.n; i++) {
+			enum reason vr = merge_validate_snapshot(dst, b.c[i],
+			    vwhy, sizeof(vwhy));
+
+			CHECK(vr == REASON_OK, "snapshot change %s %s/%s "
+			    "refused: %s", b.c[i]->origin, b.c[i]->table,
+			    b.c[i]->pk, vwhy);
+			CHECK(b.c[i]->seq == 0, "a snapshot change with a "
+			    "sequence");
+		}
+		memset(&st, 0, sizeof(st));
+		CHECK(merge_apply_begin(dst) == 0, "apply begin failed");
+		if (merge_snapshot_more(dst, b.c, b.n, &st) == -1 ||
+		    (!more && merge_snapshot_end(dst, snapshot_vector(sn),
+		    &own) == -1)) {
+			merge_apply_end(dst, 0);
+			CHECK(0, "snapshot merge failed");
+		}
+		CHECK(merge_apply_end(dst, 1) == 0, "snapshot commit failed");
+		CHECK(st.held == 0 && st.kept == 0, "snapshot changes held %d "
+		    "kept %d", st.held, st.kept);
+		snap_batch_clear(&b);
+	}
+	ret = 0;
+done:
+	snap_batch_clear(&b);
+	free(b.c);
+	snapshot_free(sn);
+	return ret;
+}
+
+/* Apply the first n[i] changes of each origin of h, in order. */
+static int
+apply_prefix(struct store *s, const struct history *h, const size_t *n,
+    char *why, size_t whylen)
+{
+	struct merge_stats st;
+	int		 ret = -1;
+
+	for (int i = 0; i < h->n; i++) {
+		if (n[i] == 0)
+			continue;
+		CHECK(apply(s, h->s[i].c, n[i], 0, &st) == 0 &&
+		    st.applied == (int)n[i], "prefix of %s: applied %d of %zu",
+		    h->s[i].name, st.applied, n[i]);
+	}
+	ret = 0;
+done:
+	return ret;
+}
+
+static uint64_t
+origin_floor(struct store *s, const char *origin)
+{
+	sqlite3_stmt	*st;
+	uint64_t	 v = 0;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(s), "SELECT floor FROM"
+	    " labsync_origin WHERE name = ?", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/*
+ * Seeds first .. first+count-1. F applies everything, Q a random prefix
+ * of each origin; P1 and P2 each apply a prefix of their own, then take
+ * a snapshot (P1 of F, P2 of Q), then deliver the rest.
+ */
+static int
+snapshot_chunk(uint64_t first, int count, char *why, size_t whylen)
+{
+	static const char *const nodes[] = { "p1", "p2" };
+	struct history	*hs = calloc(count, sizeof(*hs));
+	struct clock	*clock = clock_new(fake_now);
+	struct store	*f = NULL, *q = NULL, *p[2] = { NULL, NULL };
+	char		*dumps[2] = { NULL, NULL }, *model = NULL;
+	char		 fpath[] = "/tmp/labsync-test-snap-f.XXXXXX";
+	char		 qpath[] = "/tmp/labsync-test-snap-q.XXXXXX";
+	int		 fd, ret = -1;
+
+	assert_non_null(hs);
+	assert_true((fd = mkstemp(fpath)) != -1);
+	close(fd);
+	assert_true((fd = mkstemp(qpath)) != -1);
+	close(fd);
+	f = merge_store_open_file("f", clock, fpath);
+	q = merge_store_open_file("q", clock, qpath);
+	for (int i = 0; i < 2; i++)
+		p[i] = merge_store_open(nodes[i], clock, SKEW_MS);
+	for (int k = 0; k < count; k++) {
+		struct history	*h = &hs[k];
+		struct unit_rng	 r, order;
+		size_t		 all[MAX_STREAMS], qn[MAX_STREAMS];
+		size_t		 pn[2][MAX_STREAMS];
+
+		h->seed = first + (uint64_t)k;
+		fake_ms = SEED_MS(h->seed);
+		unit_rng_seed(&r, h->seed);
+		history_add_origin(h, "o1", (int)unit_rng_range(&r, 6, 12), &r);
+		history_add_origin(h, "o2", (int)unit_rng_range(&r, 6, 12), &r);
+		history_add_origin(h, "o3", (int)unit_rng_range(&r, 6, 12), &r);
+		unit_rng_seed(&order, h->seed * 104729 + 3);
+		for (int i = 0; i < h->n; i++) {
+			all[i] = h->s[i].n;
+			/* Q holds all of an origin now and then */
+			qn[i] = unit_rng_below(&order, 3) == 0 ? h->s[i].n :
+			    unit_rng_below(&order, (uint32_t)h->s[i].n + 1);
+			for (int j = 0; j < 2; j++)
+				pn[j][i] = unit_rng_below(&order,
+				    (uint32_t)h->s[i].n + 1);
+		}
+		if (apply_prefix(f, h, all, why, whylen) == -1 ||
+		    apply_prefix(q, h, qn, why, whylen) == -1)
+			goto fail;
+		for (int j = 0; j < 2; j++) {
+			struct store *src = j == 0 ? f : q;
+
+			if (apply_prefix(p[j], h, pn[j], why, whylen) == -1 ||
+			    snap_transfer(src, p[j], &order, why, whylen) == -1)
+				goto fail;
+			for (int i = 0; i < h->n; i++) {
+				size_t want = j == 0 ? all[i] : qn[i] > pn[j][i] ?
+				    qn[i] : pn[j][i];
+				uint64_t fl = origin_floor(p[j], h->s[i].name);
+
+				CHECK(stream_held(p[j], &h->s[i]) == want,
+				    "seed %llu: %s holds %llu of %s after the "
+				    "snapshot, expected %zu",
+				    (unsigned long long)h->seed, nodes[j],
+				    (unsigned long long)stream_held(p[j],
+				    &h->s[i]), h->s[i].name, want);
+				CHECK(fl == (want > pn[j][i] ? want : 0),
+				    "seed %llu: %s's floor of %s is %llu",
+				    (unsigned long long)h->seed, nodes[j],
+				    h->s[i].name, (unsigned long long)fl);
+			}
+			if (deliver_all(p[j], h, NULL, &order, why, whylen) ==
+			    -1)
+				goto fail;
+		}
+	}
+	for (int j = 0; j < 2; j++)
+		dumps[j] = dump_store(p[j]);
+	model = model_dump(hs, count);
+	ret = compare_dumps(dumps, nodes, 2, model, why, whylen);
+	goto done;
+fail:
+	{
+		char tmp[256];
+
+		snprintf(tmp, sizeof(tmp), "%s", why);
+		snprintf(why, whylen, "snapshot seeds from %llu: %s",
+		    (unsigned long long)first, tmp);
+	}
+done:
+	store_free(f);
+	store_free(q);
+	for (int j = 0; j < 2; j++) {
+		store_free(p[j]);
+		free(dumps[j]);
+	}
+	free(model);
+	for (int k = 0; k < count; k++)
+		history_free(&hs[k]);
+	free(hs);
+	clock_free(clock);
+	for (int i = 0; i < 2; i++) {
+		const char *path = i == 0 ? fpath : qpath;
+		char side[64];
+
+		unlink(path);
+		snprintf(side, sizeof(side), "%s-wal", path);
+		unlink(side);
+		snprintf(side, sizeof(side), "%s-shm", path);
+		unlink(side);
+	}
 	return ret;
 }
 
@@ -1234,6 +1502,21 @@ test_merge_is_a_function_of_the_set_of_changes(void **state)
 	for (uint64_t seed = 1; seed <= last; seed += CHUNK) {
 		why[0] = '\0';
 		if (merge_chunk(seed, last - seed + 1 < CHUNK ?
+		    (int)(last - seed + 1) : CHUNK, why, sizeof(why)) == -1)
+			fail_msg("%s", why);
+	}
+}
+
+static void
+test_snapshot_between_prefix_and_rest(void **state)
+{
+	uint64_t	 last = seed_count(SNAP_SEEDS);
+	char		 why[512];
+
+	(void)state;
+	for (uint64_t seed = 1; seed <= last; seed += CHUNK) {
+		why[0] = '\0';
+		if (snapshot_chunk(seed, last - seed + 1 < CHUNK ?
 		    (int)(last - seed + 1) : CHUNK, why, sizeof(why)) == -1)
 			fail_msg("%s", why);
 	}
@@ -1869,17 +2152,22 @@ main(int argc, char **argv)
 		    test_erasure_scrubs_older_values_in_any_order,
 		    setup_store, teardown_store),
 		cmocka_unit_test(test_merge_is_a_function_of_the_set_of_changes),
+		cmocka_unit_test(test_snapshot_between_prefix_and_rest),
 		cmocka_unit_test(test_local_writes_interleaved_converge),
 		cmocka_unit_test(test_restored_node_fetches_its_own_changes_back),
 	};
 	char	 why[512] = "";
-	int	 local = 0, rc;
+	int	 local = 0, snap = 0, rc;
 
 	base_ms = fake_ms = fake_local_ms = clock_system_ms() / 1000 * 1000;
 
 	/* rerun one seed: test_merge SEED, or test_merge -l SEED */
 	if (argc > 1 && strcmp(argv[1], "-l") == 0) {
 		local = 1;
+		argc--;
+		argv++;
+	} else if (argc > 1 && strcmp(argv[1], "-s") == 0) {
+		snap = 1;		/* the snapshot property */
 		argc--;
 		argv++;
 	}
@@ -1889,10 +2177,12 @@ main(int argc, char **argv)
 		if (setup_schema(NULL) == -1)
 			return 1;
 		rc = local ? local_chunk(seed, 1, 1, why, sizeof(why)) :
+		    snap ? snapshot_chunk(seed, 1, why, sizeof(why)) :
 		    merge_chunk(seed, 1, why, sizeof(why));
 		teardown_schema(NULL);
 		if (rc == 0)
-			printf("%s seed %llu: ok\n", local ? "local" : "merge",
+			printf("%s seed %llu: ok\n", local ? "local" : snap ?
+			    "snapshot" : "merge",
 			    (unsigned long long)seed);
 		else
 			printf("%s\n", why);

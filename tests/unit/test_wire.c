@@ -2,7 +2,8 @@
  * test_wire.c: envelopes survive wire_pack and wire_unpack field for
  * field, for every body type and every kind of value; changes packed one
  * by one into a PackedBatch decode as an ordinary ChangeBatch; malformed
- * input is refused with a reason.
+ * input is refused with a reason; a snapshot batch decodes both whole
+ * and with its changes kept packed.
  *
  * `test_wire --emit FILE` writes one packed batch envelope to FILE, for
  * tests/integration/test_wire_google_decode.sh (Google's protoc must
@@ -493,6 +494,88 @@ test_unpack_lazy_keeps_each_change_bytes(void **state)
 	wire_arena_free(arena);
 }
 
+/*
+ * A snapshot batch packed as the server does (wire_snapshot_pack) is an
+ * Envelope with a Snapshot body to any decoder, and wire_unpack_lazy
+ * keeps its changes packed, with the vector and the progress fields.
+ */
+static void
+test_snapshot_batch_round_trip(void **state)
+{
+	struct sample		 s;
+	struct wire_batch	 wb;
+	struct wire_arena	*arena = wire_arena_new();
+	Labsync__Envelope	*out;
+	Labsync__Vector		 v = LABSYNC__VECTOR__INIT;
+	Labsync__VectorEntry	 ve = LABSYNC__VECTOR_ENTRY__INIT, *vep = &ve;
+	ProtobufCBinaryData	*raw;
+	uint8_t			*buf, one[4096];
+	size_t			 len, n;
+	char			 why[256] = "";
+	enum reason		 r;
+
+	(void)state;
+	assert_non_null(arena);
+	sample_init(&s);
+	wire_batch_init(&wb);
+	for (int i = 0; i < SAMPLE_CHANGES; i++) {
+		s.changes[i].seq = 0;	/* states, of no sequence */
+		n = labsync__change__pack(&s.changes[i], one);
+		assert_int_equal(wire_batch_add(&wb, one, n), 0);
+	}
+	ve.origin = UNCONST("dortmund");
+	ve.seq = 41;
+	v.entries = &vep;
+	v.n_entries = 1;
+	buf = wire_snapshot_pack(&wb, "dortmund", &v, 0, 90, 60, 75, &len);
+	assert_non_null(buf);
+
+	/* whole, as any protobuf library sees it */
+	out = wire_unpack(buf, len, NULL, &r, why, sizeof(why));
+	if (out == NULL)
+		fail_msg("wire_unpack: %s", why);
+	assert_int_equal(out->body_case, LABSYNC__ENVELOPE__BODY_SNAPSHOT);
+	assert_int_equal(out->snapshot->n_changes, SAMPLE_CHANGES);
+	for (int i = 0; i < SAMPLE_CHANGES; i++)
+		assert_change_equal(out->snapshot->changes[i], &s.changes[i]);
+	assert_int_equal(out->snapshot->more, 0);
+	assert_int_equal(out->snapshot->rows_total, 90);
+	assert_int_equal(out->snapshot->rows_from, 60);
+	assert_int_equal(out->snapshot->rows_sent, 75);
+	assert_int_equal(out->snapshot->vector->n_entries, 1);
+	assert_int_equal(out->snapshot->vector->entries[0]->seq, 41);
+	wire_free(out);
+
+	/* lazily: the changes stay packed */
+	out = wire_unpack_lazy(buf, len, arena, &raw, &r, why, sizeof(why));
+	if (out == NULL)
+		fail_msg("wire_unpack_lazy: %s", why);
+	assert_int_equal(out->body_case, LABSYNC__ENVELOPE__BODY_SNAPSHOT);
+	assert_string_equal(out->sender, "dortmund");
+	assert_null(out->snapshot->changes);
+	assert_int_equal(out->snapshot->n_changes, SAMPLE_CHANGES);
+	assert_int_equal(out->snapshot->rows_from, 60);
+	assert_string_equal(out->snapshot->vector->entries[0]->origin,
+	    "dortmund");
+	assert_non_null(raw);
+	for (int i = 0; i < SAMPLE_CHANGES; i++)
+		assert_change_equal(wire_unpack_change(&raw[i], arena),
+		    &s.changes[i]);
+	free(buf);
+	wire_arena_reset(arena);
+
+	/* a batch without the vector (more to come) decodes too */
+	buf = wire_snapshot_pack(&wb, "dortmund", NULL, 1, 90, 0, 30, &len);
+	assert_non_null(buf);
+	out = wire_unpack_lazy(buf, len, arena, &raw, &r, why, sizeof(why));
+	assert_non_null(out);
+	assert_int_equal(out->snapshot->more, 1);
+	assert_null(out->snapshot->vector);
+	free(buf);
+	wire_batch_free(&wb);
+	wire_arena_free(arena);
+}
+
 /* wire_unpack must fail with the expected code, and say why in words. */
 static void
 assert_rejected(const uint8_t *buf, size_t len, const char *what,
@@ -705,6 +788,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_rejects_empty_buffer),
 		cmocka_unit_test(test_rejects_garbage),
 		cmocka_unit_test(test_rejects_every_truncation),
+		cmocka_unit_test(test_snapshot_batch_round_trip),
 		cmocka_unit_test(test_rejects_wrong_version),
 		cmocka_unit_test(test_rejects_missing_body),
 		cmocka_unit_test(test_rejects_oversize_ids),
