@@ -212,6 +212,12 @@ kill9() {
 wait_for() {
 	local secs=$1 what=$2 deadline
 	shift 2
+	# `wait_for N WHAT test "$(x)" = y` compares a value read once, so it
+	# can never change: wait on a function that reads it each time
+	case "$1 ${3-}" in
+	"test ="|"test !="|"[ ="|"[ !=")
+		fail "wait_for '$what' compares a value read once" ;;
+	esac
 	deadline=$((SECONDS + secs))
 	until "$@" >/dev/null 2>&1; do
 		[ "$SECONDS" -lt "$deadline" ] || fail "timed out ($secs s): $what"

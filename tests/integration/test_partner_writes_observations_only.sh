@@ -108,6 +108,9 @@ wait_for 30 "a ignores what p relays of others" \
 assert_eq "$(sqlite3 "$T/a.db" "SELECT count(*) FROM activities
     WHERE title = 'Forged as b'")" 0 "b's forged change at a"
 ctl b put activities act-b2 title="Wuppertal, real" || fail "put act-b2 at b"
-wait_for 30 "b's real act-b2 at a" test "$(sqlite3 "$T/a.db" "SELECT title
-    FROM activities WHERE id = 'act-b2'")" = "Wuppertal, real"
+real_at_a() {
+	[ "$(sql a "SELECT title FROM activities WHERE id = 'act-b2'")" = \
+	    "Wuppertal, real" ]
+}
+wait_for 30 "b's real act-b2 at a" real_at_a
 pass

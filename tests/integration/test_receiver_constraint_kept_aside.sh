@@ -41,8 +41,11 @@ wait_for 10 "a sees b refuse it" sh -c \
 
 # a corrects the value; b takes the correction, then the kept change
 ctl a put activities act-1 participants=5 >/dev/null || fail "fix at a"
-wait_for 15 "the correction at b" test "$(sql b "SELECT participants FROM
-    activities WHERE id = 'act-1'")" = 5
+corrected_at_b() {
+	[ "$(sql b "SELECT participants FROM activities
+	    WHERE id = 'act-1'")" = 5 ]
+}
+wait_for 15 "the correction at b" corrected_at_b
 ctl b retry | grep -q '^applied 1 kept changes, 0 still kept' ||
     fail "retry at b: $(ctl b retry)"
 assert_eq "$(sql b "SELECT title || ':' || participants FROM activities

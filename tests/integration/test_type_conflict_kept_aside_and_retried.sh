@@ -31,6 +31,9 @@ metric() {
 	curl -s --max-time 10 "${HTTP_URL[a]}/metrics" |
 	    awk -v k="$1" '$1 == k { print $2; exit }'
 }
+health_is() {
+	[ "$(healthz)" = "$1" ]
+}
 b_has() {
 	[ "$(sql b "SELECT count(*) FROM activities WHERE id = '$1' AND
 	    title = '$2'")" = 1 ]
@@ -58,7 +61,7 @@ refused_at_a() {
 }
 wait_for 10 "refused on b's line of a's status" refused_at_a
 ctl a status --json | grep -q '"kept":"refused"' || fail "status --json"
-wait_for 10 "a's health 503" test "$(healthz)" = 503
+wait_for 10 "a's health 503" health_is 503
 grep -q '"peer":"b","reason":"wrong_type"' "$T/healthz" ||
     grep -q '"reason":"wrong_type"' "$T/healthz" ||
     fail "healthz problems: $(cat "$T/healthz")"
@@ -86,7 +89,7 @@ assert_eq "$(sql b "SELECT participants FROM activities WHERE
     id = 'act-1'")" 12 "participants at b after the retry"
 [ -z "$(ctl b refused | grep -v '^#')" ] || fail "still kept: $(ctl b refused)"
 converge 30 a b
-wait_for 10 "a's health back to 200" test "$(healthz)" = 200
+wait_for 10 "a's health back to 200" health_is 200
 ctl a status | grep '^peer b' | grep -q refused && fail "still refused"
 
 # b's local writes are captured again (the rebuilt table's triggers)
