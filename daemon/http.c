@@ -46,7 +46,10 @@
 #include "uuid.h"
 
 #define HTTP_MAX_BODY	(1024 * 1024)		/* larger: 413 */
-#define HTTP_READ_LIMIT	(HTTP_MAX_BODY * 2)	/* evhttp's own cut-off */
+/* evhttp's own cut-off, above which it answers with its own HTML page:
+   libevent 2.1 offers no hook between a request's headers and its body,
+   so bodies up to this are read to answer 413 as JSON */
+#define HTTP_READ_LIMIT	(32 * 1024 * 1024)
 #define HTTP_TIMEOUT	10			/* seconds, idle clients */
 #define HTTP_PAGE_MAX	1000
 #define HTTP_ALLOW_ROWS	"GET, POST"		/* a table's rows */
