@@ -212,11 +212,15 @@ kill9() {
 wait_for() {
 	local secs=$1 what=$2 deadline
 	shift 2
-	# `wait_for N WHAT test "$(x)" = y` compares a value read once, so it
-	# can never change: wait on a function that reads it each time
-	case "$1 ${3-}" in
-	"test ="|"test !="|"[ ="|"[ !=")
-		fail "wait_for '$what' compares a value read once" ;;
+	# `wait_for N WHAT test "$(x)" = y` (or `test -n "$(x)"`) tests a
+	# value read once, so it can never change: wait on a function that
+	# reads it each time. Only a file test reads anew on each try.
+	case "$1" in
+	test|\[)
+		case "${2-}" in
+		-[defprswxLS]) ;;
+		*) fail "wait_for '$what' tests a value read once" ;;
+		esac ;;
 	esac
 	deadline=$((SECONDS + secs))
 	until "$@" >/dev/null 2>&1; do
